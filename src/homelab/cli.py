@@ -1,0 +1,148 @@
+"""The `homelab` command line: a thin layer over the library.
+
+Every command takes `--config` (default ./homelab.yaml); the repository root is the folder that
+holds it. Bad input raises HomelabError, which is printed as `file:line: message` lines on stderr
+with exit code 2 — never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from homelab import __version__
+from homelab.config import DEFAULT_CONFIG, HomelabConfig, json_schema, load_config
+from homelab.errors import HomelabError
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+# Commands that live in their own modules under homelab.commands; each exposes `command`.
+COMMAND_MODULES: list[str] = []
+
+
+class Context:
+    def __init__(self, config: Path):
+        self.config_path = config
+        self._cfg: HomelabConfig | None = None
+
+    @property
+    def root(self) -> Path:
+        return self.config_path.resolve().parent
+
+    @property
+    def cfg(self) -> HomelabConfig:
+        if self._cfg is None:
+            self._cfg = load_config(self.config_path)
+        return self._cfg
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="homelab")
+@click.option("-c", "--config", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_CONFIG,
+              show_default=True, envvar="HOMELAB_CONFIG", help="The site file; the repository root is its folder.")
+@click.pass_context
+def cli(ctx: click.Context, config: Path) -> None:
+    """homelab: one config file, generated glue, offline checks and plans for a Proxmox + K3s + Flux lab."""
+    ctx.obj = Context(config)
+
+
+@cli.command()
+@pass_ctx
+def validate(ctx: Context) -> None:
+    """Validate homelab.yaml (types, unknown keys, addresses, placement, capacity)."""
+    cfg = ctx.cfg
+    click.echo(f"{ctx.config_path}: valid ({len(cfg.k3s.nodes)} K3s nodes on {len(cfg.proxmox.hosts)} Proxmox hosts, "
+               f"{len(cfg.services)} services)")
+
+
+@cli.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file instead of stdout.")
+def schema(output: Path | None) -> None:
+    """Print the JSON Schema of homelab.yaml (the committed copy is schema/homelab.schema.json)."""
+    text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
+@cli.command()
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 and name every missing, stale or hand-edited glue file.")
+@pass_ctx
+def render(ctx: Context, check: bool) -> None:
+    """Write the glue files (tfvars, group_vars, cluster-settings, pkrvars) from homelab.yaml."""
+    from homelab import render as r
+
+    cfg = ctx.cfg
+    if check:
+        drift = r.check(cfg, ctx.root)
+        for d in drift:
+            click.echo(f"{d.path}: {d.state}; run `homelab render` (never edit glue files by hand)", err=True)
+        if drift:
+            sys.exit(1)
+        click.echo("glue files are current")
+        return
+    changed = r.write(r.render_all(cfg), ctx.root)
+    for rel in changed:
+        click.echo(f"wrote {rel}")
+    if not changed:
+        click.echo("glue files are current; nothing written")
+
+
+def _interim_plan(ctx: Context) -> None:
+    """Until the full plan lands: validate, check the glue and print the lab's shape."""
+    from homelab import render as r
+
+    cfg = ctx.cfg
+    drift = r.check(cfg, ctx.root)
+    click.echo(f"config: {ctx.config_path} is valid")
+    click.echo("glue: " + ("current" if not drift else ", ".join(f"{d.path} {d.state}" for d in drift)))
+    for name, host in cfg.proxmox.hosts.items():
+        vms = [n for n in cfg.k3s.nodes if n.host == name]
+        mem = sum(n.memory for n in vms) / 2**30
+        click.echo(f"{name}: {', '.join(n.name for n in vms) or 'no VMs'}; {sum(n.cores for n in vms)}/{host.cores} cores, "
+                   f"{mem:g}GiB/{host.memory.text}")
+    if drift:
+        sys.exit(1)
+
+
+@cli.command()
+@pass_ctx
+def plan(ctx: Context) -> None:
+    """Validate and show the whole lab: hosts, VMs, addresses, routes, and failure drills."""
+    _interim_plan(ctx)
+
+
+def _load_command_modules() -> None:
+    for mod in COMMAND_MODULES:
+        cli.add_command(importlib.import_module(f"homelab.commands.{mod}").command)
+
+
+_load_command_modules()
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except HomelabError as exc:
+        for problem in exc.problems:
+            err_console.print(f"[bold red]error:[/] {problem}", markup=True, highlight=False)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)

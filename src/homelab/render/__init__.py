@@ -1,0 +1,64 @@
+"""homelab.yaml → small glue files in each tool's native format.
+
+Each `render_*` function is pure: config in, {repo-relative path: text} out. Writing happens
+only in `write`, all files at once after every one rendered, so bad input leaves nothing
+half-written. The output is deterministic (sorted keys, no timestamps), which is what makes
+`render --check` meaningful.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from homelab.config import HomelabConfig
+from homelab.render.ansible import render_ansible
+from homelab.render.flux import render_flux
+from homelab.render.packer import render_packer
+from homelab.render.terraform import render_terraform
+
+RENDERERS = (render_packer, render_terraform, render_ansible, render_flux)
+
+
+def render_all(cfg: HomelabConfig) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for renderer in RENDERERS:
+        out.update(renderer(cfg))
+    return dict(sorted(out.items()))
+
+
+@dataclass(frozen=True)
+class Drift:
+    path: str
+    state: str  # "missing" | "stale"
+
+
+def check(cfg: HomelabConfig, root: Path) -> list[Drift]:
+    """Glue files that are missing or differ from what homelab.yaml renders (hand edits included)."""
+    drift = []
+    for rel, text in render_all(cfg).items():
+        target = root / rel
+        if not target.exists():
+            drift.append(Drift(rel, "missing"))
+        elif target.read_text(encoding="utf-8") != text:
+            drift.append(Drift(rel, "stale"))
+    return drift
+
+
+def write(files: dict[str, str], root: Path) -> list[str]:
+    """Write each file atomically (temp file + rename); return the paths that changed."""
+    changed = []
+    for rel, text in files.items():
+        target = root / rel
+        if target.exists() and target.read_text(encoding="utf-8") == text:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+        changed.append(rel)
+    return changed

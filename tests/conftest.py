@@ -1,0 +1,32 @@
+"""Shared test helpers: the repository root, the bundled config, and running the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run `homelab` as a user would (a separate process), from the source tree."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "homelab", *args], cwd=cwd or ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path) -> Path:
+    """A scratch copy of the bundled config plus its rendered glue, to break and mend."""
+    from homelab.config import load_config
+    from homelab.render import render_all, write
+
+    (tmp_path / "homelab.yaml").write_text((ROOT / "homelab.yaml").read_text())
+    write(render_all(load_config(tmp_path / "homelab.yaml")), tmp_path)
+    return tmp_path
