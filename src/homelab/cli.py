@@ -16,32 +16,18 @@ import click
 from rich.console import Console
 
 from homelab import __version__
-from homelab.config import DEFAULT_CONFIG, HomelabConfig, json_schema, load_config
+from homelab.config import DEFAULT_CONFIG, json_schema
+from homelab.context import Context, pass_ctx
 from homelab.errors import HomelabError
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
-# Commands that live in their own modules under homelab.commands; each exposes `command`.
-COMMAND_MODULES: list[str] = []
+# Commands that live in their own modules under homelab.commands; each exposes `command`
+# (a click command using `homelab.context.pass_ctx`). Add one name per line.
+COMMAND_MODULES: list[str] = [
+]
 
 
-class Context:
-    def __init__(self, config: Path):
-        self.config_path = config
-        self._cfg: HomelabConfig | None = None
-
-    @property
-    def root(self) -> Path:
-        return self.config_path.resolve().parent
-
-    @property
-    def cfg(self) -> HomelabConfig:
-        if self._cfg is None:
-            self._cfg = load_config(self.config_path)
-        return self._cfg
-
-
-pass_ctx = click.make_pass_decorator(Context)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
