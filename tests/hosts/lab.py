@@ -1,0 +1,234 @@
+"""Boot real Debian 12 systemd hosts with systemd-nspawn, each reachable over SSH on its own address.
+
+Every host boots from one cached debootstrap rootfs (built by scripts/build-test-rootfs when missing)
+through a per-host overlayfs, so a test never rebuilds or dirties the cache. Each host gets its own
+network namespace with a veth into a bridge this module creates on a private test subnet; the
+bridge is the only route in or out, so the hosts can reach nothing but each other and the
+controller. Optional loop devices stand in for a VM's second disk (/dev/sdb).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import ipaddress
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ROOTFS = Path(os.environ.get("HOMELAB_TEST_ROOTFS", "/var/cache/homelab-tests/rootfs-bookworm"))
+READY_MARK = ".homelab-rootfs-complete"
+NEEDED_PROGRAMS = ("debootstrap", "systemd-nspawn", "ip", "ssh", "ssh-keygen", "losetup", "mkfs.ext4", "blkid")
+
+
+def unavailable_reason() -> str | None:
+    """Why real test hosts cannot be booted here, or None when they can."""
+    if os.geteuid() != 0:
+        return "booting nspawn test hosts needs root (debootstrap, network namespaces, loop devices)"
+    missing = [p for p in NEEDED_PROGRAMS if shutil.which(p) is None]
+    if missing:
+        return f"missing programs for the real-host tests: {', '.join(missing)} (run scripts/setup-test-env)"
+    if not Path("/dev/loop-control").exists():
+        return "no /dev/loop-control: loop devices (the stand-in for /dev/sdb) are unavailable"
+    return None
+
+
+def ensure_rootfs() -> Path:
+    """Build the cached rootfs once (under a lock, so parallel test workers wait for one build)."""
+    ROOTFS.parent.mkdir(parents=True, exist_ok=True)
+    with open(ROOTFS.parent / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (ROOTFS / READY_MARK).exists():
+            subprocess.run([str(ROOT / "scripts" / "build-test-rootfs"), str(ROOTFS)], check=True, timeout=900)
+    return ROOTFS
+
+
+def _run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, check=check, capture_output=True, text=True, timeout=60)
+
+
+def _free_subnet() -> ipaddress.IPv4Network:
+    """A /24 in 10.213.0.0/16 that no interface on this machine uses yet."""
+    used = _run("ip", "-4", "-o", "addr", "show").stdout
+    for third in [os.getpid() % 200 + 20, *range(20, 250)]:
+        net = ipaddress.IPv4Network(f"10.213.{third}.0/24")
+        if f" 10.213.{third}." not in used:
+            return net
+    raise RuntimeError("no free test subnet in 10.213.0.0/16")
+
+
+@dataclass
+class Disk:
+    """A sparse image attached to a loop device; the host sees it as `device` (e.g. /dev/sdb)."""
+
+    image: Path
+    loop: str
+    device: str
+
+    def uuid(self) -> str:
+        return _run("blkid", "-p", "-o", "value", "-s", "UUID", self.loop, check=False).stdout.strip()
+
+
+@dataclass
+class Host:
+    name: str
+    address: str
+    netns: str
+    root: Path
+    key: Path
+    log: Path
+    disks: list[Disk] = field(default_factory=list)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def ssh(self, command: str, user: str = "root", timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["ssh", *ssh_options(self.key), f"{user}@{self.address}", command],
+            capture_output=True, text=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL)
+
+
+def ssh_options(key: Path) -> list[str]:
+    return ["-i", str(key), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5"]
+
+
+class Lab:
+    """Boots `names` as hosts; use as a context manager so everything is torn down again.
+
+    `disks` maps a host name to a list of (device inside the host, size in MiB, pre-format?)
+    where pre-format makes an ext4 filesystem with a marker file before boot, to prove that a
+    disk which already has a filesystem is never formatted.
+    """
+
+    def __init__(self, workdir: Path, names: list[str],
+                 disks: dict[str, list[tuple[str, int, bool]]] | None = None) -> None:
+        self.workdir = workdir
+        self.names = names
+        self.disk_specs = disks or {}
+        self.tag = f"{os.getpid() % 100000:05d}"
+        self.bridge = f"hlb{self.tag}"
+        self.subnet = _free_subnet()
+        self.gateway = str(self.subnet.network_address + 1)
+        self.hosts: dict[str, Host] = {}
+        self.key = workdir / "id_ed25519"
+        self._mounts: list[Path] = []
+
+    # -- set-up ------------------------------------------------------------------------------
+    def __enter__(self) -> Lab:
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _start(self) -> None:
+        rootfs = ensure_rootfs()
+        _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "homelab-test", "-f", str(self.key))
+        _run("ip", "link", "add", self.bridge, "type", "bridge")
+        _run("ip", "addr", "add", f"{self.gateway}/{self.subnet.prefixlen}", "dev", self.bridge)
+        _run("ip", "link", "set", self.bridge, "up")
+        for index, name in enumerate(self.names):
+            self.hosts[name] = self._make_host(rootfs, index, name)
+        for host in self.hosts.values():
+            self._boot(host)
+        for host in self.hosts.values():
+            self._wait_for_ssh(host)
+
+    def _make_host(self, rootfs: Path, index: int, name: str) -> Host:
+        address = str(self.subnet.network_address + 11 + index)
+        netns = f"hl{self.tag}-{index}"
+        base = self.workdir / name
+        for sub in ("upper", "work", "root"):
+            (base / sub).mkdir(parents=True)
+        root = base / "root"
+        _run("mount", "-t", "overlay", "overlay", "-o",
+             f"lowerdir={rootfs},upperdir={base / 'upper'},workdir={base / 'work'}", str(root))
+        self._mounts.append(root)
+        # Network: veth from the bridge into the host's own namespace, a static address, no default route.
+        _run("ip", "netns", "add", netns)
+        outside, inside = f"hlv{self.tag}{index}", f"hli{self.tag}{index}"
+        _run("ip", "link", "add", outside, "type", "veth", "peer", "name", inside)
+        _run("ip", "link", "set", outside, "master", self.bridge, "up")
+        _run("ip", "link", "set", inside, "netns", netns)
+        _run("ip", "-n", netns, "link", "set", inside, "name", "eth0")
+        _run("ip", "-n", netns, "addr", "add", f"{address}/{self.subnet.prefixlen}", "dev", "eth0")
+        _run("ip", "-n", netns, "link", "set", "eth0", "up")
+        _run("ip", "-n", netns, "link", "set", "lo", "up")
+        # Identity and access: hostname, our test key for root.
+        (root / "etc" / "hostname").write_text(f"{name}\n")
+        hosts_lines = ["127.0.0.1 localhost", f"{address} {name}"]
+        (root / "etc" / "hosts").write_text("\n".join(hosts_lines) + "\n")
+        auth = root / "root" / ".ssh" / "authorized_keys"
+        auth.write_text(self.key.with_suffix(".pub").read_text())
+        auth.chmod(0o600)
+        host = Host(name=name, address=address, netns=netns, root=root, key=self.key, log=base / "console.log")
+        for device, size_mib, preformat in self.disk_specs.get(name, []):
+            host.disks.append(self._make_disk(base, device, size_mib, preformat))
+        return host
+
+    def _make_disk(self, base: Path, device: str, size_mib: int, preformat: bool) -> Disk:
+        image = base / f"{Path(device).name}.img"
+        with open(image, "wb") as f:
+            f.truncate(size_mib * 1024 * 1024)
+        if preformat:
+            content = base / "disk-content"
+            content.mkdir()
+            (content / "EXISTING-DATA").write_text("written before the first Ansible run\n")
+            _run("mkfs.ext4", "-q", "-L", "existing", "-d", str(content), str(image))
+        loop = _run("losetup", "--find", "--show", str(image)).stdout.strip()
+        return Disk(image=image, loop=loop, device=device)
+
+    def _boot(self, host: Host) -> None:
+        cmd = ["systemd-nspawn", "--quiet", "--boot", "--register=no", "--keep-unit",
+               f"--directory={host.root}", f"--machine={host.name}",
+               f"--network-namespace-path=/run/netns/{host.netns}",
+               "--timezone=off", "--link-journal=no", "--resolv-conf=off",
+               # its own namespace, so network administration (sysctls such as ip_forward) stays inside
+               "--capability=CAP_NET_ADMIN"]
+        for disk in host.disks:
+            # The device under its VM name, and under its own name so blkid/mount find it by UUID.
+            cmd += [f"--bind={disk.loop}:{disk.device}", f"--bind={disk.loop}"]
+        with open(host.log, "wb") as log:
+            # The namespace is private to the host, so its /proc/sys/net may be writable (K3s sysctls).
+            env = {**os.environ, "SYSTEMD_NSPAWN_API_VFS_WRITABLE": "network"}
+            host.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True, env=env)
+
+    def _wait_for_ssh(self, host: Host, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if host.proc is not None and host.proc.poll() is not None:
+                raise RuntimeError(f"{host.name} stopped while booting; console log: {host.log}")
+            if host.ssh("true", timeout=10).returncode == 0:
+                return
+            time.sleep(1)
+        raise RuntimeError(f"{host.name} ({host.address}) not reachable over SSH after {timeout}s; see {host.log}")
+
+    # -- tear-down ---------------------------------------------------------------------------
+    def close(self) -> None:
+        for host in self.hosts.values():
+            if host.proc is not None and host.proc.poll() is None:
+                host.proc.send_signal(signal.SIGTERM)  # nspawn asks the container's systemd to power off
+        for host in self.hosts.values():
+            if host.proc is not None:
+                try:
+                    host.proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    host.proc.kill()
+                    host.proc.wait(timeout=10)
+        for host in self.hosts.values():
+            for disk in host.disks:
+                _run("losetup", "-d", disk.loop, check=False)
+            _run("ip", "netns", "delete", host.netns, check=False)
+        for root in reversed(self._mounts):
+            _run("umount", "--lazy", str(root), check=False)
+        with contextlib.suppress(Exception):
+            _run("ip", "link", "delete", self.bridge, check=False)
