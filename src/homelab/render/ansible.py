@@ -43,6 +43,7 @@ def render_ansible(cfg: HomelabConfig) -> dict[str, str]:
     yaml = YAML()
     yaml.default_flow_style = False
     yaml.width = 4096
+    yaml.indent(mapping=2, sequence=4, offset=2)  # indented lists, as yamllint/ansible-lint expect
     buf = io.StringIO()
     buf.write("---\n")
     yaml.dump(group_vars(cfg), buf)
