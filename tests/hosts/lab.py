@@ -49,7 +49,10 @@ def ensure_rootfs() -> Path:
 
 
 def _run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, check=check, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=60)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {result.returncode}: {result.stderr.strip()}")
+    return result
 
 
 def _free_subnet() -> ipaddress.IPv4Network:
@@ -131,6 +134,7 @@ class Lab:
 
     def _start(self) -> None:
         rootfs = ensure_rootfs()
+        self.workdir.mkdir(parents=True, exist_ok=True)
         _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "homelab-test", "-f", str(self.key))
         _run("ip", "link", "add", self.bridge, "type", "bridge")
         _run("ip", "addr", "add", f"{self.gateway}/{self.subnet.prefixlen}", "dev", self.bridge)
