@@ -93,7 +93,10 @@ build {
     inline = [
       # let first-boot cloud-init finish (exit 2 only means "recoverable warnings")
       "cloud-init status --wait >/dev/null || [ $? -eq 2 ]",
-      "systemctl enable qemu-guest-agent",
+      # qemu-guest-agent is a static unit that udev starts whenever Proxmox's agent port exists
+      # (Packer found this VM's address through it); cloud-init must stay enabled for the clones
+      "systemctl is-active --quiet qemu-guest-agent",
+      "rm -f /etc/cloud/cloud-init.disabled",
       # the installer points cloud-init at Packer's HTTP seed and turns its networking off; undo both
       "rm -f /etc/cloud/cloud.cfg.d/99-installer.cfg /etc/cloud/cloud.cfg.d/subiquity-disable-cloudinit-networking.cfg",
       "rm -f /etc/netplan/00-installer-config.yaml /etc/netplan/50-cloud-init.yaml",
