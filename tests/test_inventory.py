@@ -8,6 +8,7 @@ others are named after what is wrong with them.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -22,6 +23,8 @@ from conftest import ROOT, run_cli
 FIXTURES = ROOT / "tests/fixtures/terraform-output"
 VALID = FIXTURES / "valid.json"
 EXPECTED = FIXTURES / "k3s-nodes.expected.yml"
+# Terraform must not phone home (update checks) from the tests.
+TF_OFFLINE = {"CHECKPOINT_DISABLE": "1", "TF_CLI_CONFIG_FILE": os.devnull}
 MALFORMED = sorted(p.name for p in FIXTURES.glob("*.json") if p.name != "valid.json")
 
 
@@ -121,7 +124,8 @@ def _terraform_state_with_output(workdir: Path, nodes_hcl: str) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "outputs.tf").write_text(f'output "k3s_nodes" {{\n  value = {nodes_hcl}\n}}\n')
     for args in (["init", "-input=false"], ["apply", "-auto-approve", "-input=false"]):
-        subprocess.run(["terraform", *args], cwd=workdir, check=True, capture_output=True, timeout=120)
+        subprocess.run(["terraform", *args], cwd=workdir, env={**os.environ, **TF_OFFLINE}, check=True,
+                       capture_output=True, timeout=120)
 
 
 @pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed here")
@@ -131,14 +135,14 @@ def test_without_from_it_runs_real_terraform_output_in_terraform_dir(repo_copy: 
     "k3s-2" = { name = "k3s-2", address = "192.168.10.12", proxmox_host = "pve2", role = "server", vm_id = 202 }
     "k3s-3" = { name = "k3s-3", address = "192.168.10.13", proxmox_host = "pve2", role = "server", vm_id = 203 }
   })""")
-    res = run_cli("-c", str(repo_copy / "homelab.yaml"), "inventory")
+    res = run_cli("-c", str(repo_copy / "homelab.yaml"), "inventory", env=TF_OFFLINE)
     assert res.returncode == 0, res.stderr
     assert (repo_copy / "ansible/inventories/k3s-nodes.yml").read_text() == EXPECTED.read_text()
 
 
 @pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed here")
 def test_without_state_it_says_to_apply_first_and_writes_nothing(repo_copy: Path):
-    res = run_cli("-c", str(repo_copy / "homelab.yaml"), "inventory")
+    res = run_cli("-c", str(repo_copy / "homelab.yaml"), "inventory", env=TF_OFFLINE)
     assert res.returncode == 2
     assert "no 'k3s_nodes' output" in res.stderr and "terraform apply" in res.stderr
     assert not (repo_copy / "ansible/inventories/k3s-nodes.yml").exists()
