@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,13 +67,22 @@ def test_malformed_output_is_refused_with_one_line_and_exit_2_and_nothing_writte
     ("node-without-address.json", ":25: k3s_nodes.k3s-2: the node has no 'address'"),
     ("node-address-invalid.json", ":26: k3s_nodes.k3s-2.address: Input is not a valid IPv4 address"),
     ("node-role-unknown.json", "k3s_nodes.k3s-3.role: Input should be 'server' or 'agent' (got \"worker\")"),
-    ("node-not-in-homelab-yaml.json", "k3s_nodes.k3s-9: a VM Terraform created that homelab.yaml does not list"),
+    ("node-not-in-homelab-yaml.json", ":39: k3s_nodes.k3s-9: a VM Terraform created that homelab.yaml does not list"),
     ("output-value-only.json", "not `terraform output -json k3s_nodes`"),
     ("not-json.json", "not-json.json:18: not JSON"),
 ])
 def test_malformed_output_errors_name_the_line_and_the_defect(fixture: str, says: str):
     res = run_cli("inventory", "--from", str(FIXTURES / fixture), "-o", "/dev/null/never")
     assert says in res.stderr
+
+
+def test_output_can_be_piped_in_on_stdin(tmp_path: Path):
+    out = tmp_path / "k3s-nodes.yml"
+    res = subprocess.run([sys.executable, "-m", "homelab", "inventory", "--from", "-", "-o", str(out)], cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, input=VALID.read_text(),
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert res.returncode == 0, res.stderr
+    assert out.read_text() == EXPECTED.read_text()
 
 
 def test_missing_output_file_is_refused_with_exit_2(tmp_path: Path):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from typing import Any
 
@@ -46,6 +46,7 @@ class Node:
     proxmox_host: str
     role: str
     vm_id: int
+    line: int | None = field(default=None, compare=False)  # where the node sits in the output, for errors
 
 
 def _line_of(text: str, *keys: str) -> int | None:
@@ -108,7 +109,8 @@ def parse_output(text: str, source: str) -> list[Node]:
         if node.name != key:
             raise fail(f"name '{node.name}' differs from its key '{key}'", OUTPUT_NAME, key, "name",
                        hint="key the output map by node name")
-        nodes.append(Node(node.name, str(node.address), node.proxmox_host, node.role.value, node.vm_id))
+        nodes.append(Node(node.name, str(node.address), node.proxmox_host, node.role.value, node.vm_id,
+                          _line_of(text, OUTPUT_NAME, "value", key)))
     return nodes
 
 
@@ -121,7 +123,7 @@ def order_nodes(nodes: list[Node], declared: list[str], source: str) -> tuple[li
     by_name = {n.name: n for n in nodes}
     unknown = sorted(set(by_name) - set(declared))
     if unknown:
-        raise HomelabError([Problem(file=source, line=None, path=f"{OUTPUT_NAME}.{name}",
+        raise HomelabError([Problem(file=source, line=by_name[name].line, path=f"{OUTPUT_NAME}.{name}",
                                     message="a VM Terraform created that homelab.yaml does not list",
                                     hint=APPLY_HINT) for name in unknown])
     ordered = [by_name[name] for name in declared if name in by_name]

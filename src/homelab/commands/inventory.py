@@ -25,8 +25,8 @@ def _terraform_output(tf_dir: Path) -> tuple[str, str]:
 
 
 @click.command("inventory")
-@click.option("--from", "source", type=click.Path(dir_okay=False, path_type=Path),
-              help="Read this saved `terraform output -json` instead of running Terraform in terraform/.")
+@click.option("--from", "source", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+              help="Read this saved `terraform output -json` ('-' for stdin) instead of running Terraform in terraform/.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help=f"Write here instead of {inv.PATH} under the repository root.")
 @pass_ctx
@@ -38,6 +38,8 @@ def command(ctx: Context, source: Path | None, output: Path | None) -> None:
     """
     if source is None:
         text, name = _terraform_output(ctx.root / "terraform")
+    elif str(source) == "-":
+        text, name = click.get_text_stream("stdin").read(), "<stdin>"
     else:
         try:
             text, name = source.read_text(encoding="utf-8"), str(source)
