@@ -39,18 +39,7 @@ def write_k3s_inventory(lab: Lab, workdir: Path, dest: Path) -> None:
     tf_json = workdir / "terraform-output.json"
     tf_json.write_text(terraform_output(nodes))
     result = run_cli("inventory", "--from", str(tf_json), "--output", str(dest))
-    if result.returncode == 0:
-        return
-    if "No such command" not in result.stderr:
-        raise AssertionError(f"homelab inventory failed:\n{result.stderr}")
-    # Until `homelab inventory` lands: the same document, in the format the brief fixes.
-    servers = {n["name"]: {"ansible_host": n["address"], "k3s_init": i == 0, "proxmox_host": n["proxmox_host"],
-                           "vm_id": n["vm_id"]} for i, n in enumerate(nodes)}
-    doc = {"all": {"children": {"k3s_cluster": {"children": {
-        "k3s_servers": {"hosts": servers}, "k3s_agents": {"hosts": {}}}}}}}
-    with dest.open("w") as f:
-        f.write("# generated from terraform output by `homelab inventory`; do not edit by hand\n")
-        YAML().dump(doc, f)
+    assert result.returncode == 0, f"homelab inventory failed:\n{result.stderr}"
 
 
 class Converged:
