@@ -2,7 +2,7 @@
 
 Three hosts boot with systemd-nspawn from the cached debootstrap rootfs (tests/hosts/lab.py):
 k3s-1 and k3s-2 (K3s servers, each with a loop device as its Longhorn disk /dev/sdb; k3s-2's
-already holds a filesystem with data) and main-rpi4 (the Pi: common and dns). Ansible reaches them
+already holds a filesystem with data; k3s-1 also has /dev/sdc with a partition table) and main-rpi4 (the Pi: common and dns). Ansible reaches them
 through an inventory made from a Terraform output by `homelab inventory`, plus the rendered
 group_vars, and runs playbooks/site.yml twice. Tasks that need the internet or a live cluster are
 skipped by tag (see SKIPPED_TAGS); the tests at the end report each of them as a skip with its reason.
@@ -43,9 +43,9 @@ def write_k3s_inventory(lab: Lab, workdir: Path, dest: Path) -> None:
 
 
 class Converged:
-    def __init__(self, lab: Lab, first: PlaybookRun, second: PlaybookRun,
+    def __init__(self, lab: Lab, first: PlaybookRun, second: PlaybookRun, refused: PlaybookRun,
                  uuids_before: dict[str, str], uuids_first: dict[str, str], uuids_second: dict[str, str]):
-        self.lab, self.first, self.second = lab, first, second
+        self.lab, self.first, self.second, self.refused = lab, first, second, refused
         self.uuids_before, self.uuids_first, self.uuids_second = uuids_before, uuids_first, uuids_second
 
 
@@ -56,7 +56,7 @@ def _uuids(lab: Lab) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def converged(tmp_path_factory: pytest.TempPathFactory):
     workdir = tmp_path_factory.mktemp("ansible-lab")
-    disks = {"k3s-1": [("/dev/sdb", 64, False)], "k3s-2": [("/dev/sdb", 64, True)]}
+    disks = {"k3s-1": [("/dev/sdb", 64, None), ("/dev/sdc", 16, "gpt")], "k3s-2": [("/dev/sdb", 64, "ext4")]}
     with Lab(workdir / "hosts", [*SERVERS, PI], disks=disks) as lab:
         inventory = workdir / "inventories"
         (inventory / "group_vars").mkdir(parents=True)
@@ -80,7 +80,21 @@ def converged(tmp_path_factory: pytest.TempPathFactory):
         first = run_playbook("site.yml", inventory, lab_vars, env, workdir / "first-run.log")
         uuids_first = _uuids(lab)
         second = run_playbook("site.yml", inventory, lab_vars, env, workdir / "second-run.log")
-        yield Converged(lab, first, second, uuids_before, uuids_first, _uuids(lab))
+        uuids_second = _uuids(lab)
+        refused = run_playbook(str(_write_refusal_playbook(workdir)), inventory, lab_vars, env, workdir / "refused.log")
+        yield Converged(lab, first, second, refused, uuids_before, uuids_first, uuids_second)
+
+
+def _write_refusal_playbook(workdir: Path) -> Path:
+    """The k3s role's Longhorn disk tasks, pointed at k3s-1's /dev/sdc (a partition table, no filesystem)."""
+    playbook = workdir / "longhorn-disk-with-partition-table.yml"
+    YAML().dump([{
+        "name": "Longhorn disk tasks against a disk with a partition table",
+        "hosts": "k3s-1",
+        "tasks": [{"name": "Longhorn disk", "ansible.builtin.include_role": {"name": "k3s", "tasks_from": "longhorn_disk.yml"},
+                   "vars": {"k3s_longhorn_disk_device": "/dev/sdc", "k3s_longhorn_data_path": "/mnt/refused"}}],
+    }], playbook.open("w"))
+    return playbook
 
 
 def test_first_run_converges_every_host(converged: Converged) -> None:
@@ -136,6 +150,14 @@ def test_disk_with_a_filesystem_is_never_formatted(converged: Converged) -> None
     assert converged.uuids_first["k3s-2"] == before and converged.uuids_second["k3s-2"] == before
     data = converged.lab.hosts["k3s-2"].ssh(f"cat {LONGHORN}/EXISTING-DATA")
     assert data.returncode == 0 and "before the first Ansible run" in data.stdout, data.stderr
+
+
+def test_disk_with_a_partition_table_is_refused_and_left_alone(converged: Converged) -> None:
+    run = converged.refused
+    assert run.returncode != 0 and run.recap["k3s-1"]["failed"] == 1, run.describe()
+    assert "/dev/sdc on k3s-1 holds gpt; it is never formatted" in " ".join(run.output.split()), run.describe()
+    sdc = converged.lab.hosts["k3s-1"].disks[1].probe()
+    assert sdc.get("PTTYPE") == "gpt" and "TYPE" not in sdc, sdc
 
 
 def test_k3s_config_first_server_initialises_others_join(converged: Converged) -> None:

@@ -23,7 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 ROOTFS = Path(os.environ.get("HOMELAB_TEST_ROOTFS", "/var/cache/homelab-tests/rootfs-bookworm"))
 READY_MARK = ".homelab-rootfs-complete"
-NEEDED_PROGRAMS = ("debootstrap", "systemd-nspawn", "ip", "ssh", "ssh-keygen", "losetup", "mkfs.ext4", "blkid")
+NEEDED_PROGRAMS = ("debootstrap", "systemd-nspawn", "ip", "ssh", "ssh-keygen", "losetup", "mkfs.ext4", "blkid",
+                   "sfdisk")
 
 
 def unavailable_reason() -> str | None:
@@ -74,7 +75,12 @@ class Disk:
     device: str
 
     def uuid(self) -> str:
-        return _run("blkid", "-p", "-o", "value", "-s", "UUID", self.loop, check=False).stdout.strip()
+        return self.probe().get("UUID", "")
+
+    def probe(self) -> dict[str, str]:
+        """What blkid finds on the device itself (TYPE, UUID, PTTYPE, ...); empty when blank."""
+        out = _run("blkid", "-p", "-o", "export", self.loop, check=False).stdout
+        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
 
 @dataclass
@@ -102,13 +108,13 @@ def ssh_options(key: Path) -> list[str]:
 class Lab:
     """Boots `names` as hosts; use as a context manager so everything is torn down again.
 
-    `disks` maps a host name to a list of (device inside the host, size in MiB, pre-format?)
-    where pre-format makes an ext4 filesystem with a marker file before boot, to prove that a
-    disk which already has a filesystem is never formatted.
+    `disks` maps a host name to a list of (device inside the host, size in MiB, content) where
+    content is None (blank), "ext4" (a filesystem holding a marker file EXISTING-DATA) or "gpt"
+    (a partition table, no filesystem): the last two prove that a disk in use is never formatted.
     """
 
     def __init__(self, workdir: Path, names: list[str],
-                 disks: dict[str, list[tuple[str, int, bool]]] | None = None) -> None:
+                 disks: dict[str, list[tuple[str, int, str | None]]] | None = None) -> None:
         self.workdir = workdir
         self.names = names
         self.disk_specs = disks or {}
@@ -174,19 +180,24 @@ class Lab:
         auth.write_text(self.key.with_suffix(".pub").read_text())
         auth.chmod(0o600)
         host = Host(name=name, address=address, netns=netns, root=root, key=self.key, log=base / "console.log")
-        for device, size_mib, preformat in self.disk_specs.get(name, []):
-            host.disks.append(self._make_disk(base, device, size_mib, preformat))
+        for device, size_mib, content in self.disk_specs.get(name, []):
+            host.disks.append(self._make_disk(base, device, size_mib, content))
         return host
 
-    def _make_disk(self, base: Path, device: str, size_mib: int, preformat: bool) -> Disk:
+    def _make_disk(self, base: Path, device: str, size_mib: int, content: str | None) -> Disk:
         image = base / f"{Path(device).name}.img"
         with open(image, "wb") as f:
             f.truncate(size_mib * 1024 * 1024)
-        if preformat:
-            content = base / "disk-content"
-            content.mkdir()
-            (content / "EXISTING-DATA").write_text("written before the first Ansible run\n")
-            _run("mkfs.ext4", "-q", "-L", "existing", "-d", str(content), str(image))
+        if content == "ext4":
+            tree = base / f"{Path(device).name}-content"
+            tree.mkdir()
+            (tree / "EXISTING-DATA").write_text("written before the first Ansible run\n")
+            _run("mkfs.ext4", "-q", "-L", "existing", "-d", str(tree), str(image))
+        elif content == "gpt":
+            subprocess.run(["sfdisk", "--quiet", str(image)], input="label: gpt\n,,L\n", text=True,
+                           check=True, capture_output=True, timeout=60)
+        elif content is not None:
+            raise ValueError(f"unknown disk content {content!r}")
         loop = _run("losetup", "--find", "--show", str(image)).stdout.strip()
         return Disk(image=image, loop=loop, device=device)
 
