@@ -22,7 +22,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 ROOTFS = Path(os.environ.get("HOMELAB_TEST_ROOTFS", "/var/cache/homelab-tests/rootfs-bookworm"))
-READY_MARK = ".homelab-rootfs-complete"
 NEEDED_PROGRAMS = ("debootstrap", "systemd-nspawn", "ip", "ssh", "ssh-keygen", "losetup", "mkfs.ext4", "blkid",
                    "sfdisk")
 
@@ -44,8 +43,9 @@ def ensure_rootfs() -> Path:
     ROOTFS.parent.mkdir(parents=True, exist_ok=True)
     with open(ROOTFS.parent / ".build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (ROOTFS / READY_MARK).exists():
-            subprocess.run([str(ROOT / "scripts" / "build-test-rootfs"), str(ROOTFS)], check=True, timeout=900)
+        # The script returns at once when the cache matches its package list, else (re)builds it.
+        subprocess.run([str(ROOT / "scripts" / "build-test-rootfs"), str(ROOTFS)], check=True, timeout=900,
+                       stdout=subprocess.DEVNULL)
     return ROOTFS
 
 
