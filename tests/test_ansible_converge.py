@@ -47,6 +47,7 @@ class Converged:
                  uuids_before: dict[str, str], uuids_first: dict[str, str], uuids_second: dict[str, str]):
         self.lab, self.first, self.second, self.refused = lab, first, second, refused
         self.uuids_before, self.uuids_first, self.uuids_second = uuids_before, uuids_first, uuids_second
+        self.token = ""
 
 
 def _uuids(lab: Lab) -> dict[str, str]:
@@ -82,7 +83,9 @@ def converged(tmp_path_factory: pytest.TempPathFactory):
         second = run_playbook("site.yml", inventory, lab_vars, env, workdir / "second-run.log")
         uuids_second = _uuids(lab)
         refused = run_playbook(str(_write_refusal_playbook(workdir)), inventory, lab_vars, env, workdir / "refused.log")
-        yield Converged(lab, first, second, refused, uuids_before, uuids_first, uuids_second)
+        converged = Converged(lab, first, second, refused, uuids_before, uuids_first, uuids_second)
+        converged.token = env["K3S_TOKEN"]
+        yield converged
 
 
 def _write_refusal_playbook(workdir: Path) -> Path:
@@ -178,7 +181,12 @@ def test_k3s_config_first_server_initialises_others_join(converged: Converged) -
         assert cfg["flannel-backend"] == "vxlan"
         assert cfg["etcd-expose-metrics"] is True
         assert "k3s.lan.example.com" in cfg["tls-san"]
-        assert cfg["token"] == first["token"] and len(cfg["token"]) >= 16
+        assert cfg["token"] == converged.token, f"{name}: the token is not the one from K3S_TOKEN"
+
+
+def test_cluster_token_never_appears_in_ansible_output(converged: Converged) -> None:
+    for run in (converged.first, converged.second):
+        assert converged.token not in run.output
 
 
 def test_k3s_kernel_settings_applied(converged: Converged) -> None:
