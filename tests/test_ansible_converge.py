@@ -18,7 +18,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from conftest import ROOT, run_cli
-from hosts.ansible_run import SKIPPED_TAGS, PlaybookRun, program, run_playbook, terraform_output
+from hosts.ansible_run import SKIPPED_TAGS, PlaybookRun, changed_tasks, program, run_playbook, terraform_output
 from hosts.lab import Lab, unavailable_reason
 
 pytestmark = pytest.mark.slow
@@ -48,6 +48,7 @@ class Converged:
         self.lab, self.first, self.second, self.refused = lab, first, second, refused
         self.uuids_before, self.uuids_first, self.uuids_second = uuids_before, uuids_first, uuids_second
         self.token = ""
+        self.tokenless: PlaybookRun | None = None
 
 
 def _uuids(lab: Lab) -> dict[str, str]:
@@ -85,6 +86,8 @@ def converged(tmp_path_factory: pytest.TempPathFactory):
         refused = run_playbook(str(_write_refusal_playbook(workdir)), inventory, lab_vars, env, workdir / "refused.log")
         converged = Converged(lab, first, second, refused, uuids_before, uuids_first, uuids_second)
         converged.token = env["K3S_TOKEN"]
+        converged.tokenless = run_playbook("k3s.yml", inventory, lab_vars, {"K3S_TOKEN": ""},
+                                           workdir / "tokenless.log", "--tags", "k3s_config")
         yield converged
 
 
@@ -114,7 +117,7 @@ def test_second_run_changes_nothing_on_any_host(converged: Converged) -> None:
     assert run.returncode == 0, run.describe()
     assert set(run.recap) == {*SERVERS, PI}, run.describe()
     changed = {host: counts["changed"] for host, counts in run.recap.items() if counts["changed"]}
-    assert not changed, f"not idempotent, changed tasks per host: {changed}\n{run.describe()}"
+    assert not changed, f"not idempotent: {changed}; changed tasks: {changed_tasks(run.output)}\n{run.describe()}"
 
 
 def test_sshd_refuses_passwords_and_root_password_login(converged: Converged) -> None:
@@ -187,6 +190,12 @@ def test_k3s_config_first_server_initialises_others_join(converged: Converged) -
 def test_cluster_token_never_appears_in_ansible_output(converged: Converged) -> None:
     for run in (converged.first, converged.second):
         assert converged.token not in run.output
+
+
+def test_k3s_without_a_token_in_the_environment_stops_with_a_hint(converged: Converged) -> None:
+    run = converged.tokenless
+    assert run is not None and run.returncode != 0, run and run.describe()
+    assert "no K3s token: export K3S_TOKEN" in " ".join(run.output.split()), run.describe()
 
 
 def test_k3s_kernel_settings_applied(converged: Converged) -> None:

@@ -46,6 +46,17 @@ class PlaybookRun:
         return f"ansible-playbook exited {self.returncode}; last output:\n{self.output[-6000:]}"
 
 
+def changed_tasks(output: str) -> list[str]:
+    """'TASK name: host' for every task or handler that reported a change, in order."""
+    found, task = [], ""
+    for line in output.splitlines():
+        if line.startswith(("TASK [", "RUNNING HANDLER [")):
+            task = line.split("[", 1)[1].rsplit("]", 1)[0]
+        elif line.startswith("changed: ["):
+            found.append(f"{task}: {line.split('[', 1)[1].split(']', 1)[0]}")
+    return found
+
+
 def parse_recap(output: str) -> dict[str, dict[str, int]]:
     """{host: {ok, changed, unreachable, failed, skipped, rescued, ignored}} from PLAY RECAP."""
     recap: dict[str, dict[str, int]] = {}
@@ -58,11 +69,11 @@ def parse_recap(output: str) -> dict[str, dict[str, int]]:
 
 
 def run_playbook(playbook: str, inventory: Path, extra_vars: Path, env: dict[str, str],
-                 log: Path, timeout: float = 900) -> PlaybookRun:
+                 log: Path, *args: str, timeout: float = 900) -> PlaybookRun:
     """Run a playbook of ansible/playbooks/ (or one at an absolute path) with the local skips."""
     target = playbook if Path(playbook).is_absolute() else f"playbooks/{playbook}"
     cmd = [program("ansible-playbook") or "ansible-playbook", "-i", str(inventory), target,
-           "-e", f"@{extra_vars}", "--skip-tags", ",".join(SKIPPED_TAGS)]
+           "-e", f"@{extra_vars}", "--skip-tags", ",".join(SKIPPED_TAGS), *args]
     full_env = {**os.environ, "ANSIBLE_CONFIG": str(ANSIBLE_DIR / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
                 "ANSIBLE_FORCE_COLOR": "0", "PATH": f"{BIN}:{os.environ.get('PATH', '')}", **env}
     proc = subprocess.run(cmd, cwd=ANSIBLE_DIR, env=full_env, capture_output=True, text=True,
