@@ -130,6 +130,14 @@ def test_sshd_refuses_passwords_and_root_password_login(converged: Converged) ->
         assert settings["permitrootlogin"] == "without-password", name
 
 
+def test_timezone_and_time_sources_from_group_vars(converged: Converged) -> None:
+    for name in (*SERVERS, PI):
+        result = converged.lab.hosts[name].ssh("readlink /etc/localtime; cat /etc/timezone; cat /etc/chrony/chrony.conf")
+        lines = result.stdout.splitlines()
+        assert lines[:2] == ["/usr/share/zoneinfo/Europe/Berlin", "Europe/Berlin"], result.stdout
+        assert "pool 0.debian.pool.ntp.org iburst" in lines and "pool 1.debian.pool.ntp.org iburst" in lines
+
+
 def test_admin_user_logs_in_with_its_key_and_has_sudo(converged: Converged) -> None:
     host = converged.lab.hosts[SERVERS[0]]
     result = host.ssh("sudo -n id -u", user="ops")
