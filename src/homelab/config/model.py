@@ -43,7 +43,8 @@ class Site(Strict):
     """Contact address for Let's Encrypt."""
     public_target: str = Field(default="", pattern=r"^$|^[A-Za-z0-9.-]+$")
     """Where the internet reaches your router (a dynamic-DNS name or your WAN IPv4); the Cloudflare records of
-    non-`lan` services point here, and the router forwards 443 to `metallb.traefik_address`. Empty: publish none."""
+    non-`lan` services point here, and the router forwards 443 to `metallb.traefik_address`. Empty: they point at
+    `metallb.traefik_address`, so public names work inside the LAN only."""
 
     @property
     def lan_domain(self) -> str:

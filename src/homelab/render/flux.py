@@ -35,7 +35,8 @@ def settings(cfg: HomelabConfig) -> dict[str, str]:
         "LONGHORN_DATA_PATH": cfg.longhorn.data_path,
         "LONGHORN_BACKUP_TARGET": cfg.longhorn.backup_target,
         "NODE_COUNT": str(len(cfg.k3s.nodes)),
-        "PUBLIC_TARGET": site.public_target,
+        # without a public address, public names resolve to Traefik's LAN address (LAN-only)
+        "PUBLIC_TARGET": site.public_target or str(cfg.metallb.traefik_address),
         "FLUX_REPOSITORY": cfg.flux.repository,
         "FLUX_BRANCH": cfg.flux.branch,
         "FLUX_INTERVAL": cfg.flux.interval,
