@@ -93,6 +93,7 @@ class Tree:
     root: Path
     kustomizations: dict[str, FluxKustomization]
     settings: dict[str, str]
+    _substituted: list | None = None
 
     def objects(self):
         """(Flux Kustomization, object as built) for every object every Kustomization applies."""
@@ -100,9 +101,11 @@ class Tree:
             for obj in ks.objects:
                 yield ks, obj
 
-    def substituted(self):
-        for ks, obj in self.objects():
-            yield ks, substitute(obj, self.settings)[0]
+    def substituted(self) -> list[tuple[FluxKustomization, dict]]:
+        """(Flux Kustomization, object as applied after substitution), computed once."""
+        if self._substituted is None:
+            self._substituted = [(ks, substitute(obj, self.settings)[0]) for ks, obj in self.objects()]
+        return self._substituted
 
 
 def read_tree(root: Path = ROOT) -> Tree:
