@@ -28,11 +28,12 @@ SUBSTITUTE_OFF = "kustomize.toolkit.fluxcd.io/substitute"
 VAR_RE = re.compile(r"\$\{([_a-zA-Z][_a-zA-Z0-9]*)\}")
 
 def crd_schema_dir() -> Path:
-    """The shared CRD schemas: beside the repository in the project's layout, else /work/shared."""
-    for base in (SHARED, Path("/work/shared")):
-        if (base / "crd-schemas").is_dir():
-            return base / "crd-schemas"
-    raise FileNotFoundError("crd-schemas not found next to the repository nor in /work/shared")
+    """The CRD schemas: the repository's vendored copy (schema/crds) when present, else the
+    project's shared set beside the repository."""
+    for path in (ROOT / "schema" / "crds", SHARED / "crd-schemas", Path("/work/shared/crd-schemas")):
+        if path.is_dir():
+            return path
+    raise FileNotFoundError("no CRD schemas: expected schema/crds in the repository or ../shared/crd-schemas")
 
 
 def load_all(text: str) -> list[dict]:
