@@ -43,6 +43,7 @@ def settings(cfg: HomelabConfig) -> dict[str, str]:
     }
     if cfg.bitwarden is not None:
         data["BW_ORGANIZATION_ID"] = str(cfg.bitwarden.organization_id)
+        data["BW_REGION"] = cfg.bitwarden.region
         for key, uuid in cfg.bitwarden.secrets.items():
             data[f"BWS_{key.upper()}"] = str(uuid)
     for name in cfg.services:
