@@ -302,6 +302,12 @@ def test_the_flux_system_sync_itself_applies_only_flux_and_core_kinds(tree):
         assert group == "" or group in FLUX_GROUPS, f"{obj['kind']} cannot be applied before its controller exists"
 
 
+def test_the_flux_system_sync_objects_need_no_substitution(tree):
+    """Bootstrap's Kustomization has no substituteFrom yet, so its first apply must be valid as written."""
+    for obj in tree.kustomizations["flux-system"].objects:
+        assert not VAR_RE.findall(str(obj)), f"{obj['kind']}/{obj['metadata']['name']} uses ${{...}} in the sync's own apply"
+
+
 def test_kustomizations_others_depend_on_wait_for_health(tree):
     depended = {d for ks in tree.kustomizations.values() for d in ks.depends_on}
     for name in depended:
