@@ -315,6 +315,21 @@ def test_kustomizations_others_depend_on_wait_for_health(tree):
         assert spec.get("wait") is True or spec.get("healthChecks"), f"{name}: dependsOn on it would not wait for health"
 
 
+def _enables(values, key: str) -> bool:
+    if isinstance(values, dict):
+        return any((k == key and isinstance(v, dict) and v.get("enabled") is True) or _enables(v, key)
+                   for k, v in values.items())
+    return isinstance(values, list) and any(_enables(v, key) for v in values)
+
+
+def test_charts_that_render_monitors_wait_for_the_prometheus_operator_crds(tree):
+    for ks, obj in tree.substituted():
+        values = obj["spec"].get("values", {}) if obj["kind"] == "HelmRelease" else {}
+        if obj["kind"] == "HelmRelease" and (_enables(values, "serviceMonitor") or _enables(values, "podMonitor")):
+            assert ks.name == "kube-prometheus-stack" or "kube-prometheus-stack" in _closure(tree, ks.name), \
+                f"{obj['metadata']['name']} renders a ServiceMonitor before its CRD exists"
+
+
 def test_volumes_wait_for_longhorn(tree):
     for ks, obj in tree.substituted():
         if obj["kind"] == "HelmRelease" and "storageClass" in str(obj["spec"].get("values", {})):
