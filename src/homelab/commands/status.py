@@ -40,8 +40,9 @@ def live_sources(ctx: Context) -> Sources:
 
 def print_table(report: Report, console: Console) -> None:
     table = Table(show_edge=False, pad_edge=False, header_style="bold")
-    for col in ("what", "name", "state", "detail"):
-        table.add_column(col, overflow="fold")
+    for col in ("what", "name", "state"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("detail", overflow="fold")
     for c in report.checks:
         style = "" if c.ok else "red"
         table.add_row(c.section, c.name, f"[{'green' if c.ok else 'red'}]{'✓' if c.ok else '✗'} {c.state}[/]",

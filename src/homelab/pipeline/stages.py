@@ -176,7 +176,7 @@ def token_secret_manifest(namespace: str, name: str, key: str, token: str) -> st
 class Bootstrap(Stage):
     name = "bootstrap"
     summary = "install Flux, create the Bitwarden token Secret, point Flux at the repository"
-    tools = ("flux", "kubectl")
+    tools = ("git", "flux", "kubectl")
 
     def fingerprint(self, p: PipelineContext) -> str:
         f = p.cfg.flux
@@ -210,7 +210,7 @@ class Bootstrap(Stage):
 class Converge(Stage):
     name = "converge"
     summary = "wait until every Flux Kustomization and HelmRelease is Ready"
-    tools = ()
+    tools = ("git",)
 
     def fingerprint(self, p: PipelineContext) -> str:
         return fingerprint(p.root, p.cfg.flux.path)

@@ -125,9 +125,11 @@ def collect_volumes(kube: KubeReader) -> list[Check]:
     for vol in kube.list(*LONGHORN_VOLUMES):
         status = vol.get("status") or {}
         robustness, state = status.get("robustness", "unknown"), status.get("state", "unknown")
-        pvc = ((status.get("kubernetesStatus") or {}).get("pvcName") or "")
-        ns = ((status.get("kubernetesStatus") or {}).get("namespace") or "")
-        where = f"{ns}/{pvc}" if pvc else ""
+        ks = status.get("kubernetesStatus") or {}
+        name = vol["metadata"]["name"]
+        # People know a volume by its claim; Longhorn's name (the PV's) goes in the detail.
+        label = f"{ks['namespace']}/{ks['pvcName']}" if ks.get("pvcName") and ks.get("namespace") else name
+        where = name if label != name else ""
         if robustness == "healthy":
             ok, detail = True, f"{state} {where}".strip()
         elif robustness == "unknown" and state == "detached":
@@ -139,7 +141,7 @@ def collect_volumes(kube: KubeReader) -> list[Check]:
             ok, detail = False, f"no healthy replica left; data unavailable {where}".strip()
         else:
             ok, detail = False, f"{state}, robustness {robustness} {where}".strip()
-        checks.append(Check("volume", vol["metadata"]["name"], ok, robustness, detail))
+        checks.append(Check("volume", label, ok, robustness, detail))
     return checks
 
 
