@@ -38,7 +38,7 @@ def make_pipeline(ctx: Context, *, dry_run: bool, yes: bool, timeout: float = 90
 
 
 def report_failure(exc: StageFailed) -> None:
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     for problem in exc.problems:
         err.print(f"[bold red]failed:[/] {problem}", markup=True, highlight=False)
     err.print("Run `homelab up` again to continue from the stage that failed.")

@@ -91,7 +91,7 @@ class Runner:
             return ok_codes[0]
         code = tools.stream(argv, self._line, cwd=self._cwd(cwd), env=self.env, input=input)
         if code not in ok_codes:
-            raise StageFailed.single(self.stage, f"`{self.mask.argv(argv[:3])}` exited with code {code}",
+            raise StageFailed.single(self.stage, f"`{self.mask.argv(argv)}` exited with code {code}",
                                      hint=f"read {self.log_path}, fix the cause and run `homelab up` again")
         return code
 
