@@ -1,0 +1,150 @@
+"""Cross-checks between the hand-written HCL (terraform/, packer/ubuntu-2404/) and the rendered glue.
+
+`terraform validate` and `packer validate` need the provider and plugin binaries; these checks
+need only the files, so they run everywhere. They catch what the tools themselves let through or
+only catch late: a glue value for a variable nobody declared (Terraform merely warns, and the value
+is silently unused), a declared variable without default that the glue does not set, a `var.x`
+reference to an undeclared variable, and a K3s node whose Proxmox host is missing or unknown.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import hcl2
+
+from homelab.findings import Finding, Severity
+
+TERRAFORM_DIR = "terraform"
+TFVARS = "terraform/homelab.auto.tfvars.json"
+PACKER_DIR = "packer/ubuntu-2404"
+PKRVARS = "packer/ubuntu-2404/homelab.auto.pkrvars.hcl"
+
+# Keys HCL's JSON syntax treats as comments, and python-hcl2's own bookkeeping keys.
+_NOT_VALUES = {"//", "__comments__", "__inline_comments__"}
+_VAR_REF = re.compile(r"\bvar\.([A-Za-z_][A-Za-z0-9_-]*)")
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    required: bool  # declared without a default
+    file: str
+    line: int | None
+
+
+def _line(text: str, pattern: str) -> int | None:
+    m = re.search(pattern, text, re.MULTILINE)
+    return text.count("\n", 0, m.start()) + 1 if m else None
+
+
+def _unquote(label: str) -> str:
+    return label[1:-1] if len(label) >= 2 and label[0] == label[-1] == '"' else label
+
+
+def _parse_hcl(path: Path, rel: str, findings: list[Finding]) -> tuple[dict, str] | None:
+    text = path.read_text(encoding="utf-8")
+    try:
+        return hcl2.loads(text), text
+    except Exception as exc:  # python-hcl2 raises lark's exceptions, which share no useful base with ours
+        findings.append(Finding("hcl/parse-error", Severity.error, f"not valid HCL: {str(exc).splitlines()[0]}",
+                                rel, getattr(exc, "line", None), "fix the syntax; `terraform fmt` points at it too"))
+        return None
+
+
+def declared_variables(root: Path, folder: str, suffix: str, findings: list[Finding]) -> tuple[dict[str, Variable], dict[str, str]]:
+    """Variables declared in `folder/*suffix` and the text of each file (for reference checks)."""
+    variables: dict[str, Variable] = {}
+    texts: dict[str, str] = {}
+    for path in sorted((root / folder).glob(f"*{suffix}")):
+        rel = f"{folder}/{path.name}"
+        parsed = _parse_hcl(path, rel, findings)
+        if parsed is None:
+            continue
+        data, text = parsed
+        texts[rel] = text
+        for block in data.get("variable", []):
+            for label, body in block.items():
+                name = _unquote(label)
+                variables[name] = Variable(name, "default" not in body, rel,
+                                           _line(text, rf'^\s*variable\s+"{re.escape(name)}"'))
+    return variables, texts
+
+
+def _check_values(kind: str, values: dict[str, int | None], values_file: str, declared: dict[str, Variable],
+                  texts: dict[str, str]) -> list[Finding]:
+    found = []
+    for name, line in values.items():
+        if name not in declared:
+            found.append(Finding(f"{kind}/undeclared-variable", Severity.error,
+                                 f"'{name}' is set here but no {kind} variable of that name is declared",
+                                 values_file, line,
+                                 f"declare `variable \"{name}\"` in {Path(values_file).parent}/, or stop rendering it"))
+    for var in declared.values():
+        if var.required and var.name not in values:
+            found.append(Finding(f"{kind}/unset-variable", Severity.error,
+                                 f"variable '{var.name}' has no default and {values_file} does not set it",
+                                 var.file, var.line, "render it from homelab.yaml, or give it a default"))
+    for rel, text in texts.items():
+        for m in _VAR_REF.finditer(text):
+            if m.group(1) not in declared:
+                found.append(Finding(f"{kind}/undeclared-reference", Severity.error,
+                                     f"var.{m.group(1)} refers to a variable that is not declared",
+                                     rel, text.count("\n", 0, m.start()) + 1, "declare it or fix the name"))
+    return found
+
+
+def _node_placement(data: dict, text: str) -> list[Finding]:
+    hosts = data.get("proxmox_hosts") if isinstance(data.get("proxmox_hosts"), dict) else {}
+    nodes = data.get("nodes") if isinstance(data.get("nodes"), dict) else {}
+    found = []
+    for name, node in nodes.items():
+        host = node.get("proxmox_host") if isinstance(node, dict) else None
+        if host in hosts:
+            continue
+        what = "has no proxmox_host" if host is None else f"is placed on '{host}', which is not in proxmox_hosts"
+        found.append(Finding("terraform/node-without-placement", Severity.error, f"node '{name}' {what}", TFVARS,
+                             _line(text, rf'^\s*"{re.escape(name)}":'),
+                             f"set k3s.nodes[].host in homelab.yaml to one of: {', '.join(sorted(hosts)) or 'none'}"))
+    return found
+
+
+def check_terraform(root: Path) -> list[Finding]:
+    findings: list[Finding] = []
+    declared, texts = declared_variables(root, TERRAFORM_DIR, ".tf", findings)
+    path = root / TFVARS
+    if not path.exists():
+        return findings + [Finding("terraform/unset-variable", Severity.error, "the rendered variables file is missing",
+                                   TFVARS, None, "run `homelab render`")]
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return findings + [Finding("hcl/parse-error", Severity.error, f"not JSON: {exc.msg}", TFVARS, exc.lineno,
+                                   "run `homelab render` instead of editing it")]
+    values = {k: _line(text, rf'^  "{re.escape(k)}":') for k in data if k not in _NOT_VALUES}
+    findings += _check_values("terraform", values, TFVARS, declared, texts)
+    findings += _node_placement(data, text)
+    return findings
+
+
+def check_packer(root: Path) -> list[Finding]:
+    findings: list[Finding] = []
+    declared, texts = declared_variables(root, PACKER_DIR, ".pkr.hcl", findings)
+    path = root / PKRVARS
+    if not path.exists():
+        return findings + [Finding("packer/unset-variable", Severity.error, "the rendered variables file is missing",
+                                   PKRVARS, None, "run `homelab render`")]
+    parsed = _parse_hcl(path, PKRVARS, findings)
+    if parsed is None:
+        return findings
+    data, text = parsed
+    values = {k: _line(text, rf"^{re.escape(k)}\s*=") for k in data if k not in _NOT_VALUES}
+    return findings + _check_values("packer", values, PKRVARS, declared, texts)
+
+
+def check_all(root: Path) -> list[Finding]:
+    return check_terraform(root) + check_packer(root)
