@@ -28,15 +28,19 @@ from homelab.pipeline.stages import token_secret_manifest
 from conftest import ROOT, run_cli
 
 STANDIN = ROOT / "tests" / "standins" / "standin"
-PROGRAMS = ("packer", "terraform", "ansible-playbook", "flux", "kubectl", "homelab")
+PROGRAMS = ("packer", "terraform", "ansible-playbook", "flux", "kubectl")
 FIXTURES = ROOT / "tests" / "fixtures" / "status"
 SECRETS = {
     "PROXMOX_VE_API_TOKEN": "terraform@pve!homelab=6f1c9a2e-8b3d-4e5f-a7c1-0d2e4f6a8b9c",
     "K3S_TOKEN": "K10e3b1f2c5d8a7b6c9d0e1f2a3b4c5d6::server:5f4e3d2c1b0a",
     "BWS_ACCESS_TOKEN": "0.48c7a1b2-5d6e-4f70-9a81-b2c3d4e5f6a7.Xy9zQw8eRt7yUi6oP5aS:Df4gHj3kLz2xCv1bNm0Q==",
 }
-STAGE_OF = {"packer": "template", "terraform": "vms", "homelab": "inventory", "ansible-playbook": "hosts",
-            "flux": "bootstrap", "kubectl": "bootstrap"}
+STAGE_OF = {"packer": "template", "terraform": "vms", "ansible-playbook": "hosts", "flux": "bootstrap",
+            "kubectl": "bootstrap"}
+
+
+def stage_of(call: str) -> str:
+    return "inventory" if call.startswith("terraform output") else STAGE_OF[call.split()[0]]
 ORDER = ["template", "vms", "inventory", "hosts", "bootstrap", "converge"]
 
 
@@ -67,7 +71,7 @@ class Lab:
         """The stages whose programs were called, in order, each once; converge when the cluster was read."""
         out: list[str] = []
         for call in self.calls():
-            stage = STAGE_OF[call.split()[0]]
+            stage = stage_of(call)
             if not out or out[-1] != stage:
                 out.append(stage)
         if self.kube.reads:
@@ -159,7 +163,8 @@ def lab(repo_copy: Path, tmp_path_factory, monkeypatch) -> Lab:
     gitconfig.write_text(f"[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n"
                          f"[url \"{remote.as_uri()}\"]\n\tinsteadOf = https://github.com/example/homelab\n")
     env = {"PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "GIT_CONFIG_GLOBAL": str(gitconfig),
-           "GIT_CONFIG_NOSYSTEM": "1", "STANDIN_LOG": str(tmp / "standin.log"), "STANDIN_DONE": str(tmp / "standin.done"),
+           "GIT_CONFIG_NOSYSTEM": "1", "STANDIN_TF_OUTPUT": str(ROOT / "tests/fixtures/terraform-output/valid.json"),
+           "STANDIN_LOG": str(tmp / "standin.log"), "STANDIN_DONE": str(tmp / "standin.done"),
            **SECRETS}
     for k, v in env.items():
         monkeypatch.setenv(k, v)
@@ -205,7 +210,7 @@ def test_template_is_skipped_when_its_vm_id_exists(lab):
     assert "✓ template: done" in lab.console.getvalue()
 
 
-FAIL_AT = {"template": "packer build", "vms": "terraform apply", "inventory": "homelab",
+FAIL_AT = {"template": "packer build", "vms": "terraform apply", "inventory": "terraform output",
            "hosts": "ansible-playbook", "bootstrap": "flux create source", "converge": None}
 
 
@@ -228,7 +233,7 @@ def test_interrupted_run_resumes_at_the_failed_stage_and_never_repeats_a_finishe
     ran = lab.up()
     assert ran == ["preflight", *ORDER[ORDER.index(stage):]]
     assert lab.stages_called() == ORDER[ORDER.index(stage):]
-    assert not any(STAGE_OF[c.split()[0]] in before for c in lab.calls())
+    assert not any(stage_of(c) in before for c in lab.calls())
     assert lab.recorded() == sorted(ORDER)
 
 
@@ -254,6 +259,8 @@ def test_only_runs_exactly_one_stage_done_or_not(lab):
     lab.reset_calls()
     assert lab.up(only="inventory") == ["preflight", "inventory"]
     assert lab.stages_called() == ["inventory"]
+    expected = (ROOT / "tests/fixtures/terraform-output/k3s-nodes.expected.yml").read_text()
+    assert (lab.root / "ansible/inventories/k3s-nodes.yml").read_text() == expected
     lab.reset_calls()
     assert lab.up(only="preflight") == ["preflight"] and lab.calls() == []
 
@@ -357,7 +364,7 @@ def test_dry_run_prints_every_command_and_no_secret(lab):
     out = res.stdout
     expected = ["packer init .", "packer build .", "terraform init -input=false", "terraform plan",
                 "terraform show ../.homelab/vms.tfplan", "terraform apply -input=false ../.homelab/vms.tfplan",
-                f"homelab --config {cfg} inventory", "ansible-playbook -i ansible/inventories/ ansible/site.yml",
+                "terraform output -json -no-color", "write: ansible/inventories/k3s-nodes.yml", "ansible-playbook -i ansible/inventories/ ansible/site.yml",
                 "flux check --pre", "flux install",
                 "kubectl apply --server-side --field-manager=homelab -f - < Secret sm-operator-system/bw-auth-token",
                 f"flux create source git flux-system --url=https://git:{MASK}@github.com/example/homelab",
@@ -407,3 +414,12 @@ def test_destroy_asks_for_the_lab_name_first(lab):
     assert res.returncode == 0, res.stderr
     assert lab.calls() == ["terraform init -input=false", "terraform destroy -input=false -auto-approve"]
     assert lab.recorded() == ["template"]
+
+
+def test_malformed_terraform_output_fails_the_inventory_stage_and_writes_nothing(lab, monkeypatch):
+    monkeypatch.setenv("STANDIN_TF_OUTPUT", str(ROOT / "tests/fixtures/terraform-output/node-role-unknown.json"))
+    with pytest.raises(StageFailed) as failed:
+        lab.up()
+    assert "terraform output -json" in failed.value.problems[0].file
+    assert not (lab.root / "ansible/inventories/k3s-nodes.yml").exists()
+    assert lab.recorded() == ["template", "vms"]

@@ -23,7 +23,7 @@ from homelab.pipeline.state import State, fingerprint
 KUBECONFIG = "ansible/kubeconfig"           # where the k3s playbook fetches the cluster's kubeconfig
 BOOTSTRAP_TOKEN_ENV = "BWS_ACCESS_TOKEN"     # the Bitwarden Secrets Manager machine-account token
 BW_SECRET_NAME, BW_SECRET_KEY, BW_NAMESPACE = "bw-auth-token", "token", "sm-operator-system"
-INVENTORY = "ansible/inventories/k3s-nodes.yml"
+INVENTORY = "ansible/inventories/k3s-nodes.yml"  # == homelab.inventory.PATH
 
 
 @dataclass
@@ -108,8 +108,8 @@ class Vms(Stage):
 
 class Inventory(Stage):
     name = "inventory"
-    summary = f"write {INVENTORY} from `terraform output -json` (homelab inventory)"
-    tools = ()
+    summary = f"write {INVENTORY} from `terraform output -json` (as `homelab inventory` does)"
+    tools = ("terraform",)
 
     def fingerprint(self, p: PipelineContext) -> str:
         vms = p.state.get("vms")
@@ -119,9 +119,29 @@ class Inventory(Stage):
         return self.recorded_done(p) and (p.root / INVENTORY).exists()
 
     def run(self, p: PipelineContext) -> None:
-        # `homelab inventory` is its own command (homelab.commands.inventory); run as a program it
-        # reads terraform's output the same way a user running it by hand would.
-        p.runner.run(["homelab", "--config", str(p.config_path.resolve()), "inventory"])
+        from homelab import inventory as inv
+        from homelab.errors import HomelabError
+        from homelab.render import write
+
+        argv = ["terraform", "output", "-json", "-no-color"]
+        if p.runner.dry_run:
+            p.runner.run(argv, cwd="terraform")
+            p.runner.say(f"write: {inv.PATH}")
+            return
+        res = p.runner.capture(argv, cwd="terraform")
+        if not res.ok:
+            raise StageFailed.single(self.name, f"`terraform output -json` failed (exit {res.returncode})",
+                                     hint=f"read {p.runner.log_path}; the vms stage must have applied first")
+        source = "`terraform output -json` in terraform/"
+        try:
+            nodes = inv.parse_output(res.stdout, source)
+            ordered, pending = inv.order_nodes(nodes, [n.name for n in p.cfg.k3s.nodes], source)
+        except HomelabError as exc:  # malformed output: nothing written, the stage is not done
+            raise StageFailed(exc.problems) from None
+        write({inv.PATH: inv.render_inventory(ordered)}, p.root)
+        for missing in pending:
+            p.runner.say(f"warning: {missing} is in homelab.yaml but not in the Terraform output; left out", "yellow")
+        p.runner.say(f"wrote {inv.PATH} ({len(ordered)} hosts)")
 
 
 class Hosts(Stage):
