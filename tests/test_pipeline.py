@@ -144,7 +144,7 @@ def lab(repo_copy: Path, tmp_path_factory, monkeypatch) -> Lab:
     tmp = tmp_path_factory.mktemp("lab")
     root = repo_copy
     for rel, text in {"packer/ubuntu-2404/ubuntu-2404.pkr.hcl": "# template\n", "terraform/main.tf": "# vms\n",
-                      "ansible/site.yml": "---\n- name: Site\n  hosts: all\n  tasks: []\n",
+                      "ansible/playbooks/site.yml": "---\n- name: Site\n  hosts: all\n  tasks: []\n",
                       "kubernetes/clusters/homelab/flux-system/kustomization.yaml": "resources: []\n"}.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
@@ -184,7 +184,7 @@ def test_stages_run_in_order_with_stand_ins(lab):
     assert lab.stages_called() == ORDER
     assert lab.calls()[:4] == ["packer init .", "packer build .", "terraform init -input=false",
                                "terraform plan -input=false -detailed-exitcode -out=../.homelab/vms.tfplan"]
-    assert "ansible-playbook -i ansible/inventories/ ansible/site.yml" in lab.calls()
+    assert "ansible-playbook -i inventories/ playbooks/site.yml" in lab.calls()
     assert lab.calls()[-2:] == [
         "flux create source git flux-system --url=https://github.com/example/homelab --branch=main --interval=10m",
         "flux create kustomization flux-system --source=GitRepository/flux-system --path=./kubernetes/clusters/homelab "
@@ -364,7 +364,7 @@ def test_dry_run_prints_every_command_and_no_secret(lab):
     out = res.stdout
     expected = ["packer init .", "packer build .", "terraform init -input=false", "terraform plan",
                 "terraform show ../.homelab/vms.tfplan", "terraform apply -input=false ../.homelab/vms.tfplan",
-                "terraform output -json -no-color", "write: ansible/inventories/k3s-nodes.yml", "ansible-playbook -i ansible/inventories/ ansible/site.yml",
+                "terraform output -json -no-color", "write: ansible/inventories/k3s-nodes.yml", "ansible-playbook -i inventories/ playbooks/site.yml",
                 "flux check --pre", "flux install",
                 "kubectl apply --server-side --field-manager=homelab -f - < Secret sm-operator-system/bw-auth-token",
                 f"flux create source git flux-system --url=https://git:{MASK}@github.com/example/homelab",
@@ -386,7 +386,7 @@ def test_dry_run_after_a_partial_run_prints_only_what_is_left(lab, monkeypatch):
     lab.up(dry_run=True)
     out = lab.console.getvalue().split("failing as the test asked")[-1]
     assert "packer build" not in out and "terraform apply" not in out
-    assert "$ ansible-playbook" in out and "$ flux install" in out
+    assert "ansible-playbook -i inventories/ playbooks/site.yml" in out and "$ flux install" in out
     assert lab.calls() == []
 
 
@@ -399,7 +399,7 @@ def test_stage_failure_exits_1_and_says_how_to_continue(lab):
     res = run_cli("--config", str(lab.root / "homelab.yaml"), "up", "--only", "hosts",
                   env={"STANDIN_FAIL": "ansible-playbook"})
     assert res.returncode == 1, res.stdout + res.stderr
-    assert "ansible-playbook -i ansible/inventories/ ansible/site.yml` exited with code 1" in res.stderr
+    assert "ansible-playbook -i inventories/ playbooks/site.yml` exited with code 1" in res.stderr
     assert ".homelab/logs/hosts.log" in res.stderr and "Traceback" not in res.stderr
 
 

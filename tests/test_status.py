@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import json
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
@@ -19,7 +18,7 @@ from homelab.config import load_config
 from homelab.status import Sources, collect, recorded_sources
 from homelab.status import kube as k
 from homelab.status import proxmox
-from homelab.status.recorded import RecordedKube, RecordedProxmox
+from homelab.status.recorded import RecordedProxmox
 
 from conftest import ROOT, SHARED, run_cli
 

@@ -44,7 +44,7 @@ def command(ctx: Context, dry_run: bool, yes: bool) -> None:
         r.run(["terraform", "destroy", "-input=false", "-auto-approve"], cwd="terraform")
         if not dry_run:
             p.state.forget(*UNDONE_STAGES)
-        r.say(f"destroyed the K3s VMs; `homelab up` will start again at the vms stage", "green")
+        r.say("destroyed the K3s VMs; `homelab up` will start again at the vms stage", "green")
     except StageFailed as exc:
         report_failure(exc)
         sys.exit(1)

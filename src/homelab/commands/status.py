@@ -18,23 +18,14 @@ from homelab.status import Report, Sources, collect, recorded_sources
 from homelab.status.kube import EXPIRY_WARNING_DAYS
 
 
-def kubeconfig_path(root: Path) -> Path | None:
-    """$KUBECONFIG, else the kubeconfig the k3s playbook fetched, else the client's default (~/.kube/config)."""
-    from homelab.pipeline.stages import KUBECONFIG
-
-    if os.environ.get("KUBECONFIG"):
-        return None
-    fetched = root / KUBECONFIG
-    return fetched if fetched.exists() else None
-
-
 def live_sources(ctx: Context) -> Sources:
+    from homelab.pipeline.stages import kubeconfig_path
     from homelab.status import network, proxmox
     from homelab.status.kube import KubernetesReader
 
     cfg = ctx.cfg
     return Sources(proxmox=lambda: proxmox.connect(cfg, os.environ),
-                   kube=lambda: KubernetesReader(kubeconfig_path(ctx.root)),
+                   kube=lambda: KubernetesReader(kubeconfig_path(cfg, os.environ)),
                    resolver=network.pi_resolver(cfg), mask=Masker(os.environ))
 
 

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from functools import lru_cache
-from pathlib import Path
 
 import click
 from rich.console import Console
 
 from homelab.context import Context, pass_ctx
 from homelab.pipeline import STAGE_NAMES, PipelineContext, Runner, StageFailed, State, run_pipeline
-from homelab.pipeline.stages import KUBECONFIG
+from homelab.pipeline.stages import kubeconfig_path
 
 
 def make_pipeline(ctx: Context, *, dry_run: bool, yes: bool, timeout: float = 900,
@@ -30,8 +28,7 @@ def make_pipeline(ctx: Context, *, dry_run: bool, yes: bool, timeout: float = 90
         return connect(cfg, runner.env)
 
     def kube():
-        path = None if runner.env.get("KUBECONFIG") else root / KUBECONFIG
-        return KubernetesReader(path if path and path.exists() else None)
+        return KubernetesReader(kubeconfig_path(cfg, runner.env))
 
     return PipelineContext(cfg=cfg, root=root, config_path=ctx.config_path, runner=runner, state=state,
                            proxmox=proxmox, kube=kube, converge_timeout=timeout)

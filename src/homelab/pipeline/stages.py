@@ -9,7 +9,7 @@ VM ID exists in Proxmox. Programs run through the Runner (echoed with secrets ma
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,10 +20,19 @@ from homelab.config import HomelabConfig
 from homelab.pipeline.runner import Runner, StageFailed
 from homelab.pipeline.state import State, fingerprint
 
-KUBECONFIG = "ansible/kubeconfig"           # where the k3s playbook fetches the cluster's kubeconfig
 BOOTSTRAP_TOKEN_ENV = "BWS_ACCESS_TOKEN"     # the Bitwarden Secrets Manager machine-account token
 BW_SECRET_NAME, BW_SECRET_KEY, BW_NAMESPACE = "bw-auth-token", "token", "sm-operator-system"
 INVENTORY = "ansible/inventories/k3s-nodes.yml"  # == homelab.inventory.PATH
+SITE_PLAYBOOKS = ("playbooks/site.yml", "site.yml")  # under ansible/; the first that exists
+
+
+def kubeconfig_path(cfg: HomelabConfig, env: Mapping[str, str]) -> Path | None:
+    """$KUBECONFIG when set (the client reads it), else the file the k3s role fetched
+    (~/.kube/<site.name>.yaml, its k3s_kubeconfig_dest), else None: the client's default ~/.kube/config."""
+    if env.get("KUBECONFIG"):
+        return None
+    fetched = Path(env.get("HOME", str(Path.home()))) / ".kube" / f"{cfg.site.name}.yaml"
+    return fetched if fetched.exists() else None
 
 
 @dataclass
@@ -153,10 +162,9 @@ class Hosts(Stage):
         return fingerprint(p.root, "ansible")
 
     def run(self, p: PipelineContext) -> None:
-        cfg_file = p.root / "ansible" / "ansible.cfg"
-        if cfg_file.exists():  # run from the repo root, with the repository's ansible.cfg
-            p.runner.env["ANSIBLE_CONFIG"] = str(cfg_file)
-        p.runner.run(["ansible-playbook", "-i", "ansible/inventories/", "ansible/site.yml"])
+        # From ansible/, so its ansible.cfg (roles path, SSH settings) applies as when run by hand.
+        playbook = next((pb for pb in SITE_PLAYBOOKS if (p.root / "ansible" / pb).exists()), SITE_PLAYBOOKS[0])
+        p.runner.run(["ansible-playbook", "-i", "inventories/", playbook], cwd="ansible")
 
 
 def bitwarden_token_targets(p: PipelineContext) -> list[tuple[str, str, str]]:
@@ -206,8 +214,9 @@ class Bootstrap(Stage):
     def run(self, p: PipelineContext) -> None:
         f = p.cfg.flux
         r = p.runner
-        if "KUBECONFIG" not in r.env and (p.root / KUBECONFIG).exists():
-            r.env["KUBECONFIG"] = str(p.root / KUBECONFIG)  # fetched by the k3s playbook in the hosts stage
+        kubeconfig = kubeconfig_path(p.cfg, r.env)
+        if kubeconfig:  # fetched by the k3s role in the hosts stage
+            r.env["KUBECONFIG"] = str(kubeconfig)
         r.run(["flux", "check", "--pre"])
         r.run(["flux", "install"])
         token = r.env.get(BOOTSTRAP_TOKEN_ENV, "")
