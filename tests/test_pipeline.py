@@ -162,7 +162,7 @@ def lab(repo_copy: Path, tmp_path_factory, monkeypatch) -> Lab:
     remote = tmp / "remote.git"
     gitconfig.write_text(f"[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n"
                          f"[url \"{remote.as_uri()}\"]\n\tinsteadOf = https://github.com/example/homelab\n")
-    env = {"PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "GIT_CONFIG_GLOBAL": str(gitconfig),
+    env = {"PATH": f"{bin_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(home), "GIT_CONFIG_GLOBAL": str(gitconfig),
            "GIT_CONFIG_NOSYSTEM": "1", "STANDIN_TF_OUTPUT": str(ROOT / "tests/fixtures/terraform-output/valid.json"),
            "STANDIN_LOG": str(tmp / "standin.log"), "STANDIN_DONE": str(tmp / "standin.done"),
            **SECRETS}
