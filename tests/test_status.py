@@ -183,9 +183,11 @@ CRD_OF = {
 @pytest.mark.parametrize("case", ["healthy", "unhealthy"])
 @pytest.mark.parametrize("fixture", sorted(CRD_OF))
 def test_recorded_custom_resources_match_their_crd_schema(case, fixture):
-    schema_file = SHARED / "crd-schemas" / CRD_OF[fixture]
-    if not schema_file.exists():
-        pytest.skip(f"CRD schema {schema_file} is not available on this machine (it lives beside the repository)")
+    # The schemas live beside the repository (../shared, or ../../shared from a worktree).
+    candidates = [base / "crd-schemas" / CRD_OF[fixture] for base in (SHARED, ROOT.parents[1] / "shared")]
+    schema_file = next((c for c in candidates if c.exists()), None)
+    if schema_file is None:
+        pytest.skip(f"CRD schema {CRD_OF[fixture]} is not available on this machine (looked in {candidates[0].parent.parent})")
     import jsonschema
 
     schema = json.loads(schema_file.read_text())
