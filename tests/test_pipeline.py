@@ -423,3 +423,33 @@ def test_malformed_terraform_output_fails_the_inventory_stage_and_writes_nothing
     assert "terraform output -json" in failed.value.problems[0].file
     assert not (lab.root / "ansible/inventories/k3s-nodes.yml").exists()
     assert lab.recorded() == ["template", "vms"]
+
+
+def test_bitwarden_token_goes_to_every_namespace_with_a_bitwardensecret(lab):
+    tree = lab.root / "kubernetes/clusters/homelab/infrastructure/configs"
+    tree.mkdir(parents=True)
+    for ns in ("cert-manager", "authentik"):
+        (tree / f"{ns}-secrets.yaml").write_text(
+            "apiVersion: k8s.bitwarden.com/v1\nkind: BitwardenSecret\n"
+            f"metadata: {{name: {ns}, namespace: {ns}}}\n"
+            "spec:\n  organizationId: 9c0e4b2a-1d3f-4a5b-8c6d-7e8f9a0b1c2d\n  secretName: " + ns + "\n"
+            "  authToken: {secretName: bw-auth-token, secretKey: token}\n")
+    lab.up(only="bootstrap", dry_run=True)
+    out = lab.console.getvalue()
+    assert "< Secret authentik/bw-auth-token (key token from $BWS_ACCESS_TOKEN)" in out
+    assert "< Secret cert-manager/bw-auth-token (key token from $BWS_ACCESS_TOKEN)" in out
+    assert "sm-operator-system" not in out
+
+
+def test_forcing_the_template_stage_never_builds_over_an_existing_template(lab):
+    lab.done.write_text("packer build .\n")  # VM 9000 exists
+    assert lab.up(only="template") == ["preflight", "template"]
+    assert lab.calls() == [] and "already exists on pve1" in lab.console.getvalue()
+
+
+def test_from_preflight_runs_every_stage_again(lab):
+    lab.up()
+    lab.reset_calls()
+    lab.done.unlink()  # the template is gone from Proxmox too
+    assert lab.up(from_stage="preflight") == ["preflight", *ORDER]
+    assert lab.stages_called() == ORDER

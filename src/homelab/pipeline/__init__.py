@@ -22,8 +22,8 @@ def select(p: PipelineContext, from_stage: str | None, only: str | None) -> tupl
     """(candidate stages, forced): forced stages run even when done."""
     if only:
         return ([] if only == "preflight" else [s for s in STAGES if s.name == only]), True
-    if from_stage and from_stage != "preflight":
-        i = [s.name for s in STAGES].index(from_stage)
+    if from_stage:  # --from preflight: everything again
+        i = 0 if from_stage == "preflight" else [s.name for s in STAGES].index(from_stage)
         return STAGES[i:], True
     # Continue at the first unfinished stage; the ones after it are each checked again when their
     # turn comes, because finishing one can change the next one's inputs (new VMs, new inventory).

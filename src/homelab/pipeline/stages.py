@@ -86,6 +86,13 @@ class Template(Stage):
         return template_exists(p.proxmox(), p.cfg)
 
     def run(self, p: PipelineContext) -> None:
+        from homelab.status.proxmox import template_exists
+
+        # Even when asked explicitly (--only/--from): Packer cannot build over an existing VM ID.
+        if not p.runner.dry_run and template_exists(p.proxmox(), p.cfg):
+            tpl = p.cfg.proxmox.template
+            p.runner.say(f"template VM {tpl.vm_id} already exists on {tpl.host}; delete it in Proxmox to rebuild it")
+            return
         p.runner.run(["packer", "init", "."], cwd=self.dir)
         p.runner.run(["packer", "build", "."], cwd=self.dir)
 
