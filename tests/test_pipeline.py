@@ -32,6 +32,7 @@ PROGRAMS = ("packer", "terraform", "ansible-playbook", "flux", "kubectl")
 FIXTURES = ROOT / "tests" / "fixtures" / "status"
 SECRETS = {
     "PROXMOX_VE_API_TOKEN": "terraform@pve!homelab=6f1c9a2e-8b3d-4e5f-a7c1-0d2e4f6a8b9c",
+    "PROXMOX_TOKEN": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
     "K3S_TOKEN": "K10e3b1f2c5d8a7b6c9d0e1f2a3b4c5d6::server:5f4e3d2c1b0a",
     "BWS_ACCESS_TOKEN": "0.48c7a1b2-5d6e-4f70-9a81-b2c3d4e5f6a7.Xy9zQw8eRt7yUi6oP5aS:Df4gHj3kLz2xCv1bNm0Q==",
 }
@@ -163,7 +164,7 @@ def lab(repo_copy: Path, tmp_path_factory, monkeypatch) -> Lab:
     gitconfig.write_text(f"[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n"
                          f"[url \"{remote.as_uri()}\"]\n\tinsteadOf = https://github.com/example/homelab\n")
     env = {"PATH": f"{bin_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(home), "GIT_CONFIG_GLOBAL": str(gitconfig),
-           "GIT_CONFIG_NOSYSTEM": "1", "STANDIN_TF_OUTPUT": str(ROOT / "tests/fixtures/terraform-output/valid.json"),
+           "GIT_CONFIG_NOSYSTEM": "1", "PROXMOX_USERNAME": "packer@pve!homelab", "STANDIN_TF_OUTPUT": str(ROOT / "tests/fixtures/terraform-output/valid.json"),
            "STANDIN_LOG": str(tmp / "standin.log"), "STANDIN_DONE": str(tmp / "standin.done"),
            **SECRETS}
     for k, v in env.items():
@@ -322,7 +323,7 @@ def test_no_secret_reaches_the_console_or_any_log(lab):
     lab.up()
     out = lab.console.getvalue()
     logs = {p.name: p.read_text() for p in (lab.root / ".homelab").rglob("*") if p.is_file() and p.suffix != ".tfplan"}
-    assert "stand-in terraform: running with token" in out  # the stand-ins did print their credentials...
+    assert "stand-in terraform: running with tokens" in out  # the stand-ins did print their credentials...
     for value in SECRETS.values():
         assert value not in out
         for name, text in logs.items():
@@ -335,6 +336,7 @@ def test_preflight_names_every_missing_prerequisite_and_changes_nothing(lab, mon
     (Path(os.environ["PATH"].split(":")[0]) / "flux").unlink()
     monkeypatch.setenv("STANDIN_TERRAFORM_VERSION", "1.5.7")
     monkeypatch.delenv("BWS_ACCESS_TOKEN")
+    monkeypatch.delenv("PROXMOX_TOKEN")
     (lab.root / "terraform" / "main.tf").write_text("# changed, committed, not pushed\n")
     git("commit", "-qam", "unpushed", cwd=lab.root)
     with pytest.raises(StageFailed) as failed:
@@ -343,6 +345,7 @@ def test_preflight_names_every_missing_prerequisite_and_changes_nothing(lab, mon
     assert "flux is not installed" in text
     assert "terraform 1.5.7 is too old; 1.9.0 or newer is needed" in text
     assert "$BWS_ACCESS_TOKEN is not set" in text
+    assert "$PROXMOX_TOKEN is not set; Packer reads the Proxmox API token from it" in text
     assert "does not contain your commit" in text and "git push" in text
     assert lab.calls() == [] and lab.recorded() == []
 

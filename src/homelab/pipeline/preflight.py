@@ -99,11 +99,13 @@ def check_git_remote(pctx: "PipelineContext") -> list[str]:
 
 def run_preflight(pctx: "PipelineContext", stages: list["Stage"]) -> None:
     from homelab.pipeline.runner import StageFailed
-    from homelab.pipeline.stages import BOOTSTRAP_TOKEN_ENV
+    from homelab.pipeline.stages import BOOTSTRAP_TOKEN_ENV, PACKER_ENV
 
     names = [s.name for s in stages]
     needed = sorted({t for s in stages for t in s.tools}, key=list(MIN_VERSIONS).index)
     checks = [f"tools at supported versions: {', '.join(needed) or 'none'}"]
+    if "template" in names:
+        checks.append(f"${' and $'.join(PACKER_ENV)} are set (Packer's Proxmox API token)")
     if {"template", "vms"} & set(names):
         checks.append("the Proxmox API answers with the token in $PROXMOX_VE_API_TOKEN, and every host is online")
     if "hosts" in names:
@@ -117,6 +119,9 @@ def run_preflight(pctx: "PipelineContext", stages: list["Stage"]) -> None:
             pctx.runner.say(f"check: {c}")
         return
     problems = check_tools(needed)
+    if "template" in names:
+        problems += [f"${v} is not set; Packer reads the Proxmox API token from it" for v in PACKER_ENV
+                     if not pctx.runner.env.get(v)]
     if {"template", "vms"} & set(names):
         problems += check_proxmox(pctx)
     if "hosts" in names:

@@ -15,7 +15,8 @@ from collections.abc import Iterable, Mapping
 SECRET_ENV_VARS = (
     "PROXMOX_VE_API_TOKEN",   # bpg/proxmox provider and homelab's proxmoxer client: user@realm!id=secret
     "PROXMOX_VE_PASSWORD",
-    "PKR_VAR_proxmox_token",  # Packer variables from the environment
+    "PROXMOX_TOKEN",          # Packer's proxmox plugin (with PROXMOX_USERNAME, the token id)
+    "PKR_VAR_proxmox_token",
     "K3S_TOKEN",              # the K3s cluster join token (Ansible)
     "BWS_ACCESS_TOKEN",       # Bitwarden Secrets Manager machine-account token (the one bootstrap secret)
     "CF_API_TOKEN",

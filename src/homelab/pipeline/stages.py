@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from ruamel.yaml import YAML
 
+from homelab import inventory
 from homelab.config import HomelabConfig
 from homelab.pipeline.runner import Runner, StageFailed
 from homelab.pipeline.state import State, fingerprint
 
 BOOTSTRAP_TOKEN_ENV = "BWS_ACCESS_TOKEN"     # the Bitwarden Secrets Manager machine-account token
 BW_SECRET_NAME, BW_SECRET_KEY, BW_NAMESPACE = "bw-auth-token", "token", "sm-operator-system"
-INVENTORY = "ansible/inventories/k3s-nodes.yml"  # == homelab.inventory.PATH
+INVENTORY = inventory.PATH  # ansible/inventories/k3s-nodes.yml
+PACKER_ENV = ("PROXMOX_USERNAME", "PROXMOX_TOKEN")  # what packer/ubuntu-2404/variables.pkr.hcl reads
 SITE_PLAYBOOKS = ("playbooks/site.yml", "site.yml")  # under ansible/; the first that exists
 
 
@@ -46,7 +48,6 @@ class PipelineContext:
     kube: Callable[[], Any]             # -> a homelab.status.kube.KubeReader
     converge_timeout: float = 900
     converge_interval: float = 10
-    cache: dict[str, Any] = field(default_factory=dict)
 
 
 class Stage:
@@ -135,14 +136,13 @@ class Inventory(Stage):
         return self.recorded_done(p) and (p.root / INVENTORY).exists()
 
     def run(self, p: PipelineContext) -> None:
-        from homelab import inventory as inv
         from homelab.errors import HomelabError
         from homelab.render import write
 
         argv = ["terraform", "output", "-json", "-no-color"]
         if p.runner.dry_run:
             p.runner.run(argv, cwd="terraform")
-            p.runner.say(f"write: {inv.PATH}")
+            p.runner.say(f"write: {INVENTORY}")
             return
         res = p.runner.capture(argv, cwd="terraform")
         if not res.ok:
@@ -150,14 +150,14 @@ class Inventory(Stage):
                                      hint=f"read {p.runner.log_path}; the vms stage must have applied first")
         source = "`terraform output -json` in terraform/"
         try:
-            nodes = inv.parse_output(res.stdout, source)
-            ordered, pending = inv.order_nodes(nodes, [n.name for n in p.cfg.k3s.nodes], source)
+            nodes = inventory.parse_output(res.stdout, source)
+            ordered, pending = inventory.order_nodes(nodes, [n.name for n in p.cfg.k3s.nodes], source)
         except HomelabError as exc:  # malformed output: nothing written, the stage is not done
             raise StageFailed(exc.problems) from None
-        write({inv.PATH: inv.render_inventory(ordered)}, p.root)
+        write({INVENTORY: inventory.render_inventory(ordered)}, p.root)
         for missing in pending:
             p.runner.say(f"warning: {missing} is in homelab.yaml but not in the Terraform output; left out", "yellow")
-        p.runner.say(f"wrote {inv.PATH} ({len(ordered)} hosts)")
+        p.runner.say(f"wrote {INVENTORY} ({len(ordered)} hosts)")
 
 
 class Hosts(Stage):
