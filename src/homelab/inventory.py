@@ -1,7 +1,8 @@
 """Terraform's `k3s_nodes` output → the Ansible inventory of the K3s VMs (ansible/inventories/k3s-nodes.yml).
 
 Pure functions: `parse_output` reads the text of `terraform output -json` into nodes (or raises
-HomelabError naming the file, line and what is wrong), `render_inventory` turns nodes into YAML.
+HomelabError naming the file, line and what is wrong), `order_nodes` puts them in homelab.yaml's
+order, `render_inventory` turns them into YAML.
 Order is homelab.yaml's node order, because that is where "the first server initialises the
 cluster" is stated; Terraform's map keys carry no order of their own.
 """
@@ -63,7 +64,7 @@ def _line_of(text: str, *keys: str) -> int | None:
 
 
 def parse_output(text: str, source: str) -> list[Node]:
-    """Nodes from `terraform output -json`; HomelabError (one problem per defect) if the output is not usable."""
+    """Nodes from `terraform output -json`; a HomelabError naming the first defect if the output is not usable."""
 
     def fail(message: str, *keys: str, hint: str = "") -> HomelabError:
         # Look for node keys under "value": an object-typed output also names them in its "type".
@@ -97,14 +98,14 @@ def parse_output(text: str, source: str) -> list[Node]:
             node = _NodeOut.model_validate(raw)
         except ValidationError as exc:
             err = exc.errors(include_url=False)[0]
-            field = ".".join(str(p) for p in err["loc"])
+            attr = ".".join(str(p) for p in err["loc"])
             msg = err["msg"]
             if err["type"] == "missing":
-                msg = f"the node has no '{field}'"
+                msg = f"the node has no '{attr}'"
             elif not isinstance(err.get("input"), (dict, list)):
                 msg = f"{msg} (got {json.dumps(err.get('input'))})"
-            # A missing field has no line of its own: point at the node.
-            keys = (OUTPUT_NAME, key, field) if field and err["type"] != "missing" else (OUTPUT_NAME, key)
+            # A missing attribute has no line of its own: point at the node.
+            keys = (OUTPUT_NAME, key, attr) if attr and err["type"] != "missing" else (OUTPUT_NAME, key)
             raise fail(msg, *keys, hint="the output must be shaped like terraform/outputs.tf says") from None
         if node.name != key:
             raise fail(f"name '{node.name}' differs from its key '{key}'", OUTPUT_NAME, key, "name",
