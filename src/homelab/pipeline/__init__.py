@@ -46,6 +46,9 @@ def run_pipeline(p: PipelineContext, *, from_stage: str | None = None, only: str
         ran.append("preflight")
         for stage in STAGES:
             if stage not in stages:
+                rec = p.state.get(stage.name)
+                if not forced and rec:  # a plain run says what it is not repeating
+                    r.say(f"✓ {stage.name}: done ({rec.finished}); skipped", "dim")
                 continue
             r.begin(stage.name)
             if not forced and stage.is_done(p):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from homelab.status.conditions import readiness, ref
 from homelab.status.kube import HELMRELEASES, KUSTOMIZATIONS, KubeReader
@@ -41,9 +42,11 @@ def not_ready(kube: KubeReader) -> tuple[int, list[Pending]]:
     return total, pending
 
 
-def _table(total: int, pending: list[Pending], waited: float, timeout: float) -> Table:
-    table = Table(title=f"Flux: {total - len(pending)}/{total} Ready ({waited:.0f}s of {timeout:.0f}s)",
-                  show_edge=False, title_justify="left")
+def _table(total: int, pending: list[Pending], waited: float, timeout: float) -> Table | Text:
+    title = f"Flux: {total - len(pending)}/{total} Ready ({waited:.0f}s of {timeout:.0f}s)"
+    if not pending:
+        return Text(title)
+    table = Table(title=title, show_edge=False, title_justify="left")
     table.add_column("not ready yet")
     table.add_column("reason")
     table.add_column("message", overflow="fold")
