@@ -191,6 +191,7 @@ def test_stages_run_in_order_with_stand_ins(lab):
         "flux create kustomization flux-system --source=GitRepository/flux-system --path=./kubernetes/clusters/homelab "
         "--prune=true --interval=10m"]
     assert lab.recorded() == sorted(ORDER)
+    assert not (lab.root / ".homelab" / "vms.tfplan").exists(), "the saved plan is removed after the apply"
     assert sorted(p.name for p in (lab.root / ".homelab" / "logs").iterdir()) == sorted(
         f"{s}.log" for s in ["preflight", *ORDER])
 

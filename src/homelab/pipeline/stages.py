@@ -112,15 +112,20 @@ class Vms(Stage):
         if not p.runner.dry_run:
             p.state.dir.mkdir(parents=True, exist_ok=True)
         p.runner.run(["terraform", "init", "-input=false"], cwd=self.dir)
-        # -detailed-exitcode: 0 = nothing to change, 2 = changes; only then is there anything to apply.
-        code = p.runner.run(["terraform", "plan", "-input=false", "-detailed-exitcode", f"-out={plan}"],
-                            cwd=self.dir, ok_codes=(2, 0))
-        if code == 0:
-            p.runner.say("terraform: the VMs already match homelab.yaml; nothing to apply")
-            return
-        p.runner.run(["terraform", "show", plan], cwd=self.dir)
-        p.runner.confirm("Apply this Terraform plan to Proxmox?")
-        p.runner.run(["terraform", "apply", "-input=false", plan], cwd=self.dir)
+        try:
+            # -detailed-exitcode: 0 = nothing to change, 2 = changes; only then is there anything to apply.
+            code = p.runner.run(["terraform", "plan", "-input=false", "-detailed-exitcode", f"-out={plan}"],
+                                cwd=self.dir, ok_codes=(2, 0))
+            if code == 0:
+                p.runner.say("terraform: the VMs already match homelab.yaml; nothing to apply")
+                return
+            p.runner.run(["terraform", "show", plan], cwd=self.dir)
+            p.runner.confirm("Apply this Terraform plan to Proxmox?")
+            p.runner.run(["terraform", "apply", "-input=false", plan], cwd=self.dir)
+        finally:
+            # A saved plan holds every planned value; it is only good for this one apply anyway.
+            if not p.runner.dry_run:
+                (p.root / self.dir / plan).unlink(missing_ok=True)
 
 
 class Inventory(Stage):
