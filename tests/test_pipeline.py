@@ -366,7 +366,9 @@ def test_dry_run_prints_every_command_and_no_secret(lab):
     res = run_cli("--config", str(cfg), "up", "--dry-run", env={"GITHUB_TOKEN": github_token, **SECRETS})
     assert res.returncode == 0, res.stderr
     out = res.stdout
-    expected = ["packer init .", "packer build .", "terraform init -input=false", "terraform plan",
+    expected = ["check: tools at supported versions", "$ terraform version   # 1.9.0 or newer",
+                f"$ git ls-remote https://git:{MASK}@github.com/example/homelab refs/heads/main",
+                "packer init .", "packer build .", "terraform init -input=false", "terraform plan",
                 "terraform show ../.homelab/vms.tfplan", "terraform apply -input=false ../.homelab/vms.tfplan",
                 "terraform output -json -no-color", "write: ansible/inventories/k3s-nodes.yml", "ansible-playbook -i inventories/ playbooks/site.yml",
                 "flux check --pre", "flux install",

@@ -115,8 +115,15 @@ def run_preflight(pctx: "PipelineContext", stages: list["Stage"]) -> None:
     if {"bootstrap", "converge"} & set(names):
         checks.append(f"{pctx.cfg.flux.repository} branch {pctx.cfg.flux.branch} has the current commit")
     if pctx.runner.dry_run:
+        r = pctx.runner
         for c in checks:
-            pctx.runner.say(f"check: {c}")
+            r.say(f"check: {c}")
+        for name in needed:  # the read-only commands behind those checks
+            minimum, args = MIN_VERSIONS[name]
+            r.say(f"$ {r.mask.argv([name, *args])}   # {minimum} or newer")
+        if {"bootstrap", "converge"} & set(names):
+            flux = pctx.cfg.flux
+            r.say(f"$ {r.mask.argv(['git', 'ls-remote', flux.repository, f'refs/heads/{flux.branch}'])}")
         return
     problems = check_tools(needed)
     if "template" in names:
