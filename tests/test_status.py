@@ -205,3 +205,9 @@ def test_recorded_nodes_round_trip_through_the_kubernetes_clients_model(case):
     model = api.deserialize(json.dumps(raw), "V1NodeList", "application/json")
     back = json.loads(json.dumps(api.sanitize_for_serialization(model)).replace("+00:00", "Z"))
     assert back == raw
+
+
+def test_recorded_snapshot_with_a_bad_timestamp_is_a_usage_error(tmp_path):
+    (tmp_path / "meta.json").write_text('{"recorded_at": "yesterday"}')
+    res = run_cli("status", "--recorded", str(tmp_path))
+    assert res.returncode == 2 and "not a recorded status snapshot" in res.stderr and "Traceback" not in res.stderr
