@@ -27,6 +27,9 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 COMMAND_MODULES: list[str] = [
     "inventory",
     "new",
+    "up",
+    "status",
+    "destroy",
 ]
 
 
