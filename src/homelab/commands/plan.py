@@ -1,0 +1,75 @@
+"""`homelab plan`: validate, show the whole lab, and run the failure drills.
+
+Exit codes: 2 for a bad homelab.yaml or bad options; 1 when the repository is not what it should be
+(stale or missing glue files, errors from `homelab check`); drills are reported but do not fail the
+command unless `--strict` is given, because a drill error describes a risk of a valid design (the
+bundled seed placement loses etcd quorum with pve2 on purpose) rather than a broken repository.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from homelab.context import Context, pass_ctx
+
+
+def _locator(ctx: Context):
+    from homelab.yamlsrc import load_located
+
+    doc, _ = load_located(ctx.config_path, display=str(ctx.config_path))
+
+    def locate(path: tuple) -> tuple[str | None, int | None]:
+        return doc.file, (doc.line_of(path) if path else None)
+
+    return locate
+
+
+def validation(ctx: Context) -> dict:
+    from homelab import render
+
+    glue = [{"path": d.path, "state": d.state} for d in render.check(ctx.cfg, ctx.root)]
+    return {"config": "valid", "glue": glue,
+            "check": {"available": False, "reason": "`homelab check` is not part of this build yet"}}
+
+
+@click.command("plan")
+@click.option("-f", "--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table", show_default=True,
+              help="Rich tables for people, JSON (schema/plan.schema.json) or Markdown.")
+@click.option("--diagram", "diagram_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write Mermaid diagrams (architecture, provisioning flow) into DIR; SVG too when mmdc is installed.")
+@click.option("--strict", is_flag=True, help="Also exit 1 when a failure drill finds an error.")
+@click.option("-v", "--verbose", is_flag=True, help="Show every drill answer, not only warnings and errors.")
+@pass_ctx
+def command(ctx: Context, fmt: str, diagram_dir: Path | None, strict: bool, verbose: bool) -> None:
+    """Validate and show the whole lab: hosts, VMs, addresses, routes, storage, and failure drills.
+
+    Exit 0 when the repository is valid (drill warnings and errors are reported), 1 when glue files
+    are stale or `homelab check` finds errors (or, with --strict, when a drill finds an error),
+    2 when homelab.yaml is invalid.
+    """
+    from homelab import plan as plan_mod
+
+    cfg = ctx.cfg
+    report = plan_mod.build(cfg, ctx.root, config_file=str(ctx.config_path), locate=_locator(ctx),
+                            validation=validation(ctx))
+    if fmt == "json":
+        click.echo(json.dumps(report, indent=2))
+    elif fmt == "markdown":
+        click.echo(plan_mod.output.markdown(report, verbose=verbose), nl=False)
+    else:
+        from rich.console import Console
+
+        plan_mod.output.print_table(report, Console(highlight=False, soft_wrap=False), verbose=verbose)
+    if diagram_dir is not None:
+        from homelab.plan import mermaid
+
+        for line in mermaid.write(report, cfg, diagram_dir):
+            click.echo(line, err=True)
+    v = report["validation"]
+    broken = bool(v["glue"]) or (v["check"].get("available") and v["check"]["errors"] > 0)
+    if broken or (strict and report["summary"]["drill_errors"]):
+        sys.exit(1)
