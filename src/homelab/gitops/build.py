@@ -1,0 +1,317 @@
+"""kustomize builds, batched: many Flux Kustomization paths in one `kubectl kustomize` run.
+
+Each path gets a small wrapper kustomization (in a scratch folder, never in the repository) that
+does what kustomize-controller does before it builds: generate a kustomization for a folder that
+has none (every *.yaml/*.yml, recursively, with sub-folders that have their own kustomization
+included as a whole), and add the Flux Kustomization's targetNamespace, patches and images. An
+annotation transformer stamps each object with its wrapper's number; a batch kustomization lists
+many wrappers and asks for origin annotations, so one kustomize process tells, for every object,
+which Flux Kustomization and which file it came from. Batches run concurrently; a batch that fails
+is retried one wrapper at a time, so an error is pinned on the Kustomization that has it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from homelab import tools
+from homelab.gitops.cache import Cache, digest
+from homelab.gitops.yamlfiles import _Loader
+
+KFILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+ORIGIN = "config.kubernetes.io/origin"
+STAMP = "homelab.internal/build-index"
+
+
+def kustomization_file(d: Path) -> Path | None:
+    for name in KFILES:
+        p = d / name
+        if p.is_file():
+            return p
+    return None
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """What to build: a folder plus the Flux Kustomization fields kustomize-controller applies."""
+
+    key: str                         # Flux Kustomization key; only used to report
+    path: Path                       # absolute folder
+    target_namespace: str | None = None
+    patches: tuple[str, ...] = ()    # YAML of each spec.patches item
+    images: tuple[str, ...] = ()     # YAML of each spec.images item
+
+
+@dataclass
+class BuiltDoc:
+    """One object of a build, before postBuild substitution."""
+
+    origin: str                      # repository-relative source file ("" when unknown)
+    body: dict[str, Any]
+    text: str | None                 # the YAML text, kept only when it contains `$` (substitution)
+
+
+@dataclass
+class BuildResult:
+    docs: list[BuiltDoc] = field(default_factory=list)
+    error: str | None = None
+    inputs: tuple[str, ...] = ()     # repository-relative files the build read
+    cached: bool = False
+
+
+# -- inputs and fingerprints -----------------------------------------------------------------------
+
+_REF_LISTS = ("resources", "components", "bases", "crds", "patchesStrategicMerge", "transformers", "generators",
+              "validators")
+
+
+def _kustomization_refs(data: Any) -> list[str]:
+    """Local paths a kustomization file refers to (resources, components, patch and generator files)."""
+    if not isinstance(data, dict):
+        return []
+    refs: list[str] = []
+    for key in _REF_LISTS:
+        for item in data.get(key) or []:
+            if isinstance(item, str) and "\n" not in item:
+                refs.append(item)
+    for key in ("patches", "patchesJson6902", "replacements"):
+        for item in data.get(key) or []:
+            if isinstance(item, dict) and isinstance(item.get("path"), str):
+                refs.append(item["path"])
+    for key in ("configMapGenerator", "secretGenerator"):
+        for gen in data.get(key) or []:
+            if not isinstance(gen, dict):
+                continue
+            for f in (gen.get("files") or []) + (gen.get("envs") or []) + ([gen["env"]] if gen.get("env") else []):
+                if isinstance(f, str):
+                    refs.append(f.split("=", 1)[-1])
+    return [r for r in refs if "://" not in r and not r.startswith(("github.com/", "git@"))]
+
+
+def collect_inputs(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(files a build of `folder` reads, folders it needs that are missing), as kustomize-controller would."""
+    files: list[Path] = []
+    missing: list[Path] = []
+    seen: set[Path] = set()
+
+    def visit_dir(d: Path) -> None:
+        d = Path(os.path.normpath(d))
+        if d in seen:
+            return
+        seen.add(d)
+        if not d.is_dir():
+            missing.append(d)
+            return
+        kf = kustomization_file(d)
+        if kf is not None:
+            files.append(kf)
+            try:
+                data = yaml.load(kf.read_text(encoding="utf-8"), Loader=_Loader)
+            except (OSError, UnicodeDecodeError, yaml.YAMLError):
+                return  # kustomize reports the error itself
+            for ref in _kustomization_refs(data):
+                p = Path(os.path.normpath(d / ref))
+                if p.is_dir():
+                    visit_dir(p)
+                elif p.is_file():
+                    files.append(p)
+                else:
+                    missing.append(p)
+            return
+        # no kustomization: the controller's generator takes every YAML file, recursively,
+        # and a sub-folder with its own kustomization as a whole
+        for dirpath, dirnames, filenames in os.walk(d):
+            dp = Path(dirpath)
+            keep = []
+            for sub in sorted(dirnames):
+                if kustomization_file(dp / sub) is not None:
+                    visit_dir(dp / sub)
+                elif not sub.startswith("."):
+                    keep.append(sub)
+            dirnames[:] = keep
+            files.extend(dp / f for f in sorted(filenames) if f.endswith((".yaml", ".yml")))
+
+    visit_dir(folder)
+    return files, missing
+
+
+def _file_digest(p: Path) -> bytes:
+    try:
+        return hashlib.sha1(p.read_bytes()).digest()
+    except OSError:
+        return b"unreadable"
+
+
+def fingerprint(req: BuildRequest, root: Path) -> tuple[str, list[Path], list[Path]]:
+    files, missing = collect_inputs(req.path)
+    parts: list[bytes | str] = [str(os.path.relpath(req.path, root)), req.target_namespace or "", *req.patches,
+                                "|images|", *req.images]
+    for f in sorted(set(files)):
+        parts += [os.path.relpath(f, root), _file_digest(f)]
+    parts += ["|missing|", *sorted(os.path.relpath(m, root) for m in missing)]
+    return digest(*parts), files, missing
+
+
+# -- wrappers and batches --------------------------------------------------------------------------
+
+def _generated_resources(folder: Path) -> list[str]:
+    """The resources kustomize-controller's generator lists for a folder with no kustomization."""
+    res: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dp = Path(dirpath)
+        keep = []
+        for sub in sorted(dirnames):
+            if kustomization_file(dp / sub) is not None:
+                res.append(str(dp / sub))
+            elif not sub.startswith("."):
+                keep.append(sub)
+        dirnames[:] = keep
+        res.extend(str(dp / f) for f in sorted(filenames) if f.endswith((".yaml", ".yml")))
+    return res
+
+
+def _write_wrapper(wdir: Path, index: int, req: BuildRequest) -> None:
+    wdir.mkdir(parents=True, exist_ok=True)
+    if kustomization_file(req.path) is not None:
+        targets = [str(req.path)]
+    else:
+        targets = _generated_resources(req.path)
+    doc: dict[str, Any] = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [os.path.relpath(t, wdir) for t in targets],
+    }
+    if req.target_namespace:
+        doc["namespace"] = req.target_namespace
+    if req.patches:
+        doc["patches"] = [yaml.safe_load(p) for p in req.patches]
+    if req.images:
+        doc["images"] = [yaml.safe_load(i) for i in req.images]
+    doc["transformers"] = [yaml.safe_dump({
+        "apiVersion": "builtin", "kind": "AnnotationsTransformer", "metadata": {"name": "homelab-build-index"},
+        "annotations": {STAMP: str(index)}, "fieldSpecs": [{"path": "metadata/annotations", "create": True}],
+    })]
+    (wdir / "kustomization.yaml").write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+
+
+_ERR_PREFIX = re.compile(r'^E\d{4} [\d:.]+\s+\d+ \S+\] "command failed" err=')
+
+
+def _clean_error(stderr: str, scratch: Path, root: Path) -> str:
+    lines = [l for l in stderr.strip().splitlines() if l.strip()]
+    text = _ERR_PREFIX.sub("", lines[-1] if lines else "kustomize failed").strip()
+    if text.startswith('"') and text.endswith('"'):
+        text = text[1:-1]
+    text = text.replace(str(root) + os.sep, "").replace(str(scratch), "<scratch>")
+    return text.replace('\\"', '"')
+
+
+def _split(output: str) -> list[str]:
+    chunks = re.split(r"(?m)^---\s*$\n?", output)
+    return [c for c in chunks if c.strip()]
+
+
+def _run_batch(kubectl: str, batch_dir: Path) -> tools.Result:
+    return tools.run([kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(batch_dir)], timeout=600)
+
+
+def _parse_batch(out: str, batch_dir: Path, root: Path) -> dict[int, list[BuiltDoc]]:
+    per: dict[int, list[BuiltDoc]] = {}
+    for chunk in _split(out):
+        body = yaml.load(chunk, Loader=_Loader)
+        if not isinstance(body, dict):
+            continue
+        ann = (body.get("metadata") or {}).get("annotations") or {}
+        idx = int(ann.pop(STAMP, -1))
+        origin_txt = ann.pop(ORIGIN, "")
+        if not ann:
+            body["metadata"].pop("annotations", None)
+        origin = ""
+        if origin_txt:
+            o = yaml.load(origin_txt, Loader=_Loader) or {}
+            rel = o.get("path") or o.get("configuredIn") or ""
+            if rel:
+                origin = os.path.relpath(os.path.normpath(batch_dir / rel), root)
+        text = None
+        if "$" in chunk:
+            text = yaml.dump(body, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False,
+                             default_flow_style=False, allow_unicode=True)
+        per.setdefault(idx, []).append(BuiltDoc(origin=origin, body=body, text=text))
+    return per
+
+
+def build_many(requests: Sequence[BuildRequest], root: Path, *, cache: Cache | None = None,
+               jobs: int | None = None, kubectl: str = "kubectl") -> list[BuildResult]:
+    """Build every request (results in the same order), reusing cached builds whose inputs are unchanged."""
+    cache = cache or Cache(None)
+    results: list[BuildResult | None] = [None] * len(requests)
+    todo: list[tuple[int, str, list[Path]]] = []
+    for i, req in enumerate(requests):
+        key, files, missing = fingerprint(req, root)
+        inputs = tuple(os.path.relpath(f, root) for f in files)
+        hit = cache.get("build", key)
+        if hit is not None:
+            results[i] = BuildResult(docs=hit, inputs=inputs, cached=True)
+        elif not req.path.is_dir():
+            results[i] = BuildResult(error=f"path '{os.path.relpath(req.path, root)}' does not exist", inputs=inputs)
+        else:
+            todo.append((i, key, files))
+    if todo:
+        tools.require(kubectl, "to build kustomizations (`kubectl kustomize`)")
+        jobs = max(1, min(jobs or (os.cpu_count() or 2), len(todo)))
+        scratch = Path(tempfile.mkdtemp(prefix="homelab-kustomize-"))
+        try:
+            groups = [todo[j::jobs] for j in range(jobs)]
+            for i, _, _ in todo:
+                _write_wrapper(scratch / "w" / str(i), i, requests[i])
+
+            def run_group(gi: int, group: list[tuple[int, str, list[Path]]]) -> tuple[list, tools.Result, Path]:
+                bdir = scratch / "b" / str(gi)
+                bdir.mkdir(parents=True, exist_ok=True)
+                (bdir / "kustomization.yaml").write_text(yaml.safe_dump({
+                    "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+                    "resources": [f"../../w/{i}" for i, _, _ in group], "buildMetadata": ["originAnnotations"],
+                }), encoding="utf-8")
+                return group, _run_batch(kubectl, bdir), bdir
+
+            retry: list[tuple[int, str, list[Path]]] = []
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                for group, res, bdir in pool.map(lambda a: run_group(*a), enumerate(groups)):
+                    if res.ok:
+                        per = _parse_batch(res.stdout, bdir, root)
+                        for i, key, files in group:
+                            docs = per.get(i, [])
+                            cache.put("build", key, docs)
+                            results[i] = BuildResult(docs=docs, inputs=tuple(os.path.relpath(f, root) for f in files))
+                    elif len(group) == 1:
+                        i, _, files = group[0]
+                        results[i] = BuildResult(error=_clean_error(res.stderr, scratch, root),
+                                                 inputs=tuple(os.path.relpath(f, root) for f in files))
+                    else:
+                        retry.extend(group)
+                if retry:
+                    singles = [[t] for t in retry]
+                    for group, res, bdir in pool.map(lambda a: run_group(*a),
+                                                     [(len(groups) + n, g) for n, g in enumerate(singles)]):
+                        i, key, files = group[0]
+                        inputs = tuple(os.path.relpath(f, root) for f in files)
+                        if res.ok:
+                            docs = _parse_batch(res.stdout, bdir, root).get(i, [])
+                            cache.put("build", key, docs)
+                            results[i] = BuildResult(docs=docs, inputs=inputs)
+                        else:
+                            results[i] = BuildResult(error=_clean_error(res.stderr, scratch, root), inputs=inputs)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return [r if r is not None else BuildResult(error="not built") for r in results]
