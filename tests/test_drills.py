@@ -109,8 +109,18 @@ def test_capacity_too_small_to_reschedule():
     drill = drills_of("too-small-to-reschedule.yaml", PLATFORM)["host-down:pve1"]
     f = one(drill, "drill/reschedule-capacity")
     assert f.severity is Severity.error
-    assert "cannot take the evicted pods" in f.message and "more than any survivor offers" in f.message
+    assert "cannot take the evicted pods" in f.message and "3 pod(s) stay Pending" in f.message
     assert "monitoring/prometheus" in f.hint
+
+
+def test_capacity_counts_pods_that_fit_in_total_but_not_on_any_one_node():
+    # 2 survivors × 1GiB allocatable = 2GiB ≥ 3 × 600MiB, but only one 600MiB pod fits on each node
+    pods = Workload(pods=(PodGroup("homepage", "homepage", replicas=3, memory=600 * 2**20),), source="test")
+    d = drills_of("too-small-to-reschedule.yaml", pods)
+    assert one(d["vm-down:k3s-1"], "drill/reschedule-capacity").severity is Severity.error
+    assert "1 pod(s) stay Pending" in one(d["vm-down:k3s-1"], "drill/reschedule-capacity").message
+    assert one(drills_of("three-hosts-survives-any-one.yaml", pods)["vm-down:k3s-1"],
+               "drill/reschedule-capacity").severity is Severity.info
 
 
 def test_capacity_fits_on_bigger_nodes():

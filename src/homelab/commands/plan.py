@@ -41,7 +41,7 @@ def validation(ctx: Context) -> dict:
               help="Rich tables for people, JSON (schema/plan.schema.json) or Markdown.")
 @click.option("--diagram", "diagram_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write Mermaid diagrams (architecture, provisioning flow) into DIR; SVG too when mmdc is installed.")
-@click.option("--strict", is_flag=True, help="Also exit 1 when a failure drill finds an error.")
+@click.option("--strict", is_flag=True, help="Also exit 1 when a failure drill or the tree's budget finds an error.")
 @click.option("-v", "--verbose", is_flag=True, help="Show every drill answer, not only warnings and errors.")
 @pass_ctx
 def command(ctx: Context, fmt: str, diagram_dir: Path | None, strict: bool, verbose: bool) -> None:
@@ -52,10 +52,12 @@ def command(ctx: Context, fmt: str, diagram_dir: Path | None, strict: bool, verb
     2 when homelab.yaml is invalid.
     """
     from homelab import plan as plan_mod
+    from homelab.plan import tree as tree_mod
 
     cfg = ctx.cfg
+    tree, workload = tree_mod.read(ctx.root, cfg)
     report = plan_mod.build(cfg, ctx.root, config_file=str(ctx.config_path), locate=_locator(ctx),
-                            validation=validation(ctx))
+                            validation=validation(ctx), workload=workload, tree=tree)
     if fmt == "json":
         click.echo(json.dumps(report, indent=2))
     elif fmt == "markdown":
@@ -71,5 +73,6 @@ def command(ctx: Context, fmt: str, diagram_dir: Path | None, strict: bool, verb
             click.echo(line, err=True)
     v = report["validation"]
     broken = bool(v["glue"]) or (v["check"].get("available") and v["check"]["errors"] > 0)
-    if broken or (strict and report["summary"]["drill_errors"]):
+    summary = report["summary"]
+    if broken or (strict and (summary["drill_errors"] or summary["tree_errors"])):
         sys.exit(1)

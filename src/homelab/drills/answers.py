@@ -83,6 +83,29 @@ def allocatable(node: K3sNode) -> int:
     return max(0, node.memory - RESERVED[node.role])
 
 
+def unschedulable(wl: Workload, nodes: list[K3sNode]) -> list:
+    """Pods that find no node, packing first-fit-decreasing by memory then CPU, as the scheduler would at
+    best; every DaemonSet pod first takes its share on every node."""
+    from homelab.drills.workload import PodGroup
+
+    daemon_mem = sum(p.memory for p in wl.pods if p.per_node)
+    daemon_cpu = sum(p.cpu_millis for p in wl.pods if p.per_node)
+    free = [[allocatable(n) - daemon_mem, n.cores * 1000 - daemon_cpu] for n in nodes]
+    items: list[PodGroup] = [p for p in wl.pods if not p.per_node for _ in range(max(p.replicas, 0))]
+    items.sort(key=lambda p: (p.memory, p.cpu_millis), reverse=True)
+    left = []
+    for pod in items:
+        slot = next((f for f in free if f[0] >= pod.memory and f[1] >= pod.cpu_millis), None)
+        if slot is None:
+            left.append(pod)
+        else:
+            slot[0] -= pod.memory
+            slot[1] -= pod.cpu_millis
+    if any(f[0] < 0 or f[1] < 0 for f in free):  # the DaemonSets alone do not fit
+        left += [p for p in wl.pods if p.per_node]
+    return left
+
+
 # ---------------------------------------------------------------------------------------------- etcd
 
 def etcd_quorum(lab: Lab, scn: Scenario, wl: Workload) -> list[Finding]:
@@ -235,36 +258,32 @@ def capacity(lab: Lab, scn: Scenario, wl: Workload) -> list[Finding]:
     mem = sum(allocatable(n) for n in survivors)
     cpu = sum(n.cores for n in survivors) * 1000
     moot = " (moot while etcd has no quorum: nothing is rescheduled)" if lab.etcd_lost(scn) else ""
-    if wl.pods:
+    unrequested = sorted(f"{p.namespace}/{p.name}" for p in wl.pods if not (p.memory or p.cpu_millis))
+    if any(p.memory or p.cpu_millis for p in wl.pods):
         pods = [p for p in wl.pods if not p.per_node]
         daemons = [p for p in wl.pods if p.per_node]
         need_mem = sum(p.memory * p.replicas for p in pods) + sum(p.memory for p in daemons) * len(survivors)
         need_cpu = sum(p.cpu_millis * p.replicas for p in pods) + sum(p.cpu_millis for p in daemons) * len(survivors)
-        biggest = max(pods, key=lambda p: p.memory, default=None)
-        roomiest = max(allocatable(n) for n in survivors)
-        short = []
-        if need_mem > mem:
-            short.append(f"memory requests {_gib(need_mem)} > {_gib(mem)} allocatable")
-        if need_cpu > cpu:
-            short.append(f"CPU requests {_cores(need_cpu)} > {_cores(cpu)} cores")
-        if biggest and biggest.memory > roomiest:
-            short.append(f"{biggest.namespace}/{biggest.name} alone requests {_gib(biggest.memory)}, more than any survivor offers")
+        unplaced = unschedulable(wl, survivors)
         where = _names(n.name for n in survivors)
-        if short:
-            top = sorted(pods, key=lambda p: p.memory * p.replicas, reverse=True)[:3]
+        if unplaced:
+            top = sorted({(p.namespace, p.name): p for p in unplaced}.values(), key=lambda p: p.memory, reverse=True)[:3]
             return [lab.finding(rule, Severity.error,
-                                f"the survivors ({where}) cannot take the evicted pods: {'; '.join(short)}{moot}",
+                                f"the survivors ({where}) cannot take the evicted pods: {len(unplaced)} pod(s) stay Pending "
+                                f"({', '.join(f'{p.namespace}/{p.name}' for p in top)}); all pods request {_gib(need_mem)} "
+                                f"memory and {_cores(need_cpu)} cores, the survivors offer {_gib(mem)} and {_cores(cpu)} cores{moot}",
                                 "give the K3s VMs more memory/cores (k3s.nodes[].memory), add a node on another host, or "
-                                "lower the largest requests: " + ", ".join(f"{p.namespace}/{p.name}" for p in top),
+                                "lower the requests of " + ", ".join(f"{p.namespace}/{p.name}" for p in top),
                                 ("k3s", "nodes", lab.node_index(survivors[0].name), "memory"))]
+        gap = f"; {len(unrequested)} workload(s) request nothing and are not counted" if unrequested else ""
         return [lab.finding(rule, Severity.info,
                             f"the survivors ({where}) have room for every pod: memory requests {_gib(need_mem)} of "
-                            f"{_gib(mem)} allocatable, CPU {_cores(need_cpu)} of {_cores(cpu)} cores{moot}")]
+                            f"{_gib(mem)} allocatable, CPU {_cores(need_cpu)} of {_cores(cpu)} cores{gap}{moot}")]
     lost_mem = sum(allocatable(n) for n in lost)
     share = mem / (mem + lost_mem) if mem + lost_mem else 0
     sev = Severity.warning if share < 0.5 else Severity.info
     return [lab.finding(rule, sev,
-                        f"pod requests are unknown (the Flux tree was not read): the survivors "
+                        f"pod requests are unknown ({'no workload in the Flux tree sets any' if wl.known else 'the Flux tree was not read'}): the survivors "
                         f"({_names(n.name for n in survivors)}, {_gib(mem)} allocatable) can take the evicted pods only "
                         f"while all pods request at most {share:.0%} of the cluster's {_gib(mem + lost_mem)}{moot}",
                         "" if sev is Severity.info else

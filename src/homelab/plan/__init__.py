@@ -48,6 +48,7 @@ def build(cfg: HomelabConfig, root: Path, *, config_file: str = "homelab.yaml", 
                             on_boot=vms_start_on_boot(root))
     drill_rows = [_drill_dict(d) for d in drills]
     count = {s.value: sum(1 for d in drills for f in d.findings if f.severity is s) for s in Severity}
+    tree_findings = tree.get("findings", []) if tree.get("available") else []
     return {
         "version": PLAN_VERSION,
         "config": config_file,
@@ -65,5 +66,7 @@ def build(cfg: HomelabConfig, root: Path, *, config_file: str = "homelab.yaml", 
         "summary": {
             "drill_errors": count["error"], "drill_warnings": count["warning"],
             "failing_drills": [d["id"] for d in drill_rows if d["severity"] == "error"],
+            "tree_errors": sum(1 for f in tree_findings if f["severity"] == "error"),
+            "tree_warnings": sum(1 for f in tree_findings if f["severity"] == "warning"),
         },
     }

@@ -1,0 +1,217 @@
+"""`homelab plan` end to end: the real CLI on the bundled repository, fixture labs and a real Flux tree."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import jsonschema
+import pytest
+from ruamel.yaml import YAML
+
+from homelab.config import load_config
+from homelab.render import render_all, write
+
+from conftest import ROOT, run_cli
+
+FIXTURES = ROOT / "tests" / "fixtures" / "plan"
+CLEAN_TREE = ROOT / "tests" / "fixtures" / "check" / "clean-tree" / "kubernetes"
+SCHEMA = json.loads((ROOT / "schema" / "plan.schema.json").read_text())
+needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None,
+                                   reason="kubectl (built-in kustomize) is not installed: the Flux tree cannot be built")
+
+
+def lab(tmp_path: Path, config: Path = ROOT / "homelab.yaml", tree: bool = False) -> Path:
+    """A scratch repository: a homelab.yaml, its rendered glue and, optionally, a real Flux tree."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "homelab.yaml").write_text(config.read_text())
+    if tree:
+        shutil.copytree(CLEAN_TREE, tmp_path / "kubernetes", dirs_exist_ok=True)
+    write(render_all(load_config(tmp_path / "homelab.yaml")), tmp_path)
+    return tmp_path
+
+
+def plan_json(repo: Path, *args: str) -> dict:
+    res = run_cli("plan", "-f", "json", *args, cwd=repo)
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    jsonschema.Draft202012Validator(SCHEMA).validate(doc)
+    return doc
+
+
+def test_plan_schema_is_a_valid_json_schema():
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+
+
+def test_bundled_repo_plan_exits_0_and_shows_that_pve2_loses_quorum():
+    res = run_cli("plan")
+    assert res.returncode == 0, res.stderr
+    assert "host-down:pve2" in res.stdout and "etcd loses quorum" in res.stdout
+    assert "one server per failure domain, or a third host" in " ".join(res.stdout.split())
+    assert "glue    current" in res.stdout
+
+
+def test_strict_turns_the_seed_drill_error_into_exit_1():
+    res = run_cli("plan", "--strict", "-f", "json")
+    assert res.returncode == 1
+    assert json.loads(res.stdout)["summary"]["failing_drills"] == ["host-down:pve2"]
+
+
+@pytest.mark.parametrize("fixture", sorted(p.name for p in FIXTURES.glob("*.yaml")))
+def test_json_of_every_fixture_lab_matches_the_schema(tmp_path, fixture):
+    doc = plan_json(lab(tmp_path, FIXTURES / fixture))
+    assert doc["config"] == "homelab.yaml" and doc["validation"]["glue"] == []
+
+
+def test_fixture_labs_give_their_known_answers_through_the_cli(tmp_path):
+    three = plan_json(lab(tmp_path / "three", FIXTURES / "three-hosts-survives-any-one.yaml"))
+    assert not [d for d in three["summary"]["failing_drills"] if d.startswith("host-down")]
+    seed = plan_json(lab(tmp_path / "seed", FIXTURES / "seed-placement-loses-quorum.yaml"))
+    pve2 = next(d for d in seed["drills"] if d["id"] == "host-down:pve2")
+    assert pve2["etcd"] == {"up": 1, "total": 3, "needed": 2} and pve2["severity"] == "error"
+    shared = plan_json(lab(tmp_path / "shared", FIXTURES / "replicas-share-a-host.yaml"))
+    assert shared["summary"]["failing_drills"] == ["host-down:pve3"]
+    pve3 = next(d for d in shared["drills"] if d["id"] == "host-down:pve3")
+    assert {f["rule"] for f in pve3["findings"] if f["severity"] == "error"} == {"drill/longhorn-readable"}
+
+
+def test_every_address_and_the_pool_are_listed(tmp_path):
+    doc = plan_json(lab(tmp_path))
+    addrs = {a["address"]: a for a in doc["addresses"]}
+    for a in ("192.168.1.1", "192.168.1.2", "192.168.1.3", "192.168.1.6", "192.168.10.1", "192.168.10.11",
+              "192.168.10.12", "192.168.10.13", "192.168.10.200"):
+        assert a in addrs
+    assert set(addrs["192.168.1.6"]["kinds"]) == {"dns", "pi"}
+    assert doc["metallb"] == {"pool": "192.168.10.200-192.168.10.220", "first": "192.168.10.200", "last": "192.168.10.220",
+                              "size": 21, "used": [{"address": "192.168.10.200", "service": "traefik/traefik"}], "free": 20}
+    pve2 = next(h for h in doc["hosts"] if h["name"] == "pve2")
+    assert pve2["committed_cores"] == 8 and pve2["committed_memory_bytes"] == 16 * 2**30
+    assert [v["name"] for v in pve2["vms"]] == ["k3s-2", "k3s-3"]
+
+
+def test_stale_glue_exits_1_and_names_the_file(tmp_path):
+    repo = lab(tmp_path)
+    tfvars = repo / "terraform" / "homelab.auto.tfvars.json"
+    tfvars.write_text(tfvars.read_text().replace('"cores": 4', '"cores": 6', 1))
+    res = run_cli("plan", cwd=repo)
+    assert res.returncode == 1
+    assert "terraform/homelab.auto.tfvars.json stale" in res.stdout
+
+
+def test_invalid_config_exits_2_with_file_and_line(tmp_path):
+    repo = lab(tmp_path)
+    cfg = repo / "homelab.yaml"
+    cfg.write_text(cfg.read_text().replace("replicas: 2 ", "replicas: two "))
+    res = run_cli("plan", cwd=repo)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "homelab.yaml:" in res.stderr and "longhorn.replicas" in res.stderr
+
+
+def test_markdown_output_has_the_sections_and_the_drill_table():
+    res = run_cli("plan", "-f", "markdown")
+    assert res.returncode == 0, res.stderr
+    for heading in ("## Proxmox hosts and VMs", "## Addresses", "## Routes", "## Storage", "## Failure drills"):
+        assert heading in res.stdout
+    assert "| host-down:pve2 | 1/3 |" in res.stdout
+
+
+def test_diagrams_come_from_the_real_config(tmp_path):
+    out = tmp_path / "diagrams"
+    env = {"PATH": "/usr/bin:/bin"} if shutil.which("mmdc") else None
+    res = run_cli("plan", "-f", "json", "--diagram", str(out), env=env)
+    assert res.returncode == 0, res.stderr
+    arch = (out / "architecture.mmd").read_text()
+    flow = (out / "provisioning.mmd").read_text()
+    assert arch.splitlines()[1] == "graph TD" and flow.splitlines()[1] == "sequenceDiagram"
+    for text in ("pve1 192.168.1.2", "k3s-3 192.168.10.13 server", "Traefik 192.168.10.200", "auth.example.com (public)",
+                 "pve2 192.168.1.3 ⚠ losing it fails a drill"):
+        assert text in arch
+    assert "host_pve2 --> vm_k3s_3" in arch
+    assert "Terraform->>pve2: clone 9000 → k3s-3 (VM 203, 192.168.10.13, 4c/8GiB)" in flow
+    assert "SVG not written: the Mermaid CLI (mmdc" in res.stderr
+    assert not list(out.glob("*.svg"))
+
+
+def test_diagrams_are_rendered_to_svg_by_mmdc_when_installed(tmp_path):
+    # A stand-in for mmdc (the real one needs a headless Chromium): records its argv and writes the -o file.
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    stand_in = bindir / "mmdc"
+    stand_in.write_text('#!/bin/sh\necho "$@" >> "$(dirname "$0")/argv"\nwhile [ $# -gt 0 ]; do [ "$1" = -o ] && '
+                        'echo "<svg/>" > "$2"; shift; done\n')
+    stand_in.chmod(stand_in.stat().st_mode | stat.S_IEXEC)
+    out = tmp_path / "d"
+    res = run_cli("plan", "-f", "json", "--diagram", str(out), env={"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"})
+    assert res.returncode == 0, res.stderr
+    assert (out / "architecture.svg").read_text().strip() == "<svg/>" and (out / "provisioning.svg").exists()
+    assert f"-i {out / 'architecture.mmd'} -o {out / 'architecture.svg'}" in (bindir / "argv").read_text()
+
+
+@needs_kubectl
+def test_tree_sections_come_from_the_flux_tree(tmp_path):
+    doc = plan_json(lab(tmp_path, tree=True))
+    tree = doc["tree"]
+    assert tree["available"] and not tree["build_errors"]
+    assert tree["flux_levels"][0] == ["flux-system"] and tree["flux_levels"][-1] == ["homepage"]
+    assert ["cluster-issuer", "traefik-middlewares"] in tree["flux_levels"]
+    route = next(r for r in tree["routes"] if r["host"] == "home.lan.example.com")
+    assert route["middlewares"] == ["traefik/lan-allowlist", "traefik/authentik-forward-auth"]
+    assert route["certificates"] == ["traefik/wildcard-lan"] and route["file"].endswith("ingressroute.yaml")
+    cert = next(c for c in tree["certificates"] if c["name"] == "wildcard-lan")
+    assert cert["dns_names"] == ["lan.example.com", "*.lan.example.com"] and cert["renew_at_days_left"] == 30
+    assert [n["namespace"] for n in tree["budget"]["namespaces"]] == ["homepage"]
+    power = next(d for d in doc["drills"] if d["id"] == "power-restored")
+    order = next(f for f in power["findings"] if f["rule"] == "drill/recovery-order")
+    assert "[flux-system] → [cert-manager, sm-operator, traefik]" in order["message"]
+    # the second run reads the cached kustomize builds
+    assert (tmp_path / ".homelab" / "cache" / "gitops.pickle").is_file()
+
+
+def _request_homepage(repo: Path, replicas: int, memory: str) -> None:
+    path = repo / "kubernetes" / "clusters" / "homelab" / "apps" / "homepage" / "app" / "deployment.yaml"
+    yaml = YAML()
+    doc = yaml.load(path.read_text())
+    doc["spec"]["replicas"] = replicas
+    doc["spec"]["template"]["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "100m", "memory": memory}}
+    with path.open("w") as fh:
+        yaml.dump(doc, fh)
+
+
+@needs_kubectl
+def test_requests_in_the_tree_are_too_big_for_the_too_small_lab(tmp_path):
+    small = lab(tmp_path / "small", FIXTURES / "too-small-to-reschedule.yaml", tree=True)
+    _request_homepage(small, 3, "600Mi")
+    doc = plan_json(small)
+    pve1 = next(d for d in doc["drills"] if d["id"] == "host-down:pve1")
+    cap = next(f for f in pve1["findings"] if f["rule"] == "drill/reschedule-capacity")
+    assert cap["severity"] == "error" and "1 pod(s) stay Pending (homepage/homepage)" in cap["message"]
+    assert doc["tree"]["budget"]["namespaces"][0]["memory_requests_bytes"] == 3 * 600 * 2**20
+    big = lab(tmp_path / "big", FIXTURES / "three-hosts-survives-any-one.yaml", tree=True)
+    _request_homepage(big, 3, "600Mi")
+    pve1 = next(d for d in plan_json(big)["drills"] if d["id"] == "host-down:pve1")
+    assert next(f for f in pve1["findings"] if f["rule"] == "drill/reschedule-capacity")["severity"] == "info"
+
+
+@needs_kubectl
+def test_requests_that_never_fit_are_a_budget_error(tmp_path):
+    small = lab(tmp_path, FIXTURES / "too-small-to-reschedule.yaml", tree=True)
+    _request_homepage(small, 4, "600Mi")
+    doc = plan_json(small)
+    f = next(f for f in doc["tree"]["findings"] if f["rule"] == "plan/budget-exceeds-nodes")
+    assert f["severity"] == "error" and f["file"].endswith("deployment.yaml")
+    assert doc["summary"]["tree_errors"] == 1
+    assert run_cli("plan", "--strict", "-f", "json", cwd=small).returncode == 1
+
+
+def test_without_kubectl_the_plan_says_the_tree_was_not_read(tmp_path):
+    repo = lab(tmp_path, tree=True)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    os.symlink(shutil.which("git") or "/usr/bin/git", bindir / "git")
+    res = run_cli("plan", "-f", "json", cwd=repo, env={"PATH": str(bindir)})
+    assert res.returncode == 0, res.stderr
+    tree = json.loads(res.stdout)["tree"]
+    assert tree["available"] is False and "kubectl" in tree["reason"]
