@@ -25,6 +25,7 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 # Commands that live in their own modules under homelab.commands; each exposes `command`
 # (a click command using `homelab.context.pass_ctx`). Add one name per line.
 COMMAND_MODULES: list[str] = [
+    "check",
     "plan",
 ]
 

@@ -1,0 +1,94 @@
+"""What rules get: the repository, homelab.yaml, the Flux tree (read once, on demand), caches, notes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from homelab.config import HomelabConfig
+from homelab.gitops import Cache, FluxTree, load_tree
+from homelab.gitops.cache import digest
+
+SKIP_DIRS = {".git", ".homelab", ".venv", "node_modules", "__pycache__", ".terraform", ".pytest_cache",
+             "packer_cache", "build", "dist"}
+
+
+@dataclass
+class Options:
+    schemas: Path | None = None          # CRD schema folder (<group>/<kind>_<version>.json)
+    kubernetes_version: str | None = None  # e.g. "1.36"; default: from homelab.yaml k3s.version
+    infra: bool = False                  # run the infra/* linters
+    jobs: int | None = None
+
+
+@dataclass
+class CheckContext:
+    root: Path
+    cfg: HomelabConfig
+    cache: Cache
+    options: Options = field(default_factory=Options)
+    notes: list[str] = field(default_factory=list)
+
+    @cached_property
+    def tree(self) -> FluxTree:
+        return load_tree(self.root, self.cfg, cache=self.cache, jobs=self.options.jobs)
+
+    @cached_property
+    def files(self) -> list[str]:
+        """Repository-relative files a push would carry: `git ls-files` (tracked + untracked, not
+        ignored) inside a work tree, else every file outside caches and virtualenvs."""
+        try:
+            out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                                 cwd=self.root, capture_output=True, check=True, timeout=60)
+            top = subprocess.run(["git", "rev-parse", "--show-prefix"], cwd=self.root, capture_output=True,
+                                 text=True, check=True, timeout=60).stdout.strip()
+            if top == "":
+                names = sorted({n for n in out.stdout.decode().split("\0") if n})
+                return [n for n in names if (self.root / n).is_file()]
+        except (OSError, subprocess.SubprocessError):
+            pass
+        found = []
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+            rel = os.path.relpath(dirpath, self.root)
+            found.extend(os.path.normpath(os.path.join(rel, f)) for f in sorted(filenames))
+        return found
+
+    def read(self, rel: str) -> bytes | None:
+        if rel not in self._bytes:
+            try:
+                self._bytes[rel] = (self.root / rel).read_bytes()
+            except OSError:
+                self._bytes[rel] = None
+        return self._bytes[rel]
+
+    def text(self, rel: str) -> str | None:
+        data = self.read(rel)
+        if data is None or b"\0" in data[:8192]:
+            return None
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+    def file_digest(self, rel: str) -> str | None:
+        data = self.read(rel)
+        return None if data is None else digest(data)
+
+    @cached_property
+    def _bytes(self) -> dict[str, bytes | None]:
+        return {}
+
+    @property
+    def k8s_version(self) -> str:
+        if self.options.kubernetes_version:
+            return self.options.kubernetes_version.lstrip("v")
+        v = self.cfg.k3s.version.lstrip("v").split("+", 1)[0]
+        return ".".join(v.split(".")[:2])
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)

@@ -1,0 +1,89 @@
+"""secrets/*: no Secret data in Git, no credential-looking strings anywhere, BitwardenSecrets name
+their auth token.
+
+The credential scan is detect-secrets (its default plugins and filters) over every file a push
+would carry. For speed it first screens each file with one regular expression that every
+detect-secrets plugin needs to match (a long token, a hex string, a secret-ish keyword, a private
+key header or credentials in a URL); files with no such line cannot produce a finding and are not
+handed to detect-secrets. Results are cached per file content.
+"""
+
+from __future__ import annotations
+
+import re
+
+from homelab.checks.context import CheckContext
+from homelab.checks.registry import rule
+from homelab.checks.rules._util import where
+from homelab.findings import Finding, Severity
+from homelab.gitops.cache import digest
+
+SCREEN = re.compile(
+    r"[A-Za-z0-9+/=_\-]{20,}|\b[0-9a-fA-F]{8,}\b|-----BEGIN|://[^/\s:@]+:[^/\s@]+@|AP[0-9A-F][a-zA-Z0-9]{8,}"
+    r"|(?i:api_?key|auth_?key|service_?key|account_?key|db_?key|database_?key|priv_?key|private_?key|client_?key"
+    r"|db_?pass|database_?pass|key_?pass|password|passwd|pwd|secret|contrase|token)")
+SKIP_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".ico", ".pdf", ".zip", ".gz", ".tgz", ".lock", ".pickle", ".svg")
+SKIP_NAMES = {".terraform.lock.hcl", "package-lock.json", "poetry.lock", "uv.lock"}
+MAX_BYTES = 1_000_000
+
+
+# `secretName: x`, `passwordKey: y`, `existingSecret: z`, `apiTokenSecretRef:` name a secret, they
+# do not hold one; detect-secrets' keyword plugin cannot tell the difference in Kubernetes YAML.
+_REFERENCE_KEY = re.compile(r"^\s*-?\s*[\"']?[a-z][A-Za-z0-9]*(?:Name|Key|Keys|KeyName|Ref|Refs|File|Path|Id|Namespace"
+                            r"|Secret|Secrets)[\"']?\s*:")
+
+
+def _scan_file(path: str, lines: list[str]) -> list[tuple[int, str]]:
+    from detect_secrets.core.scan import scan_file
+    from detect_secrets.settings import default_settings
+
+    hits = set()
+    with default_settings():
+        for s in scan_file(path):
+            text = lines[s.line_number - 1] if 0 < s.line_number <= len(lines) else ""
+            if s.type == "Secret Keyword" and (_REFERENCE_KEY.match(text) or "${" in text):
+                continue
+            hits.add((s.line_number, s.type))
+    return sorted(hits)
+
+
+@rule("secrets/credential", "no credential-looking string in any file (detect-secrets)", needs_tree=False)
+def credential(ctx: CheckContext):
+    for rel in ctx.files:
+        name = rel.rsplit("/", 1)[-1]
+        if rel.endswith(SKIP_SUFFIXES) or name in SKIP_NAMES:
+            continue
+        text = ctx.text(rel)
+        if text is None or len(text) > MAX_BYTES or not SCREEN.search(text):
+            continue
+        key = digest("detect-secrets-2", text)
+        hits = ctx.cache.get("secrets", key)
+        if hits is None:
+            hits = _scan_file(str(ctx.root / rel), text.splitlines())
+            ctx.cache.put("secrets", key, hits)
+        for line, kind in hits:
+            yield Finding("secrets/credential", Severity.error, f"looks like a committed credential ({kind})", rel, line,
+                          "remove it, rotate it, and keep it in Bitwarden Secrets Manager (a BitwardenSecret syncs it)")
+
+
+@rule("secrets/secret-data", "no Kubernetes Secret with data or stringData in Git",
+      also={"secrets/bitwarden-auth-token": "every BitwardenSecret names its auth token Secret and key"})
+def secret_data(ctx: CheckContext):
+    for o in ctx.tree.objects:
+        if o.kind == "Secret" and o.group == "":
+            if "sops" in o.body:
+                continue  # SOPS-encrypted: ciphertext, decrypted by the controller
+            for field in ("data", "stringData"):
+                if o.body.get(field):
+                    yield Finding("secrets/secret-data", Severity.error,
+                                  f"{where(o)} carries {field} in Git", o.file or None, o.line_of(field),
+                                  "use a BitwardenSecret (k8s.bitwarden.com/v1) that creates this Secret from Secrets Manager")
+        elif o.kind == "BitwardenSecret" and o.group == "k8s.bitwarden.com":
+            tok = o.spec.get("authToken") if isinstance(o.spec.get("authToken"), dict) else {}
+            missing = [k for k in ("secretName", "secretKey") if not tok.get(k)]
+            if missing:
+                yield Finding("secrets/bitwarden-auth-token", Severity.error,
+                              f"{where(o)}: spec.authToken lacks {' and '.join(missing)}", o.file or None,
+                              o.line_of("spec", "authToken") if tok else o.line_of("spec"),
+                              "set authToken {secretName: bw-auth-token, secretKey: token}; that Secret lives in the "
+                              "same namespace and is created once by hand")
