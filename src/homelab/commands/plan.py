@@ -16,24 +16,43 @@ import click
 
 from homelab.context import Context, pass_ctx
 
+CHECK_CACHE = ".homelab/cache/check.pickle"  # the file `homelab check` uses
+
 
 def _locator(ctx: Context):
-    from homelab.yamlsrc import load_located
-
-    doc, _ = load_located(ctx.config_path, display=str(ctx.config_path))
+    """file:line of a key path in homelab.yaml, parsing it (again, with lines) only when a finding asks."""
+    doc = None
 
     def locate(path: tuple) -> tuple[str | None, int | None]:
-        return doc.file, (doc.line_of(path) if path else None)
+        nonlocal doc
+        if not path:
+            return str(ctx.config_path), None
+        if doc is None:
+            from homelab.yamlsrc import load_located
+
+            doc, _ = load_located(ctx.config_path, display=str(ctx.config_path))
+        return doc.file, doc.line_of(path)
 
     return locate
 
 
-def validation(ctx: Context) -> dict:
+def check_summary(ctx: Context, cache) -> dict:
+    """`homelab check` with its default rules, summarised: counts and the first findings."""
+    from homelab.checks import run_checks
+
+    report = run_checks(ctx.root, ctx.cfg, cache=cache)
+    errors = [f for f in report.findings if f.severity.value == "error"]
+    warnings = [f for f in report.findings if f.severity.value == "warning"]
+    return {"available": True, "errors": len(errors), "warnings": len(warnings), "waived": len(report.waived),
+            "top": [{**f.to_dict(), "location": f.location} for f in (errors + warnings)[:5]]}
+
+
+def validation(ctx: Context, cache, run_check: bool) -> dict:
     from homelab import render
 
     glue = [{"path": d.path, "state": d.state} for d in render.check(ctx.cfg, ctx.root)]
-    return {"config": "valid", "glue": glue,
-            "check": {"available": False, "reason": "`homelab check` is not part of this build yet"}}
+    check = check_summary(ctx, cache) if run_check else {"available": False, "reason": "skipped (--no-check)"}
+    return {"config": "valid", "glue": glue, "check": check}
 
 
 @click.command("plan")
@@ -42,9 +61,11 @@ def validation(ctx: Context) -> dict:
 @click.option("--diagram", "diagram_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write Mermaid diagrams (architecture, provisioning flow) into DIR; SVG too when mmdc is installed.")
 @click.option("--strict", is_flag=True, help="Also exit 1 when a failure drill or the tree's budget finds an error.")
+@click.option("--check/--no-check", "run_check", default=True, show_default=True,
+              help="Include a summary of `homelab check` (its first run on a fresh clone scans every file; later runs are cached).")
 @click.option("-v", "--verbose", is_flag=True, help="Show every drill answer, not only warnings and errors.")
 @pass_ctx
-def command(ctx: Context, fmt: str, diagram_dir: Path | None, strict: bool, verbose: bool) -> None:
+def command(ctx: Context, fmt: str, diagram_dir: Path | None, strict: bool, run_check: bool, verbose: bool) -> None:
     """Validate and show the whole lab: hosts, VMs, addresses, routes, storage, and failure drills.
 
     Exit 0 when the repository is valid (drill warnings and errors are reported), 1 when glue files
@@ -52,12 +73,20 @@ def command(ctx: Context, fmt: str, diagram_dir: Path | None, strict: bool, verb
     2 when homelab.yaml is invalid.
     """
     from homelab import plan as plan_mod
+    from homelab.gitops import Cache
     from homelab.plan import tree as tree_mod
 
     cfg = ctx.cfg
-    tree, workload = tree_mod.read(ctx.root, cfg)
+    # One cache with `homelab check`: kustomize builds and YAML parses are shared, and warm after either ran.
+    cache = Cache(ctx.root / CHECK_CACHE)
+    tree, workload = tree_mod.read(ctx.root, cfg, cache)
+    checked = validation(ctx, cache, run_check)
+    try:
+        cache.save()
+    except OSError:
+        pass  # a read-only checkout still gets its plan, only slower next time
     report = plan_mod.build(cfg, ctx.root, config_file=str(ctx.config_path), locate=_locator(ctx),
-                            validation=validation(ctx), workload=workload, tree=tree)
+                            validation=checked, workload=workload, tree=tree)
     if fmt == "json":
         click.echo(json.dumps(report, indent=2))
     elif fmt == "markdown":

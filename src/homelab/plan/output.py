@@ -65,8 +65,9 @@ def _validation_lines(plan: dict) -> list[tuple[str, str]]:
     chk = v["check"]
     if chk.get("available"):
         sev = "error" if chk["errors"] else ("warning" if chk["warnings"] else "info")
-        lines.append((f"check   {chk['errors']} error(s), {chk['warnings']} warning(s)" +
-                      ("".join(f"\n          {f['location']} {f['rule']}: {f['message']}" for f in chk.get("top", []))), sev))
+        lines.append((f"check   {chk['errors']} error(s), {chk['warnings']} warning(s)"
+                      + ("; first: " + ", ".join(f"{f['rule']} at {f['location']}" for f in chk["top"][:3])
+                         + "; run `homelab check` for all" if chk["top"] else ""), sev))
     else:
         lines.append((f"check   not run: {chk['reason']}", "warning"))
     tree = plan["tree"]

@@ -26,7 +26,6 @@ from homelab.errors import HomelabError
 from homelab.findings import Finding, Severity
 from homelab.plan.quantity import bytes_, cpu_millis, duration_days
 
-CACHE = ".homelab/cache/gitops.pickle"
 HOST_RE = re.compile(r"Host(?:SNI)?\(([^)]*)\)")
 DAEMON_KEYS = {"daemonset", "prometheus-node-exporter", "nodeexporter"}
 
@@ -94,7 +93,7 @@ def _helm_pods(hr) -> list[PodGroup]:
         out.append(PodGroup(hr.namespace, name, replicas=reps, cpu_millis=cpu_millis(req.get("cpu")),
                             memory=bytes_(req.get("memory")), cpu_limit_millis=cpu_millis(lim.get("cpu")),
                             memory_limit=bytes_(lim.get("memory")), per_node=_is_daemon(path, parents),
-                            file=hr.file, line=hr.line_of("spec", "values", *path) if path else hr.line))
+                            file=hr.file, line=hr.line))  # the document line: nested lines cost a YAML compose per file
     return out
 
 
@@ -109,7 +108,7 @@ def _helm_volumes(hr) -> list[Volume]:
         if sc and "longhorn" not in str(sc):
             continue
         out.append(Volume(hr.namespace, f"{hr.name}:{'.'.join(path)}", bytes_(node["size"]), file=hr.file,
-                          line=hr.line_of("spec", "values", *path)))
+                          line=hr.line))
     return out
 
 
@@ -123,22 +122,18 @@ def _pvc_volume(spec: dict, namespace: str, name: str, obj, replicas_by_class: d
 
 # --------------------------------------------------------------------------------------------- read
 
-def read(root: Path, cfg: HomelabConfig) -> tuple[dict, Workload]:
-    """The tree sections and the drills' workload; `{available: False, reason}` when the tree cannot be read."""
+def read(root: Path, cfg: HomelabConfig, cache=None) -> tuple[dict, Workload]:
+    """The tree sections and the drills' workload; `{available: False, reason}` when the tree cannot be read.
+    `cache` is a `homelab.gitops.Cache` (the command shares one with `homelab check`); the caller saves it."""
     from homelab.gitops import Cache, load_tree
 
     cluster = root / cfg.flux.path
     if not (cluster / "kustomization.yaml").is_file() and not any(cluster.glob("*/*.yaml")):
         return {"available": False, "reason": f"{cfg.flux.path} holds no Flux tree yet"}, Workload()
-    cache = Cache(root / CACHE)
     try:
-        tree = load_tree(root, cfg, cache=cache)
+        tree = load_tree(root, cfg, cache=cache or Cache(None))
     except HomelabError as exc:  # kubectl (kustomize) missing: the tree cannot be built here
         return {"available": False, "reason": "; ".join(p.message for p in exc.problems)}, Workload()
-    try:
-        cache.save()
-    except OSError:
-        pass  # a read-only checkout still gets its plan, only slower next time
     return sections(tree, cfg)
 
 
