@@ -220,3 +220,18 @@ def test_without_kubectl_the_plan_says_the_tree_was_not_read(tmp_path):
     assert res.returncode == 0, res.stderr
     tree = json.loads(res.stdout)["tree"]
     assert tree["available"] is False and "kubectl" in tree["reason"]
+
+
+@needs_kubectl
+def test_readme_shows_a_trimmed_real_run():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## The main job: `homelab plan`"):]
+    block = section[section.index("```\n") + 4:section.index("\n```", section.index("```\n") + 4)]
+    res = run_cli("plan", "--no-check", env={"COLUMNS": "100"})
+    real = [line.rstrip() for line in res.stdout.splitlines()]
+    at = 0
+    for line in (x.rstrip() for x in block.splitlines()):
+        if line == "…":
+            continue
+        assert line in real[at:], f"README line not in the real output (in order): {line!r}"
+        at = real.index(line, at) + 1

@@ -101,7 +101,17 @@ def command(ctx: Context, fmt: str, diagram_dir: Path | None, strict: bool, run_
         for line in mermaid.write(report, cfg, diagram_dir):
             click.echo(line, err=True)
     v = report["validation"]
-    broken = bool(v["glue"]) or (v["check"].get("available") and v["check"]["errors"] > 0)
     summary = report["summary"]
-    if broken or (strict and (summary["drill_errors"] or summary["tree_errors"])):
+    why = []
+    if v["glue"]:
+        why.append("glue files are stale (run `homelab render`)")
+    if v["check"].get("available") and v["check"]["errors"]:
+        why.append(f"`homelab check` found {v['check']['errors']} error(s)")
+    if strict and (summary["drill_errors"] or summary["tree_errors"]):
+        why.append("--strict: a drill or the resource budget found an error")
+    if fmt == "table":
+        click.echo(("exit 1: " + "; ".join(why)) if why else
+                   "exit 0: the repository is valid" + ("" if strict or not summary["drill_errors"] else
+                                                        " (drill errors are risks to weigh; --strict fails on them)"))
+    if why:
         sys.exit(1)

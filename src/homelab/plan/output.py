@@ -105,7 +105,8 @@ def print_table(plan: dict, console: Console, *, verbose: bool = False) -> None:
     t.add_row(m["pool"], "k3s", f"MetalLB pool: {m['size']} addresses, {len(m['used'])} used, {m['free']} free")
     console.print(t)
 
-    t = Table(title="Routes (all resolve to Traefik at " + plan["metallb"]["used"][0]["address"] + ")", title_justify="left")
+    t = Table(title="Routes in homelab.yaml (all resolve to Traefik at " + plan["metallb"]["used"][0]["address"] + ")",
+              title_justify="left")
     for col in ("Host", "Exposure", "Protection", "DNS record by"):
         t.add_column(col, no_wrap=col == "Host")
     for r in plan["routes"]:
@@ -184,7 +185,7 @@ def markdown(plan: dict, *, verbose: bool = False) -> str:
     out += _md_table(["Address", "Network", "Holder"], [[a["address"], a["network"], ", ".join(a["holders"])]
                                                          for a in plan["addresses"]]
                      + [[m["pool"], "k3s", f"MetalLB pool: {m['size']} addresses, {m['free']} free"]])
-    out += ["## Routes", ""]
+    out += ["## Routes in homelab.yaml", ""]
     out += _md_table(["Host", "Exposure", "Protection", "DNS record by"],
                      [[r["host"], r["exposure"], _protection(r) + (f" ({r['reason']})" if r["exposure"] == "public" else ""),
                        r["dns_owner"]] for r in plan["routes"]])

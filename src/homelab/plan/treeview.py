@@ -19,7 +19,7 @@ def _cores(m: int) -> str:
 
 
 def _rows(tree: dict) -> dict[str, tuple[list[str], list[list[str]]]]:
-    owners = {d["name"]: ", ".join(d["owners"]) or "none" for d in tree["dns"]}
+    owners = {d["name"]: ", ".join(o.split("/")[-1] for o in d["owners"]) or "none" for d in tree["dns"]}
     routes = (["Host", "Middlewares", "Certificate", "DNS record by"],
               [[r["host"], ", ".join(SHORT.get(m.split("/")[-1], m) for m in r["middlewares"]) or "none",
                 ", ".join(r["certificates"]) or ("none" if r["tls_secret"] else "no TLS"), owners.get(r["host"], "-")]
