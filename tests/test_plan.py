@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import jsonschema
@@ -235,3 +236,28 @@ def test_readme_shows_a_trimmed_real_run():
             continue
         assert line in real[at:], f"README line not in the real output (in order): {line!r}"
         at = real.index(line, at) + 1
+
+
+MERMAID = ROOT / "tests" / "mermaid"
+
+
+@pytest.mark.skipif(shutil.which("node") is None or not (MERMAID / "node_modules" / "mermaid").is_dir(),
+                    reason="the Mermaid parser is not installed (node and `npm ci --prefix tests/mermaid`, "
+                           "done by scripts/setup-test-env)")
+def test_diagrams_parse_with_the_real_mermaid_parser(tmp_path):
+    out = tmp_path / "d"
+    for name, config in (("seed", ROOT / "homelab.yaml"), ("three", FIXTURES / "replicas-share-a-host.yaml")):
+        repo = lab(tmp_path / name, config)
+        res = run_cli("plan", "-f", "json", "--no-check", "--diagram", str(out / name), cwd=repo)
+        assert res.returncode == 0, res.stderr
+    broken = tmp_path / "broken.mmd"   # the parser must be able to say no
+    broken.write_text("graph TD\n    A[unclosed --> B\n")
+    files = sorted(str(p) for p in out.glob("*/*.mmd"))
+    res = subprocess.run(["node", str(MERMAID / "parse.mjs"), *files, str(broken)], capture_output=True, text=True,
+                         timeout=300, check=False)
+    lines = dict(line.split(": ", 1) for line in res.stdout.splitlines())
+    assert res.returncode == 1, res.stdout + res.stderr
+    for f in files:
+        expected = "flowchart-v2" if f.endswith("architecture.mmd") else "sequence"
+        assert lines[f] == expected, res.stdout
+    assert "Parse error" in lines[str(broken)]
