@@ -56,7 +56,8 @@ def test_bundled_repo_plan_shows_that_pve2_loses_quorum_without_failing_on_it():
 
 
 def test_bundled_repo_plan_exits_1_only_for_check_errors():
-    res = run_cli("plan", "-f", "json")
+    # a cold check scans every file for secrets: minutes on a busy machine, cached afterwards
+    res = run_cli("plan", "-f", "json", timeout=900)
     doc = json.loads(res.stdout)
     jsonschema.Draft202012Validator(SCHEMA).validate(doc)
     check = doc["validation"]["check"]
@@ -185,7 +186,7 @@ def test_tree_sections_come_from_the_repositorys_flux_tree(tmp_path):
     power = next(d for d in doc["drills"] if d["id"] == "power-restored")
     order = next(f for f in power["findings"] if f["rule"] == "drill/recovery-order")
     assert "Flux reconciles in dependsOn order: [flux-system] → [" in order["message"]
-    assert (tmp_path / ".homelab" / "cache" / "check.pickle").is_file()   # the next plan or check starts warm
+    assert (tmp_path / ".homelab" / "cache" / "plan.pickle").is_file()   # the next plan starts warm
 
 
 @needs_kubectl
@@ -261,3 +262,16 @@ def test_diagrams_parse_with_the_real_mermaid_parser(tmp_path):
         expected = "flowchart-v2" if f.endswith("architecture.mmd") else "sequence"
         assert lines[f] == expected, res.stdout
     assert "Parse error" in lines[str(broken)]
+
+
+@needs_kubectl
+def test_a_loadbalancer_address_outside_the_pool_is_an_error(tmp_path):
+    repo = lab(tmp_path, tree=True)
+    hr = repo / "kubernetes" / "clusters" / "homelab" / "infrastructure" / "controllers" / "traefik" / "app" / "helmrelease.yaml"
+    assert "${TRAEFIK_LB_IP}" in hr.read_text()
+    hr.write_text(hr.read_text().replace("${TRAEFIK_LB_IP}", "192.168.10.50"))
+    doc = plan_json(repo)
+    assert doc["metallb"]["used"] == [{"address": "192.168.10.50", "service": "traefik/traefik"}]
+    assert doc["metallb"]["free"] == 21
+    f = next(f for f in doc["tree"]["findings"] if f["rule"] == "plan/loadbalancer-outside-pool")
+    assert f["severity"] == "error" and f["file"].endswith("traefik/app/helmrelease.yaml")

@@ -17,6 +17,7 @@ import click
 from homelab.context import Context, pass_ctx
 
 CHECK_CACHE = ".homelab/cache/check.pickle"  # the file `homelab check` uses
+PLAN_CACHE = ".homelab/cache/plan.pickle"
 
 
 def _locator(ctx: Context):
@@ -77,8 +78,10 @@ def command(ctx: Context, fmt: str, diagram_dir: Path | None, strict: bool, run_
     from homelab.plan import tree as tree_mod
 
     cfg = ctx.cfg
-    # One cache with `homelab check`: kustomize builds and YAML parses are shared, and warm after either ran.
-    cache = Cache(ctx.root / CHECK_CACHE)
+    # With the check, one cache with `homelab check`: kustomize builds and YAML parses are shared and warm
+    # after either ran. Without it, a cache of its own: saving drops unused entries, which would throw
+    # away the check's (slow to rebuild) secret scans.
+    cache = Cache(ctx.root / (CHECK_CACHE if run_check else PLAN_CACHE))
     tree, workload = tree_mod.read(ctx.root, cfg, cache)
     checked = validation(ctx, cache, run_check)
     try:

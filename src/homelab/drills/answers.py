@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from homelab.config import HomelabConfig
 from homelab.config.model import Exposure, K3sNode, NodeRole
 from homelab.drills.scenarios import Scenario
-from homelab.drills.workload import Workload
+from homelab.drills.workload import PodGroup, Workload
 from homelab.findings import Finding, Severity
 
 GiB = 2**30
@@ -83,11 +83,9 @@ def allocatable(node: K3sNode) -> int:
     return max(0, node.memory - RESERVED[node.role])
 
 
-def unschedulable(wl: Workload, nodes: list[K3sNode]) -> list:
+def unschedulable(wl: Workload, nodes: list[K3sNode]) -> list[PodGroup]:
     """Pods that find no node, packing first-fit-decreasing by memory then CPU, as the scheduler would at
     best; every DaemonSet pod first takes its share on every node."""
-    from homelab.drills.workload import PodGroup
-
     daemon_mem = sum(p.memory for p in wl.pods if p.per_node)
     daemon_cpu = sum(p.cpu_millis for p in wl.pods if p.per_node)
     free = [[allocatable(n) - daemon_mem, n.cores * 1000 - daemon_cpu] for n in nodes]

@@ -63,11 +63,21 @@ def addresses(cfg: HomelabConfig) -> list[dict]:
     return [merged[a] for a in sorted(merged)]
 
 
-def metallb(cfg: HomelabConfig) -> dict:
+def metallb(cfg: HomelabConfig, from_tree: list[dict] | None = None) -> dict:
+    """The pool and the addresses taken from it: from the Flux tree when it was read, else Traefik's."""
     pool = cfg.metallb.pool
-    used = [{"address": str(cfg.metallb.traefik_address), "service": "traefik/traefik"}]
+    used = [{"address": r["address"], "service": r["owner"]} for r in from_tree or []] or \
+        [{"address": str(cfg.metallb.traefik_address), "service": "traefik/traefik"}]
+    taken = {u["address"] for u in used}
     return {"pool": str(pool), "first": str(pool.first), "last": str(pool.last), "size": len(pool),
-            "used": used, "free": len(pool) - len(used)}
+            "used": used, "free": len(pool) - sum(1 for a in taken if _in_pool(a, pool))}
+
+
+def _in_pool(addr: str, pool) -> bool:
+    try:
+        return IPv4Address(addr) in pool
+    except ValueError:
+        return False
 
 
 def routes(cfg: HomelabConfig) -> list[dict]:

@@ -13,9 +13,11 @@ chart, so the budget is a lower bound and says so.
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 from collections import defaultdict
 from collections.abc import Iterator
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from homelab.errors import HomelabError
 from homelab.findings import Finding, Severity
 from homelab.plan.quantity import bytes_, cpu_millis, duration_days
 
+LB_ANNOTATION = "metallb.io/loadBalancerIPs"
 HOST_RE = re.compile(r"Host(?:SNI)?\(([^)]*)\)")
 DAEMON_KEYS = {"daemonset", "prometheus-node-exporter", "nodeexporter"}
 
@@ -149,7 +152,8 @@ def sections(tree, cfg: HomelabConfig) -> tuple[dict, Workload]:
     for hr in tree.helm_releases():
         if ((hr.spec.get("chart") or {}).get("spec") or {}).get("chart") == "longhorn":
             values = hr.spec.get("values") or {}
-            lh_settings = {str(k): str(v) for k, v in (values.get("defaultSettings") or {}).items()}
+            lh_settings = {str(k): v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+                           for k, v in (values.get("defaultSettings") or {}).items()}
             rc = str((values.get("persistence") or {}).get("defaultClassReplicaCount", ""))
             if rc.isdigit():
                 replicas_by_class["longhorn"] = int(rc)
@@ -180,6 +184,30 @@ def sections(tree, cfg: HomelabConfig) -> tuple[dict, Workload]:
         v = _pvc_volume(pvc.spec, pvc.namespace, pvc.name, pvc, replicas_by_class)
         if v:
             volumes.append(v)
+
+    # LoadBalancer addresses asked of MetalLB: Services, and chart values that carry the annotation
+    lb_rows = []
+    for svc in tree.by_kind("Service"):
+        if svc.spec.get("type") == "LoadBalancer":
+            ips = str((svc.metadata.get("annotations") or {}).get(LB_ANNOTATION) or svc.spec.get("loadBalancerIP") or "")
+            lb_rows += [{"address": ip.strip(), "owner": f"{svc.namespace}/{svc.name}", **_loc(svc)}
+                        for ip in ips.split(",") if ip.strip()]
+    for hr in tree.helm_releases():
+        for _, node, _ in _walk(hr.spec.get("values") or {}):
+            ips = node.get(LB_ANNOTATION)
+            if isinstance(ips, str):
+                lb_rows += [{"address": ip.strip(), "owner": f"{hr.namespace}/{hr.name}", **_loc(hr)}
+                            for ip in ips.split(",") if ip.strip()]
+    pool = cfg.metallb.pool
+    for row in lb_rows:
+        try:
+            inside = IPv4Address(row["address"]) in pool
+        except ValueError:
+            inside = False
+        if not inside:
+            findings.append(Finding("plan/loadbalancer-outside-pool", Severity.error,
+                                    f"{row['owner']} asks MetalLB for {row['address']}, outside the pool {pool}",
+                                    row["file"], row["line"], "use an address of metallb.pool (or ${TRAEFIK_LB_IP})"))
 
     # Certificates
     certs: list[Certificate] = []
@@ -288,7 +316,7 @@ def sections(tree, cfg: HomelabConfig) -> tuple[dict, Workload]:
                                 f"{raw / 2**30:.0f}GiB", None, None, "grow k3s.nodes[].data_disk or shrink the volumes"))
 
     section = {
-        "available": True, "path": cfg.flux.path, "kustomizations": len(tree.kustomizations), "objects": len(tree.objects),
+        "available": True, "path": cfg.flux.path, "loadbalancers": lb_rows, "kustomizations": len(tree.kustomizations), "objects": len(tree.objects),
         "build_errors": broken, "flux_levels": levels,
         "dns": dns_rows, "external_dns": instances, "routes": route_rows, "certificates": cert_rows,
         "volumes": vol_rows, "volume_bytes_with_replicas": with_replicas, "longhorn_settings": lh_settings,
