@@ -248,7 +248,7 @@ MERMAID = ROOT / "tests" / "mermaid"
 def test_diagrams_parse_with_the_real_mermaid_parser(tmp_path):
     out = tmp_path / "d"
     for name, config in (("seed", ROOT / "homelab.yaml"), ("three", FIXTURES / "replicas-share-a-host.yaml")):
-        repo = lab(tmp_path / name, config)
+        repo = lab(tmp_path / name, config, tree=name == "seed")   # with the tree, the flow shows its Flux levels
         res = run_cli("plan", "-f", "json", "--no-check", "--diagram", str(out / name), cwd=repo)
         assert res.returncode == 0, res.stderr
     broken = tmp_path / "broken.mmd"   # the parser must be able to say no

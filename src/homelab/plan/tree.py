@@ -72,10 +72,12 @@ def _walk(node: Any, path: tuple[str, ...] = (), parents: tuple[dict, ...] = ())
             yield from _walk(v, (*path, str(i)), parents)
 
 
-def _is_daemon(path: tuple[str, ...], parents: tuple[dict, ...]) -> bool:
+def _is_daemon(path: tuple[str, ...], node: dict, parents: tuple[dict, ...]) -> bool:
     if any(p.lower() in DAEMON_KEYS for p in path):
         return True
-    for p in parents[:3]:  # the chart's own switch, e.g. traefik `deployment.kind` or alloy `controller.type`
+    # the chart's own switch beside the resources or up to two levels above, e.g. traefik `deployment.kind`
+    # or alloy `controller.type`
+    for p in (node, *reversed(parents[-2:])):
         for sub in (p, *(v for v in p.values() if isinstance(v, dict))):
             for key in ("kind", "type"):
                 if str(sub.get(key, "")).lower() == "daemonset":
@@ -90,19 +92,31 @@ def _helm_pods(hr) -> list[PodGroup]:
         if not isinstance(res, dict) or not ({"requests", "limits"} & set(res)):
             continue
         req, lim = res.get("requests") or {}, res.get("limits") or {}
+        if not isinstance(req, dict) or not isinstance(lim, dict) or "storage" in req or "storage" in lim:
+            continue  # a PersistentVolumeClaim spec (e.g. a volumeClaimTemplate), not a container
         reps = node.get("replicas", node.get("replicaCount", 1))
         reps = reps if isinstance(reps, int) and not isinstance(reps, bool) else 1
         name = hr.name + (":" + ".".join(path) if path else "")
         out.append(PodGroup(hr.namespace, name, replicas=reps, cpu_millis=cpu_millis(req.get("cpu")),
                             memory=bytes_(req.get("memory")), cpu_limit_millis=cpu_millis(lim.get("cpu")),
-                            memory_limit=bytes_(lim.get("memory")), per_node=_is_daemon(path, parents),
+                            memory_limit=bytes_(lim.get("memory")), per_node=_is_daemon(path, node, parents),
                             file=hr.file, line=hr.line))  # the document line: nested lines cost a YAML compose per file
     return out
 
 
 def _helm_volumes(hr) -> list[Volume]:
+    """Chart persistence values (`…persistence…: {size}`) and PVC specs inside values (`volumeClaimTemplate.spec`)."""
     out = []
     for path, node, _ in _walk(hr.spec.get("values") or {}):
+        res = node.get("resources")
+        req = res.get("requests") if isinstance(res, dict) else None
+        if isinstance(req, dict) and "storage" in req and bytes_(req["storage"]):
+            sc = node.get("storageClassName")
+            if not sc or "longhorn" in str(sc):
+                where = path[:-1] if path and path[-1] == "spec" else path
+                out.append(Volume(hr.namespace, f"{hr.name}:{'.'.join(where)}", bytes_(req["storage"]), file=hr.file,
+                                  line=hr.line))
+            continue
         if "size" not in node or node.get("enabled") is False or not bytes_(node.get("size")):
             continue
         if not any(k in p.lower() for p in path for k in ("persistence", "storage", "volumeclaim", "pvc")):
