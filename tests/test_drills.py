@@ -207,3 +207,17 @@ def test_every_finding_has_a_fix_when_it_is_not_info(fixture):
     for drill in drills_of(fixture).values():
         for f in drill.findings:
             assert f.severity is Severity.info or f.hint or f.rule == "drill/route-impact", (fixture, f)
+
+
+def test_what_the_users_of_each_route_see():
+    d = drills_of("homelab.yaml")
+    seen = {u["service"]: u for u in d["pi-down"].users}
+    assert seen["grafana"]["host"] == "grafana.lan.example.com" and "server not found" in seen["grafana"]["sees"]
+    assert seen["grafana"]["severity"] == "warning"
+    assert seen["authentik"]["sees"].startswith("works from the internet")
+    offline = {u["service"]: u["sees"] for u in d["internet-down"].users}
+    assert offline["flux-webhook"] == "unreachable from outside"
+    assert offline["homepage"] == "works from the LAN, SSO included (Authentik is local)"
+    pve2 = {u["service"]: u for u in d["host-down:pve2"].users}
+    assert all(u["severity"] == "error" and "until pve2 returns" in u["sees"] for u in pve2.values())
+    assert len(pve2) == len(load_config(ROOT / "homelab.yaml").services)

@@ -26,6 +26,7 @@ class Drill:
     findings: list[Finding] = field(default_factory=list)
     etcd: tuple[int, int, int] = (0, 0, 0)         # servers up, total, needed
     proxmox: tuple[int, int, int] = (0, 0, 0)      # votes up, expected, needed
+    users: list[dict] = field(default_factory=list)  # per route: what its users see
 
     @property
     def severity(self) -> Severity:
@@ -53,5 +54,5 @@ def run(cfg: HomelabConfig, workload: Workload | None = None, *, locate: Locate 
             found.extend(question(lab, scn, wl))
             if question is answers.certificates:   # the recovery order reads best just before what users see
                 found.extend(answers.recovery_order(lab, scn, wl, flux_levels=flux_levels, on_boot=on_boot))
-        drills.append(Drill(scn, found, lab.etcd(scn), _proxmox_votes(cfg, scn)))
+        drills.append(Drill(scn, found, lab.etcd(scn), _proxmox_votes(cfg, scn), answers.route_outcomes(lab, scn)))
     return drills

@@ -393,41 +393,48 @@ def recovery_order(lab: Lab, scn: Scenario, wl: Workload, *, flux_levels: list[l
 
 # ------------------------------------------------------------------------------------------ routes
 
+def route_outcomes(lab: Lab, scn: Scenario) -> list[dict]:
+    """What a user of each route sees in this scenario: `{service, host, sees, severity}`."""
+    cfg = lab.cfg
+    survivors = _names(n.name for n in lab.survivors(scn)) or "no node"
+    out = []
+    for name, svc in cfg.services.items():
+        lan = svc.exposure is Exposure.lan
+        sso = svc.exposure is Exposure.sso or (lan and svc.sso)
+        sev = Severity.info
+        if scn.nodes_down and lab.etcd_lost(scn):
+            sees = (f"works only if its pods and Traefik already ran on {survivors}; otherwise 502/504 from Traefik "
+                    f"(or no answer) until {lab.comes_back(scn)} returns")
+            sev = Severity.error
+        elif scn.nodes_down:
+            sees = (f"502/503 for about {EVICTION_SECONDS // 60} minutes if its pods ran on {_names(scn.nodes_down)} "
+                    "(evicted after the node is unreachable), then works" + ("; login waits for Authentik too" if sso else ""))
+        elif scn.pi_down and lan and lab.pi_resolves_lan():
+            sees, sev = "'server not found': the name no longer resolves", Severity.warning
+        elif scn.pi_down and not lan:
+            sees = "works from the internet (Cloudflare DNS); from the LAN only through another resolver"
+        elif scn.internet_down:
+            sees = ("works from the LAN" + (", SSO included (Authentik is local)" if sso else "")) if lan else \
+                "unreachable from outside"
+        elif scn.power_restored:
+            sees = "down until the recovery order completes" + (", then the Authentik login" if sso else "")
+        else:
+            sees = "works"
+        out.append({"service": name, "host": cfg.fqdn(name), "sees": sees, "severity": sev.value})
+    return out
+
+
 def routes(lab: Lab, scn: Scenario, wl: Workload) -> list[Finding]:
-    cfg, rule = lab.cfg, "drill/route-impact"
-    lan = sorted(n for n, s in cfg.services.items() if s.exposure is Exposure.lan)
-    net = sorted(n for n, s in cfg.services.items() if s.exposure is not Exposure.lan)
-    sso = [n for n, s in cfg.services.items() if s.exposure is Exposure.sso or (s.exposure is Exposure.lan and s.sso)]
-    if not cfg.services:
+    """One finding per drill: the routes grouped by what their users see."""
+    outcomes = route_outcomes(lab, scn)
+    if not outcomes:
         return []
-    parts: list[str] = []
-    sev = Severity.info
-    if scn.nodes_down and lab.etcd_lost(scn):
-        sev = Severity.error
-        parts.append(f"every route ({_names(cfg.services)}) answers only if its pods and Traefik already ran on "
-                     f"{_names(n.name for n in lab.survivors(scn)) or 'no node'}; the rest get 502/504 from Traefik (or no "
-                     f"answer at all) until {lab.comes_back(scn)} returns")
-    elif scn.nodes_down:
-        parts.append(f"routes whose pods ran on {_names(scn.nodes_down)} answer 502/503 for about "
-                     f"{EVICTION_SECONDS // 60} minutes (pods are evicted {EVICTION_SECONDS}s after the node goes "
-                     "unreachable), then work again; pods with a Longhorn volume wait for it to detach")
-        if sso:
-            parts.append(f"SSO routes ({_names(sso)}) also wait for Authentik if it ran there")
-    elif scn.pi_down:
-        if lab.pi_resolves_lan() and lan:
-            sev = Severity.warning
-            parts.append(f"LAN routes ({_names(lan)}): 'server not found', the names no longer resolve")
-        if net:
-            parts.append(f"internet routes ({_names(net)}): work from outside (Cloudflare DNS); from the LAN only if "
-                         "clients resolve through another resolver")
-    elif scn.internet_down:
-        if lan:
-            parts.append(f"LAN routes ({_names(lan)}) keep working from the LAN, SSO included (Authentik is local)")
-        if net:
-            parts.append(f"internet routes ({_names(net)}) are unreachable from outside")
-    elif scn.power_restored:
-        parts.append("every route is down until the recovery order above completes")
-    return [lab.finding(rule, sev, "what users see: " + "; ".join(parts))] if parts else []
+    groups: dict[str, list[str]] = {}
+    for o in outcomes:
+        groups.setdefault(o["sees"], []).append(o["service"])
+    worst = max((Severity(o["severity"]) for o in outcomes), key=[Severity.info, Severity.warning, Severity.error].index)
+    text = "; ".join(f"{_names(svcs)}: {sees}" for sees, svcs in groups.items())
+    return [lab.finding("drill/route-impact", worst, "what users see: " + text)]
 
 
 QUESTIONS = (etcd_quorum, api_endpoint, proxmox_quorum, longhorn, capacity, lan_dns, certificates, routes)

@@ -36,6 +36,7 @@ def _drill_dict(d: drills_mod.Drill) -> dict:
                  "internet": d.scenario.internet_down, "power_restored": d.scenario.power_restored},
         "etcd": {"up": up, "total": total, "needed": needed},
         "proxmox": {"votes": votes, "expected": expected, "needed": vneeded},
+        "users": d.users,
         "findings": [f.to_dict() for f in d.findings],
     }
 
