@@ -58,12 +58,8 @@ class CheckContext:
         return found
 
     def read(self, rel: str) -> bytes | None:
-        if rel not in self._bytes:
-            try:
-                self._bytes[rel] = (self.root / rel).read_bytes()
-            except OSError:
-                self._bytes[rel] = None
-        return self._bytes[rel]
+        got = self.cache.read(self.root / rel)
+        return got[0] if got else None
 
     def text(self, rel: str) -> str | None:
         data = self.read(rel)
@@ -75,12 +71,8 @@ class CheckContext:
             return None
 
     def file_digest(self, rel: str) -> str | None:
-        data = self.read(rel)
-        return None if data is None else digest(data)
-
-    @cached_property
-    def _bytes(self) -> dict[str, bytes | None]:
-        return {}
+        got = self.cache.read(self.root / rel)
+        return got[1] if got else None
 
     @property
     def k8s_version(self) -> str:

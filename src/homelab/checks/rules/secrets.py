@@ -18,10 +18,35 @@ from homelab.checks.rules._util import where
 from homelab.findings import Finding, Severity
 from homelab.gitops.cache import digest
 
-SCREEN = re.compile(
-    r"[A-Za-z0-9+/=_\-]{20,}|\b[0-9a-fA-F]{8,}\b|-----BEGIN|://[^/\s:@]+:[^/\s@]+@|AP[0-9A-F][a-zA-Z0-9]{8,}"
+_TOKEN_RUN = re.compile(r"[A-Za-z0-9+/=_\-]{20,}")
+_SCREEN_OTHER = re.compile(
+    r"\b(?=[0-9a-fA-F]*[a-fA-F])(?=[0-9a-fA-F]*[0-9])[0-9a-fA-F]{8,}\b|-----BEGIN|://[^/\s:@]+:[^/\s@]+@"
+    r"|AP[0-9A-F][a-zA-Z0-9]{8,}"
     r"|(?i:api_?key|auth_?key|service_?key|account_?key|db_?key|database_?key|priv_?key|private_?key|client_?key"
     r"|db_?pass|database_?pass|key_?pass|password|passwd|pwd|secret|contrase|token)")
+
+
+def might_hold_secret(text: str) -> bool:
+    """Cheap screen: a secret-ish keyword, a private key, credentials in a URL, a hex string with
+    letters and digits, or a 20+ character token with upper case and lower case or digits (or a
+    long lower-case-and-digit segment). Kebab-case names and paths are long tokens too, but no
+    entropy detector fires on those."""
+    if _SCREEN_OTHER.search(text):
+        return True
+    for m in _TOKEN_RUN.finditer(text):
+        tok = m.group(0)
+        upper, lower, digit = (any(c.isupper() for c in tok), any(c.islower() for c in tok),
+                               any(c.isdigit() for c in tok))
+        if upper and (lower or digit):
+            return True
+        # lower case and digits only: a path or kebab-case name (`apps/app-0001/app`) unless one
+        # segment itself is a long letter-and-digit jumble
+        if lower and digit and any(len(seg) >= 12 and any(c.isdigit() for c in seg) and any(c.isalpha() for c in seg)
+                                   for seg in re.split(r"[-/_.=+]", tok)):
+            return True
+    return False
+
+
 SKIP_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".ico", ".pdf", ".zip", ".gz", ".tgz", ".lock", ".pickle", ".svg")
 SKIP_NAMES = {".terraform.lock.hcl", "package-lock.json", "poetry.lock", "uv.lock"}
 MAX_BYTES = 1_000_000
@@ -53,16 +78,21 @@ def credential(ctx: CheckContext):
         name = rel.rsplit("/", 1)[-1]
         if rel.endswith(SKIP_SUFFIXES) or name in SKIP_NAMES:
             continue
-        text = ctx.text(rel)
-        if text is None or len(text) > MAX_BYTES or not SCREEN.search(text):
+        data, fkey = ctx.read(rel), ctx.file_digest(rel)
+        if data is None or len(data) > MAX_BYTES:
             continue
-        key = digest("detect-secrets-2", text)
+        key = "detect-secrets-2:" + str(fkey)
         hits = ctx.cache.get("secrets", key)
         if hits is None:
-            hits = _scan_file(str(ctx.root / rel), text.splitlines())
+            text = ctx.text(rel)
+            hits = [] if text is None or not might_hold_secret(text) else _scan_file(str(ctx.root / rel), text.splitlines())
             ctx.cache.put("secrets", key, hits)
+        by_line: dict[int, list[str]] = {}
         for line, kind in hits:
-            yield Finding("secrets/credential", Severity.error, f"looks like a committed credential ({kind})", rel, line,
+            by_line.setdefault(line, []).append(kind)
+        for line, kinds in sorted(by_line.items()):
+            yield Finding("secrets/credential", Severity.error, f"looks like a committed credential ({', '.join(kinds)})",
+                          rel, line,
                           "remove it, rotate it, and keep it in Bitwarden Secrets Manager (a BitwardenSecret syncs it)")
 
 
