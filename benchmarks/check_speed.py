@@ -188,8 +188,9 @@ import json, resource, subprocess, sys, time
 t = time.perf_counter()
 p = subprocess.run(sys.argv[1:], capture_output=True, text=True)
 wall = time.perf_counter() - t
-peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(json.dumps({"wall": wall, "peak_kib": peak, "rc": p.returncode, "stdout": p.stdout, "stderr": p.stderr[-2000:]}))
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+peak, cpu = ru.ru_maxrss, ru.ru_utime + ru.ru_stime
+print(json.dumps({"wall": wall, "cpu": cpu, "peak_kib": peak, "rc": p.returncode, "stdout": p.stdout, "stderr": p.stderr[-2000:]}))
 """
 
 
@@ -207,7 +208,7 @@ def run_check(repo: Path, extra: list[str] | None = None) -> dict:
     if report["exit_code"] != 0:
         bad = "\n".join(f"  {f['rule']} {f['file']}:{f['line']} {f['message']}" for f in report["findings"][:10])
         raise SystemExit(f"the synthetic tree is not clean:\n{bad}")
-    return {"wall": m["wall"], "peak_mib": m["peak_kib"] / 1024, "stats": report["stats"]}
+    return {"wall": m["wall"], "cpu": m["cpu"], "peak_mib": m["peak_kib"] / 1024, "stats": report["stats"]}
 
 
 def bench(repo: Path, change: Path | None) -> dict:
@@ -224,7 +225,7 @@ def fmt_row(label: str, r: dict) -> str:
         if k not in r:
             return "–"
         x = r[k]
-        return f"{x['wall']:.2f} s / {x['peak_mib']:.0f} MiB"
+        return f"{x['wall']:.2f} s ({x['cpu']:.2f} s CPU) / {x['peak_mib']:.0f} MiB"
     built = r.get("one_changed", {}).get("stats", {}).get("built", "–")
     objs = r["cold"]["stats"].get("objects", "?")
     return f"| {label} | {objs} | {cell('cold')} | {cell('warm')} | {cell('one_changed')} | {built} |"
@@ -256,7 +257,9 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
     machine = f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs"
-    text = header + "\n" + "\n".join(rows) + f"\n\nwall time / peak RSS; {machine}; `homelab check` without --infra.\n"
+    load = os.getloadavg()[0]
+    text = (header + "\n" + "\n".join(rows) + f"\n\nwall time (CPU time of all processes) / peak RSS; {machine}, "
+            f"load average {load:.1f} at the end; `homelab check` without --infra.\n")
     if args.markdown:
         args.markdown.write_text(text)
 

@@ -154,6 +154,23 @@ def _materialise(ks: FluxKustomization, result: BuildResult, files: _Files, root
     return objs
 
 
+def _adopt_bootstrap(boot: FluxKustomization, res: BuildResult, cache: Cache, tree: FluxTree) -> FluxKustomization:
+    """The bootstrap Kustomization kept in Git (flux-system/flux-system, e.g. gotk-sync.yaml) applies
+    itself: its own spec (postBuild, dependsOn...) governs the root build, so take it over."""
+    for d in res.docs:
+        if d.kind != "Kustomization":
+            continue
+        body = _parsed(d.text, cache)
+        obj = K8sObject(body=body, file=d.origin, line=1, doc=0, kustomization=boot.key, root=tree.root)
+        if obj.is_a(*FLUX_KS) and obj.name == boot.name and (obj.namespace or "flux-system") == boot.namespace:
+            declared = _ks_from_object(obj, None)
+            declared.path = boot.path if not declared.path else declared.path
+            declared.built, declared.build_error = boot.built, boot.build_error
+            tree.kustomizations[boot.key] = declared
+            return declared
+    return boot
+
+
 def load_tree(root: Path, cfg: Any = None, *, cluster_path: str | None = None, cache: Cache | None = None,
               jobs: int | None = None, kubectl: str = "kubectl") -> FluxTree:
     """Read the Flux tree under `root` the way the controllers would on an empty cluster.
@@ -209,6 +226,9 @@ def load_tree(root: Path, cfg: Any = None, *, cluster_path: str | None = None, c
                         configmaps.setdefault((str(meta.get("namespace") or ks.target_namespace or ""),
                                                str(meta.get("name"))),
                                               K8sObject(body=body, file=d.origin, line=1, doc=0, kustomization=ks.key))
+        if level == [boot] and buildable:
+            boot = _adopt_bootstrap(boot, results[0], cache, tree)
+            buildable = [boot]
         nxt: list[FluxKustomization] = []
         for ks, res in zip(buildable, results):
             ks.variables = _variables(ks, configmaps) if ks.post_build else {}
@@ -218,12 +238,8 @@ def load_tree(root: Path, cfg: Any = None, *, cluster_path: str | None = None, c
                 if not obj.is_a(*FLUX_KS):
                     continue
                 child = _ks_from_object(obj, ks.key)
-                if child.key == boot.key:
-                    # the bootstrap Kustomization kept in Git (gotk-sync.yaml): adopt its fields
-                    child.parent, child.objects, child.built = None, boot.objects, boot.built
-                    child.build_error, child.variables = boot.build_error, boot.variables
-                    tree.kustomizations[boot.key] = child
-                    boot = child
+                if child.key == boot.key and ks is boot and boot.declared_by is not None:
+                    boot.declared_by = obj  # the substituted declaration, for file:line
                 elif child.key in tree.kustomizations:
                     duplicates.append((obj, ks))
                 else:

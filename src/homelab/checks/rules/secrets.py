@@ -2,15 +2,16 @@
 their auth token.
 
 The credential scan is detect-secrets (its default plugins and filters) over every file a push
-would carry. For speed it first screens each file with one regular expression that every
-detect-secrets plugin needs to match (a long token, a hex string, a secret-ish keyword, a private
-key header or credentials in a URL); files with no such line cannot produce a finding and are not
-handed to detect-secrets. Results are cached per file content.
+would carry. For speed, each line is first screened for what every detect-secrets detector needs
+(a long mixed token, a hex string, a secret-ish keyword, a private key header, credentials in a
+URL); only lines that pass are handed to detect-secrets. Results are cached per file content.
 """
 
 from __future__ import annotations
 
 import re
+import tempfile
+from pathlib import Path
 
 from homelab.checks.context import CheckContext
 from homelab.checks.registry import rule
@@ -58,17 +59,33 @@ _REFERENCE_KEY = re.compile(r"^\s*-?\s*[\"']?[a-z][A-Za-z0-9]*(?:Name|Key|Keys|K
                             r"|Secret|Secrets)[\"']?\s*:")
 
 
-def _scan_file(path: str, lines: list[str]) -> list[tuple[int, str]]:
+_YAML_PLAIN_VALUE = re.compile(r"^(\s*(?:-\s+)?[^\s:#\"'][^:#]*:\s+)([^\"'\s#|>&*!{\[][^#]*?)\s*$")
+
+
+def _scan_file(rel: str, lines: list[str]) -> list[tuple[int, str]]:
+    """detect-secrets over the lines that pass the screen (every detector needs what the screen
+    looks for, so no other line can hold a finding). YAML plain values are quoted, as
+    detect-secrets' own YAML transformer does, so its quoted-string entropy detectors see them."""
     from detect_secrets.core.scan import scan_file
     from detect_secrets.settings import default_settings
 
+    cand = [(n, line) for n, line in enumerate(lines, 1) if might_hold_secret(line)]
+    if not cand:
+        return []
+    is_yaml = rel.endswith((".yaml", ".yml"))
+    reduced = [_YAML_PLAIN_VALUE.sub(r'\1"\2"', line) if is_yaml else line for _, line in cand]
     hits = set()
-    with default_settings():
-        for s in scan_file(path):
-            text = lines[s.line_number - 1] if 0 < s.line_number <= len(lines) else ""
-            if s.type == "Secret Keyword" and (_REFERENCE_KEY.match(text) or "${" in text):
-                continue
-            hits.add((s.line_number, s.type))
+    with tempfile.TemporaryDirectory(prefix="homelab-secrets-") as tmp:
+        path = Path(tmp) / Path(rel).name
+        path.write_text("\n".join(reduced) + "\n", encoding="utf-8")
+        with default_settings():
+            for s in scan_file(str(path)):
+                if not 0 < s.line_number <= len(cand):
+                    continue
+                orig_no, text = cand[s.line_number - 1]
+                if s.type == "Secret Keyword" and (_REFERENCE_KEY.match(text) or "${" in text):
+                    continue
+                hits.add((orig_no, s.type))
     return sorted(hits)
 
 
@@ -81,11 +98,11 @@ def credential(ctx: CheckContext):
         data, fkey = ctx.read(rel), ctx.file_digest(rel)
         if data is None or len(data) > MAX_BYTES:
             continue
-        key = "detect-secrets-2:" + str(fkey)
+        key = "detect-secrets-3:" + str(fkey)
         hits = ctx.cache.get("secrets", key)
         if hits is None:
             text = ctx.text(rel)
-            hits = [] if text is None or not might_hold_secret(text) else _scan_file(str(ctx.root / rel), text.splitlines())
+            hits = [] if text is None or not might_hold_secret(text) else _scan_file(rel, text.splitlines())
             ctx.cache.put("secrets", key, hits)
         by_line: dict[int, list[str]] = {}
         for line, kind in hits:
