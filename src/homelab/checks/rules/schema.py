@@ -60,8 +60,9 @@ def _compiled(path: str, k8s_dir: str | None):
     as bytecode in the user's cache (like .pyc files: it depends on the installed schemas only)."""
     import fastjsonschema
 
-    st = os.stat(path)
-    key = digest("fjs-1", fastjsonschema.VERSION, sys.version, path, str(st.st_mtime_ns), str(st.st_size))
+    raw = Path(path).read_bytes()
+    defs_raw = (Path(k8s_dir) / "_definitions.json").read_bytes() if k8s_dir else b""
+    key = digest("fjs-2", fastjsonschema.VERSION, sys.version, raw, defs_raw)
     target = _validator_cache_dir() / f"{key}.marshal"
     code = None
     if target.is_file():
@@ -70,8 +71,8 @@ def _compiled(path: str, k8s_dir: str | None):
         except (ValueError, EOFError, TypeError):
             code = None
     if code is None:
-        schema = json.loads(Path(path).read_text())
-        defs = json.loads((Path(k8s_dir) / "_definitions.json").read_text()) if k8s_dir else None
+        schema = json.loads(raw)
+        defs = json.loads(defs_raw) if k8s_dir else None
 
         def local_only(uri: str):
             if defs is not None and uri.split("#", 1)[0] == defs.get("$id"):

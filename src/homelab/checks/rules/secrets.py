@@ -62,35 +62,46 @@ _REFERENCE_KEY = re.compile(r"^\s*-?\s*[\"']?[a-z][A-Za-z0-9]*(?:Name|Key|Keys|K
 _YAML_PLAIN_VALUE = re.compile(r"^(\s*(?:-\s+)?[^\s:#\"'][^:#]*:\s+)([^\"'\s#|>&*!{\[][^#]*?)\s*$")
 
 
-def _scan_file(rel: str, lines: list[str]) -> list[tuple[int, str]]:
+def _reduce(rel: str, lines: list[str]) -> tuple[list[tuple[int, str]], str]:
+    """The lines that pass the screen (number, text) and the reduced file to hand detect-secrets."""
+    cand = [(n, line) for n, line in enumerate(lines, 1) if might_hold_secret(line)]
+    is_yaml = rel.endswith((".yaml", ".yml"))
+    reduced = [_YAML_PLAIN_VALUE.sub(r'\1"\2"', line) if is_yaml else line for _, line in cand]
+    return cand, "\n".join(reduced) + "\n"
+
+
+def _scan_files(todo: list[tuple[str, list[str]]]) -> dict[str, list[tuple[int, str]]]:
     """detect-secrets over the lines that pass the screen (every detector needs what the screen
     looks for, so no other line can hold a finding). YAML plain values are quoted, as
     detect-secrets' own YAML transformer does, so its quoted-string entropy detectors see them."""
     from detect_secrets.core.scan import scan_file
     from detect_secrets.settings import default_settings
 
-    cand = [(n, line) for n, line in enumerate(lines, 1) if might_hold_secret(line)]
-    if not cand:
-        return []
-    is_yaml = rel.endswith((".yaml", ".yml"))
-    reduced = [_YAML_PLAIN_VALUE.sub(r'\1"\2"', line) if is_yaml else line for _, line in cand]
-    hits = set()
-    with tempfile.TemporaryDirectory(prefix="homelab-secrets-") as tmp:
-        path = Path(tmp) / Path(rel).name
-        path.write_text("\n".join(reduced) + "\n", encoding="utf-8")
-        with default_settings():
-            for s in scan_file(str(path)):
-                if not 0 < s.line_number <= len(cand):
-                    continue
-                orig_no, text = cand[s.line_number - 1]
-                if s.type == "Secret Keyword" and (_REFERENCE_KEY.match(text) or "${" in text):
-                    continue
-                hits.add((orig_no, s.type))
-    return sorted(hits)
+    out: dict[str, list[tuple[int, str]]] = {}
+    with tempfile.TemporaryDirectory(prefix="homelab-secrets-") as tmp, default_settings():
+        for i, (rel, lines) in enumerate(todo):
+            cand, reduced = _reduce(rel, lines)
+            hits = set()
+            if cand:
+                path = Path(tmp) / str(i) / Path(rel).name
+                path.parent.mkdir()
+                path.write_text(reduced, encoding="utf-8")
+                for s in scan_file(str(path)):
+                    if not 0 < s.line_number <= len(cand):
+                        continue
+                    orig_no, text = cand[s.line_number - 1]
+                    if s.type == "Secret Keyword" and (_REFERENCE_KEY.match(text) or "${" in text):
+                        continue
+                    hits.add((orig_no, s.type))
+            out[rel] = sorted(hits)
+    return out
 
 
 @rule("secrets/credential", "no credential-looking string in any file (detect-secrets)", needs_tree=False)
 def credential(ctx: CheckContext):
+    results: dict[str, list[tuple[int, str]]] = {}
+    todo: list[tuple[str, list[str]]] = []
+    keys: dict[str, str] = {}
     for rel in ctx.files:
         name = rel.rsplit("/", 1)[-1]
         if rel.endswith(SKIP_SUFFIXES) or name in SKIP_NAMES:
@@ -100,12 +111,23 @@ def credential(ctx: CheckContext):
             continue
         key = "detect-secrets-3:" + str(fkey)
         hits = ctx.cache.get("secrets", key)
-        if hits is None:
-            text = ctx.text(rel)
-            hits = [] if text is None or not might_hold_secret(text) else _scan_file(rel, text.splitlines())
-            ctx.cache.put("secrets", key, hits)
+        if hits is not None:
+            results[rel] = hits
+            continue
+        text = ctx.text(rel)
+        if text is None or not might_hold_secret(text):
+            ctx.cache.put("secrets", key, [])
+            continue
+        todo.append((rel, text.splitlines()))
+        keys[rel] = key
+    if todo:
+        scanned = _scan_files(todo)
+        for rel, hits in scanned.items():
+            ctx.cache.put("secrets", keys[rel], hits)
+        results.update(scanned)
+    for rel in ctx.files:
         by_line: dict[int, list[str]] = {}
-        for line, kind in hits:
+        for line, kind in results.get(rel, []):
             by_line.setdefault(line, []).append(kind)
         for line, kinds in sorted(by_line.items()):
             yield Finding("secrets/credential", Severity.error, f"looks like a committed credential ({', '.join(kinds)})",
