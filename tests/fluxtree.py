@@ -28,11 +28,12 @@ SUBSTITUTE_OFF = "kustomize.toolkit.fluxcd.io/substitute"
 VAR_RE = re.compile(r"\$\{([_a-zA-Z][_a-zA-Z0-9]*)\}")
 
 def crd_schema_dir() -> Path:
-    """The shared CRD schemas: beside the repository in the project's layout, else /work/shared."""
-    for base in (SHARED, Path("/work/shared")):
-        if (base / "crd-schemas").is_dir():
-            return base / "crd-schemas"
-    raise FileNotFoundError("crd-schemas not found next to the repository nor in /work/shared")
+    """The CRD schemas: the repository's vendored copy (schema/crds) when present, else the
+    project's shared set beside the repository."""
+    for path in (ROOT / "schema" / "crds", SHARED / "crd-schemas", Path("/work/shared/crd-schemas")):
+        if path.is_dir():
+            return path
+    raise FileNotFoundError("no CRD schemas: expected schema/crds in the repository or ../shared/crd-schemas")
 
 
 def load_all(text: str) -> list[dict]:
@@ -93,6 +94,7 @@ class Tree:
     root: Path
     kustomizations: dict[str, FluxKustomization]
     settings: dict[str, str]
+    _substituted: list | None = None
 
     def objects(self):
         """(Flux Kustomization, object as built) for every object every Kustomization applies."""
@@ -100,9 +102,11 @@ class Tree:
             for obj in ks.objects:
                 yield ks, obj
 
-    def substituted(self):
-        for ks, obj in self.objects():
-            yield ks, substitute(obj, self.settings)[0]
+    def substituted(self) -> list[tuple[FluxKustomization, dict]]:
+        """(Flux Kustomization, object as applied after substitution), computed once."""
+        if self._substituted is None:
+            self._substituted = [(ks, substitute(obj, self.settings)[0]) for ks, obj in self.objects()]
+        return self._substituted
 
 
 def read_tree(root: Path = ROOT) -> Tree:

@@ -175,7 +175,8 @@ def test_every_secret_is_a_bitwarden_secret_with_ids_from_homelab_yaml(tree, cfg
     for bws in secrets:
         spec = bws["spec"]
         assert spec["organizationId"] == "${BW_ORGANIZATION_ID}"
-        assert spec["authToken"] == {"secretName": "bw-auth-token", "secretKey": "token"}
+        token = spec["authToken"]
+        assert (token["secretName"], token["secretKey"]) == ("bw-auth-token", "token"), "the one bootstrap token"
         for entry in spec["map"]:
             assert re.fullmatch(r"\$\{BWS_[A-Z0-9_]+\}", entry["bwSecretId"]), entry
     used = {m for obj in secrets for m in VAR_RE.findall(str(obj)) if m.startswith("BWS_")}
@@ -227,6 +228,42 @@ def test_every_helmrelease_pins_its_chart_sets_resources_and_remediates(tree):
         res = _find_resources(spec.get("values", {}))
         assert res, f"{name}: no resources with requests and limits in values"
         assert all(r["requests"] and r["limits"] for r in res), name
+
+
+def _values(tree, release: str) -> dict:
+    return next(o for _k, o in tree.substituted() if o["kind"] == "HelmRelease" and o["metadata"]["name"] == release)["spec"]["values"]
+
+
+@pytest.mark.parametrize(("release", "path", "expected"), [
+    ("cert-manager", "crds.enabled", True),
+    ("longhorn", "preUpgradeChecker.jobEnabled", False),
+    ("longhorn", "persistence.defaultClassReplicaCount", 2),
+    ("longhorn", "defaultSettings.defaultReplicaCount", '{"v1":"2","v2":"2"}'),
+    ("longhorn", "defaultSettings.defaultDataPath", "/var/lib/longhorn"),
+    ("metallb", "frrk8s.enabled", False),
+    ("traefik", "service.annotations.metallb\\.io/loadBalancerIPs", "192.168.10.200"),
+    ("traefik", "service.spec.externalTrafficPolicy", "Local"),
+    ("traefik", "providers.kubernetesCRD.allowCrossNamespace", True),
+    ("traefik", "ports.web.http.redirections.entryPoint.to", "websecure"),
+    ("external-dns-pihole", "registry", "noop"),
+    ("external-dns-pihole", "policy", "upsert-only"),
+    ("external-dns-pihole", "extraArgs", ["--pihole-server=http://192.168.1.6", "--pihole-api-version=6"]),
+    ("external-dns-pihole", "domainFilters", ["lan.example.com"]),
+    ("external-dns-cloudflare", "registry", "txt"),
+    ("external-dns-cloudflare", "txtOwnerId", "homelab"),
+    ("external-dns-cloudflare", "excludeDomains", ["lan.example.com"]),
+    ("kube-prometheus-stack", "kubeControllerManager.enabled", False),
+    ("kube-prometheus-stack", "prometheus.prometheusSpec.serviceMonitorSelectorNilUsesHelmValues", False),
+    ("loki", "deploymentMode", "Monolithic"),
+    ("loki", "loki.compactor.retention_enabled", True),
+    ("alloy", "controller.type", "daemonset"),
+])
+def test_component_values_follow_the_pinned_charts_documentation(tree, release, path, expected):
+    """The values component-facts.md calls out, as Flux hands them to Helm for the bundled homelab.yaml."""
+    node = _values(tree, release)
+    for key in re.split(r"(?<!\\)\.", path):
+        node = node[key.replace("\\.", ".")]
+    assert node == expected
 
 
 def test_charts_that_ship_crds_create_and_replace_them(tree):

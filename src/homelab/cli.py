@@ -26,6 +26,7 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 # (a click command using `homelab.context.pass_ctx`). Add one name per line.
 COMMAND_MODULES: list[str] = [
     "check",
+    "new",
     "plan",
 ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import subprocess
 from dataclasses import dataclass, field
@@ -10,7 +11,6 @@ from pathlib import Path
 
 from homelab.config import HomelabConfig
 from homelab.gitops import Cache, FluxTree, load_tree
-from homelab.gitops.cache import digest
 
 SKIP_DIRS = {".git", ".homelab", ".venv", "node_modules", "__pycache__", ".terraform", ".pytest_cache",
              "packer_cache", "build", "dist"}
@@ -21,6 +21,7 @@ class Options:
     schemas: Path | None = None          # CRD schema folder (<group>/<kind>_<version>.json)
     kubernetes_version: str | None = None  # e.g. "1.36"; default: from homelab.yaml k3s.version
     infra: bool = False                  # run the infra/* linters
+    exclude: tuple[str, ...] = ()        # globs of repository files the file rules skip (not the Flux tree)
     jobs: int | None = None
 
 
@@ -47,7 +48,7 @@ class CheckContext:
                                  text=True, check=True, timeout=60).stdout.strip()
             if top == "":
                 names = sorted({n for n in out.stdout.decode().split("\0") if n})
-                return [n for n in names if (self.root / n).is_file()]
+                return [n for n in names if (self.root / n).is_file() and not self.excluded(n)]
         except (OSError, subprocess.SubprocessError):
             pass
         found = []
@@ -55,15 +56,15 @@ class CheckContext:
             dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
             rel = os.path.relpath(dirpath, self.root)
             found.extend(os.path.normpath(os.path.join(rel, f)) for f in sorted(filenames))
-        return found
+        return [f for f in found if not self.excluded(f)]
+
+    def excluded(self, rel: str) -> bool:
+        return any(fnmatch.fnmatchcase(rel, g) or fnmatch.fnmatchcase(rel, g.rstrip("/") + "/*")
+                   for g in self.options.exclude)
 
     def read(self, rel: str) -> bytes | None:
-        if rel not in self._bytes:
-            try:
-                self._bytes[rel] = (self.root / rel).read_bytes()
-            except OSError:
-                self._bytes[rel] = None
-        return self._bytes[rel]
+        got = self.cache.read(self.root / rel)
+        return got[0] if got else None
 
     def text(self, rel: str) -> str | None:
         data = self.read(rel)
@@ -75,12 +76,8 @@ class CheckContext:
             return None
 
     def file_digest(self, rel: str) -> str | None:
-        data = self.read(rel)
-        return None if data is None else digest(data)
-
-    @cached_property
-    def _bytes(self) -> dict[str, bytes | None]:
-        return {}
+        got = self.cache.read(self.root / rel)
+        return got[1] if got else None
 
     @property
     def k8s_version(self) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import Enum
 from ipaddress import IPv4Address, IPv4Network
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
@@ -43,7 +43,8 @@ class Site(Strict):
     """Contact address for Let's Encrypt."""
     public_target: str = Field(default="", pattern=r"^$|^[A-Za-z0-9.-]+$")
     """Where the internet reaches your router (a dynamic-DNS name or your WAN IPv4); the Cloudflare records of
-    non-`lan` services point here, and the router forwards 443 to `metallb.traefik_address`. Empty: publish none."""
+    non-`lan` services point here, and the router forwards 443 to `metallb.traefik_address`. Empty: they point at
+    `metallb.traefik_address`, so public names work inside the LAN only."""
 
     @property
     def lan_domain(self) -> str:
@@ -188,6 +189,8 @@ SecretKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 class Bitwarden(Strict):
     organization_id: UUID
     """Your Bitwarden organization's ID; every BitwardenSecret in the Flux tree names it (`${BW_ORGANIZATION_ID}`)."""
+    region: Literal["US", "EU"] = "US"
+    """The Bitwarden cloud region your organization lives in (the operator's `cloudRegion`)."""
     secrets: dict[SecretKey, UUID] = Field(default_factory=dict)
     """Secrets Manager secret IDs by name; each becomes `BWS_<NAME>` in cluster-settings for the BitwardenSecrets'
     `map`. IDs are not secret (the values stay in Bitwarden); the machine-account token is never written here."""

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-FORMAT = 3  # bump when cached shapes change
+FORMAT = 4  # bump when cached shapes change
 
 
 def digest(*parts: bytes | str) -> str:
@@ -39,6 +39,18 @@ class Cache:
                 self._old = {}
         self.hits = 0
         self.misses = 0
+        self._files: dict[str, tuple[bytes, str] | None] = {}
+
+    def read(self, path: Path | str) -> tuple[bytes, str] | None:
+        """A file's bytes and content digest, read once per run (None when unreadable)."""
+        key = str(path)
+        if key not in self._files:
+            try:
+                data = Path(key).read_bytes()
+                self._files[key] = (data, digest(data))
+            except OSError:
+                self._files[key] = None
+        return self._files[key]
 
     def get(self, ns: str, key: str) -> Any | None:
         k = (ns, key)

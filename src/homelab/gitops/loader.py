@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from homelab.gitops.build import BuildRequest, BuildResult, build_many
+from homelab.gitops.build import BuildRequest, BuildResult, build_many, strip_build_annotations
 from homelab.gitops.cache import Cache, digest
 from homelab.gitops.model import FLUX_KS, FluxKustomization, FluxTree, K8sObject, Ref, ref_list
 from homelab.gitops.substitute import DISABLE_KEY, VAR_NAME, references, substitute
@@ -57,11 +58,10 @@ class _Files:
     def get(self, rel: str) -> ParsedYaml | None:
         if rel in self.into:
             return self.into[rel]
-        try:
-            data = (self.root / rel).read_bytes()
-        except OSError:
+        got = self.cache.read(self.root / rel)
+        if got is None:
             return None
-        key = digest(data)
+        data, key = got
         parsed = self.cache.get("yaml", key)
         if parsed is None:
             parsed = parse_yaml(data.decode("utf-8", errors="replace"))
@@ -88,26 +88,60 @@ def _variables(ks: FluxKustomization, configmaps: dict[tuple[str, str], K8sObjec
     return out
 
 
+def _parsed(text: str, cache: Cache) -> Any:
+    """Parse one object's YAML (cached by text: warm runs never parse)."""
+    key = digest("parse", text)
+    hit = cache.get("parse", key)
+    if hit is None:
+        try:
+            hit = strip_build_annotations(yaml.load(text, Loader=_Loader))
+        except yaml.YAMLError:
+            hit = {}
+        cache.put("parse", key, hit)
+    return hit
+
+
+def _substituted(text: str, variables: dict[str, str], vars_key: str, cache: Cache) -> tuple[Any, tuple[str, ...]]:
+    """(body, unresolved names) of one object after substitution, cached by text and variables."""
+    key = digest(vars_key, text)
+    hit = cache.get("subst", key)
+    if hit is None:
+        out, missing = substitute(text, variables)
+        try:
+            body = strip_build_annotations(yaml.load(out, Loader=_Loader))
+        except yaml.YAMLError:
+            body = None  # the controller fails here too; the unsubstituted object is kept
+        hit = (body, tuple(missing))
+        cache.put("subst", key, hit)
+    return hit
+
+
+_DISABLED = re.compile(r"^\s+" + re.escape(DISABLE_KEY) + r": [\"']?disabled[\"']?\s*$", re.M)
+
+
+def _disabled(body: Any) -> bool:
+    ann = ((body.get("metadata") or {}).get("annotations") or {}) if isinstance(body, dict) else {}
+    labels = ((body.get("metadata") or {}).get("labels") or {}) if isinstance(body, dict) else {}
+    return ann.get(DISABLE_KEY) == "disabled" or labels.get(DISABLE_KEY) == "disabled"
+
+
 def _materialise(ks: FluxKustomization, result: BuildResult, files: _Files, root: Path) -> list[K8sObject]:
     objs: list[K8sObject] = []
     substituting = ks.post_build and bool(ks.variables)
+    vars_key = digest(*(f"{k}={v}" for k, v in sorted(ks.variables.items()))) if substituting else ""
     for d in result.docs:
-        body, unresolved = d.body, ()
-        disabled = DISABLE_KEY in ((body.get("metadata") or {}).get("annotations") or {}) and \
-            (body["metadata"]["annotations"][DISABLE_KEY] == "disabled")
-        if d.text is not None and not disabled:
-            if substituting:
-                text, missing = substitute(d.text, ks.variables)
-                unresolved = tuple(missing)
-                if text != d.text:
-                    try:
-                        body = yaml.load(text, Loader=_Loader)
-                    except yaml.YAMLError:
-                        body = d.body  # the controller would fail here too; keep the unsubstituted object
-            else:
+        unresolved: tuple[str, ...] = ()
+        if "$" in d.text and substituting and not _DISABLED.search(d.text):
+            body, unresolved = _substituted(d.text, ks.variables, vars_key, files.cache)
+            if body is None:
+                body = _parsed(d.text, files.cache)
+        else:
+            body = _parsed(d.text, files.cache)
+            if "$" in d.text and not _disabled(body):
                 # nothing is substituted without postBuild (or with no variables): `${X}` stays literal
-                unresolved = tuple(dict.fromkeys(r for r in references(d.text)
-                                                 if f"${{{r}}}" in d.text))
+                unresolved = tuple(dict.fromkeys(r for r in references(d.text) if f"${{{r}}}" in d.text))
+        if not isinstance(body, dict):
+            continue
         line, doc = 1, 0
         if d.origin:
             parsed = files.get(d.origin)
@@ -118,6 +152,23 @@ def _materialise(ks: FluxKustomization, result: BuildResult, files: _Files, root
         objs.append(K8sObject(body=body, file=d.origin, line=line, doc=doc, kustomization=ks.key,
                               unresolved=unresolved, root=root))
     return objs
+
+
+def _adopt_bootstrap(boot: FluxKustomization, res: BuildResult, cache: Cache, tree: FluxTree) -> FluxKustomization:
+    """The bootstrap Kustomization kept in Git (flux-system/flux-system, e.g. gotk-sync.yaml) applies
+    itself: its own spec (postBuild, dependsOn...) governs the root build, so take it over."""
+    for d in res.docs:
+        if d.kind != "Kustomization":
+            continue
+        body = _parsed(d.text, cache)
+        obj = K8sObject(body=body, file=d.origin, line=1, doc=0, kustomization=boot.key, root=tree.root)
+        if obj.is_a(*FLUX_KS) and obj.name == boot.name and (obj.namespace or "flux-system") == boot.namespace:
+            declared = _ks_from_object(obj, None)
+            declared.path = boot.path if not declared.path else declared.path
+            declared.built, declared.build_error = boot.built, boot.build_error
+            tree.kustomizations[boot.key] = declared
+            return declared
+    return boot
 
 
 def load_tree(root: Path, cfg: Any = None, *, cluster_path: str | None = None, cache: Cache | None = None,
@@ -168,11 +219,16 @@ def load_tree(root: Path, cfg: Any = None, *, cluster_path: str | None = None, c
                 files.get(rel)
             # ConfigMaps first, so a Kustomization can substitute from a ConfigMap of its own level
             for d in res.docs:
-                if d.body.get("kind") == "ConfigMap" and d.body.get("apiVersion") == "v1":
-                    meta = d.body.get("metadata") or {}
-                    configmaps.setdefault((str(meta.get("namespace") or ks.target_namespace or ""),
-                                           str(meta.get("name"))),
-                                          K8sObject(body=d.body, file=d.origin, line=1, doc=0, kustomization=ks.key))
+                if d.kind == "ConfigMap":
+                    body = _parsed(d.text, cache)
+                    if isinstance(body, dict) and body.get("apiVersion") == "v1":
+                        meta = body.get("metadata") or {}
+                        configmaps.setdefault((str(meta.get("namespace") or ks.target_namespace or ""),
+                                               str(meta.get("name"))),
+                                              K8sObject(body=body, file=d.origin, line=1, doc=0, kustomization=ks.key))
+        if level == [boot] and buildable:
+            boot = _adopt_bootstrap(boot, results[0], cache, tree)
+            buildable = [boot]
         nxt: list[FluxKustomization] = []
         for ks, res in zip(buildable, results):
             ks.variables = _variables(ks, configmaps) if ks.post_build else {}
@@ -182,12 +238,8 @@ def load_tree(root: Path, cfg: Any = None, *, cluster_path: str | None = None, c
                 if not obj.is_a(*FLUX_KS):
                     continue
                 child = _ks_from_object(obj, ks.key)
-                if child.key == boot.key:
-                    # the bootstrap Kustomization kept in Git (gotk-sync.yaml): adopt its fields
-                    child.parent, child.objects, child.built = None, boot.objects, boot.built
-                    child.build_error, child.variables = boot.build_error, boot.variables
-                    tree.kustomizations[boot.key] = child
-                    boot = child
+                if child.key == boot.key and ks is boot and boot.declared_by is not None:
+                    boot.declared_by = obj  # the substituted declaration, for file:line
                 elif child.key in tree.kustomizations:
                     duplicates.append((obj, ks))
                 else:

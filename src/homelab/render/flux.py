@@ -35,13 +35,15 @@ def settings(cfg: HomelabConfig) -> dict[str, str]:
         "LONGHORN_DATA_PATH": cfg.longhorn.data_path,
         "LONGHORN_BACKUP_TARGET": cfg.longhorn.backup_target,
         "NODE_COUNT": str(len(cfg.k3s.nodes)),
-        "PUBLIC_TARGET": site.public_target,
+        # without a public address, public names resolve to Traefik's LAN address (LAN-only)
+        "PUBLIC_TARGET": site.public_target or str(cfg.metallb.traefik_address),
         "FLUX_REPOSITORY": cfg.flux.repository,
         "FLUX_BRANCH": cfg.flux.branch,
         "FLUX_INTERVAL": cfg.flux.interval,
     }
     if cfg.bitwarden is not None:
         data["BW_ORGANIZATION_ID"] = str(cfg.bitwarden.organization_id)
+        data["BW_REGION"] = cfg.bitwarden.region
         for key, uuid in cfg.bitwarden.secrets.items():
             data[f"BWS_{key.upper()}"] = str(uuid)
     for name in cfg.services:

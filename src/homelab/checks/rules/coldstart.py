@@ -89,6 +89,7 @@ def simulate(tree) -> Iterable[tuple[K8sObject, FluxKustomization, str, str]]:
     ready_groups: dict[str, set[str]] = {}      # what a Kustomization leaves ready for dependents
     ready_ns: dict[str, set[str]] = {}
     pending_groups: dict[str, dict[str, str]] = {}  # installed-but-not-awaited groups -> HelmRelease
+    crd_object_groups: dict[str, set[str]] = {}     # groups of CustomResourceDefinition objects per Kustomization
     where_group: dict[str, tuple[str, str]] = {}    # group -> (ks key, HelmRelease) anywhere in the tree
     for ks in tree.kustomizations.values():
         for o in ks.objects:
@@ -100,8 +101,11 @@ def simulate(tree) -> Iterable[tuple[K8sObject, FluxKustomization, str, str]]:
                 where_group.setdefault(g, (ks.key, f"CustomResourceDefinition {o.name}"))
 
     def closure(key: str, seen: set[str]) -> tuple[set[str], set[str], dict[str, str]]:
+        """What is ready when `key` starts: everything its dependsOn targets left ready (transitively),
+        plus the Namespaces and CRD objects of its parent chain (applied before it was declared)."""
+        ks = tree.kustomizations[key]
         groups, nss, pend = set(), set(), {}
-        for d in tree.kustomizations[key].depends_on:
+        for d in ks.depends_on:
             if d.key in seen or d.key not in tree.kustomizations:
                 continue
             seen.add(d.key)
@@ -110,6 +114,12 @@ def simulate(tree) -> Iterable[tuple[K8sObject, FluxKustomization, str, str]]:
             nss |= n2 | ready_ns.get(d.key, set())
             pend.update(p2)
             pend.update(pending_groups.get(d.key, {}))
+        parent = ks.parent
+        while parent and parent in tree.kustomizations and parent not in seen:
+            seen.add(parent)
+            nss |= ready_ns.get(parent, set())
+            groups |= crd_object_groups.get(parent, set())
+            parent = tree.kustomizations[parent].parent
         return groups, nss, pend
 
     for level in tree.levels(with_parents=True):
@@ -147,6 +157,7 @@ def simulate(tree) -> Iterable[tuple[K8sObject, FluxKustomization, str, str]]:
                            if maker else f"no Namespace {ns} is created anywhere in the tree")
                     yield o, ks, f"Namespace {ns}", why
             ready_ns[ks.key] = own_ns
+            crd_object_groups[ks.key] = own_crd_groups
             gated, loose = set(own_crd_groups), {}
             for o in ks.objects:
                 if o.kind == "HelmRelease" and o.group == "helm.toolkit.fluxcd.io":

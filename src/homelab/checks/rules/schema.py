@@ -9,9 +9,12 @@ a finding: an unknown kind must never pass silently. Results are cached per obje
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import marshal
 import os
 import re
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -26,17 +29,70 @@ DEFAULT_CRD_DIR = "schema/crds"
 
 
 def _k8s_dir(version: str) -> Path | None:
-    import kubernetes_validate  # noqa: PLC0415  (heavy; only when schema rules run)
-
-    base = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
+    """The strict schema folder of kubernetes-validate for the newest minor <= `version` (no import:
+    the package's own import pulls in half of PyPI, and we only need its data)."""
+    spec = importlib.util.find_spec("kubernetes_validate")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    base = Path(list(spec.submodule_search_locations)[0]) / "kubernetes-json-schema"
     want = tuple(int(x) for x in version.split(".")[:2])
     best = None
-    for d in base.iterdir():
+    for d in base.iterdir() if base.is_dir() else ():
         m = re.match(r"^v(\d+)\.(\d+)\.\d+-local-strict$", d.name)
         if m and (int(m.group(1)), int(m.group(2))) <= want:
             if best is None or (int(m.group(1)), int(m.group(2))) > best[0]:
                 best = ((int(m.group(1)), int(m.group(2))), d)
     return best[1] if best else None
+
+
+def _validator_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "homelab" / "validators"
+
+
+class _NoRemoteRefs(Exception):
+    pass
+
+
+@lru_cache(maxsize=512)
+def _compiled(path: str, k8s_dir: str | None):
+    """A fastjsonschema validator for one schema file, compiled once per schema version and kept
+    as bytecode in the user's cache (like .pyc files: it depends on the installed schemas only)."""
+    import fastjsonschema
+
+    raw = Path(path).read_bytes()
+    defs_raw = (Path(k8s_dir) / "_definitions.json").read_bytes() if k8s_dir else b""
+    key = digest("fjs-2", fastjsonschema.VERSION, sys.version, raw, defs_raw)
+    target = _validator_cache_dir() / f"{key}.marshal"
+    code = None
+    if target.is_file():
+        try:
+            code = marshal.loads(target.read_bytes())
+        except (ValueError, EOFError, TypeError):
+            code = None
+    if code is None:
+        schema = json.loads(raw)
+        defs = json.loads(defs_raw) if k8s_dir else None
+
+        def local_only(uri: str):
+            if defs is not None and uri.split("#", 1)[0] == defs.get("$id"):
+                return defs
+            raise _NoRemoteRefs(f"schema {path} refers to {uri}; remote references are never fetched")
+
+        src = fastjsonschema.compile_to_code(schema, handlers={"https": local_only, "http": local_only},
+                                             use_formats=False)
+        code = compile(src, f"<schema {Path(path).name}>", "exec")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(marshal.dumps(code))
+            os.replace(tmp, target)
+        except OSError:
+            pass  # a read-only home: compile again next time
+    ns: dict[str, Any] = {}
+    exec(code, ns)  # noqa: S102  (our own generated validator)
+    entry = next(n for n in ns if n.startswith("validate") and callable(ns[n]))
+    return ns[entry]
 
 
 @lru_cache(maxsize=4)
@@ -49,6 +105,7 @@ def _k8s_registry(schema_dir: str):
 
 @lru_cache(maxsize=512)
 def _validator(path: str, k8s_dir: str | None):
+    """The jsonschema validator: slower, but reports every error with its path (used on failures)."""
     import jsonschema
 
     schema = json.loads(Path(path).read_text())
@@ -76,6 +133,20 @@ def _k8s_schema_file(k8s_dir: Path, group: str, version: str, kind: str) -> Path
     prefix = group.split(".", 1)[0] + "-" if group else ""
     p = k8s_dir / f"{kind.lower()}-{prefix}{version}.json"
     return p if p.is_file() else None
+
+
+def _check(source: str, k8s_dir: str | None, body: dict[str, Any]) -> list[tuple[str, tuple]]:
+    """Fast path with the compiled validator; on failure, jsonschema for every error and its path."""
+    import fastjsonschema
+
+    try:
+        _compiled(source, k8s_dir)(body)
+        return []
+    except fastjsonschema.JsonSchemaValueException:
+        pass
+    except _NoRemoteRefs:
+        pass  # fall through to jsonschema, which resolves only what the registry holds
+    return _errors(_validator(source, k8s_dir), body)
 
 
 def _errors(validator, body: dict[str, Any]) -> list[tuple[str, tuple]]:
@@ -138,10 +209,9 @@ def schema_invalid(ctx: CheckContext):
         errs = ctx.cache.get("schema", key)
         if errs is None:
             if source.startswith("tree:"):
-                validator = _crd_validator(tree_crds[(group, version, kind)])
+                errs = _errors(_crd_validator(tree_crds[(group, version, kind)]), o.body)
             else:
-                validator = _validator(source, str(k8s_dir) if path is not None else None)
-            errs = _errors(validator, o.body)
+                errs = _check(source, str(k8s_dir) if path is not None else None, o.body)
             ctx.cache.put("schema", key, errs)
         for msg, epath in errs:
             yield Finding("schema/invalid", Severity.error, f"{where(o)} {msg}", o.file or None,

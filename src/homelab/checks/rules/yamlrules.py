@@ -23,10 +23,9 @@ def yaml_files(ctx: CheckContext):
     for rel in ctx.files:
         if not rel.endswith((".yaml", ".yml")) or _is_template(rel, files):
             continue
-        data = ctx.read(rel)
+        data, key = ctx.read(rel), ctx.file_digest(rel)
         if data is None:
             continue
-        key = digest(data)
         parsed = ctx.cache.get("yaml", key)
         if parsed is None:
             parsed = parse_yaml(data.decode("utf-8", errors="replace"))
