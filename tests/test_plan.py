@@ -229,7 +229,7 @@ def test_readme_shows_a_trimmed_real_run():
     readme = (ROOT / "README.md").read_text()
     section = readme[readme.index("## The main job: `homelab plan`"):]
     block = section[section.index("```\n") + 4:section.index("\n```", section.index("```\n") + 4)]
-    res = run_cli("plan", "--no-check", env={"COLUMNS": "100"})
+    res = run_cli("plan", env={"COLUMNS": "100"}, timeout=900)
     real = [line.rstrip() for line in res.stdout.splitlines()]
     at = 0
     for line in (x.rstrip() for x in block.splitlines()):
@@ -275,3 +275,17 @@ def test_a_loadbalancer_address_outside_the_pool_is_an_error(tmp_path):
     assert doc["metallb"]["free"] == 21
     f = next(f for f in doc["tree"]["findings"] if f["rule"] == "plan/loadbalancer-outside-pool")
     assert f["severity"] == "error" and f["file"].endswith("traefik/app/helmrelease.yaml")
+
+
+@needs_kubectl
+def test_an_error_from_homelab_check_fails_the_plan(tmp_path):
+    repo = lab(tmp_path, tree=True)
+    (repo / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text())   # the same check excludes
+    ks = repo / "kubernetes" / "clusters" / "homelab" / "apps" / "homepage" / "ks.yaml"
+    ks.write_text(ks.read_text().replace("    - name: authentik-config\n",
+                                         "    - name: authentik-config\n    - name: does-not-exist\n"))
+    res = run_cli("plan", "-f", "json", cwd=repo, timeout=900)
+    assert res.returncode == 1, res.stderr
+    check = json.loads(res.stdout)["validation"]["check"]
+    assert check["errors"] >= 1
+    assert any("does-not-exist" in f["message"] and f["location"].endswith("homepage/ks.yaml:11") for f in check["top"]), check
