@@ -289,3 +289,15 @@ def test_an_error_from_homelab_check_fails_the_plan(tmp_path):
     check = json.loads(res.stdout)["validation"]["check"]
     assert check["errors"] >= 1
     assert any("does-not-exist" in f["message"] and f["location"].endswith("homepage/ks.yaml:11") for f in check["top"]), check
+
+
+def test_whether_terraform_starts_the_vms_on_boot(tmp_path):
+    from homelab.plan import vms_start_on_boot
+
+    assert vms_start_on_boot(tmp_path) is None                       # no terraform/ yet
+    tf = tmp_path / "terraform"
+    tf.mkdir()
+    (tf / "main.tf").write_text('resource "proxmox_virtual_environment_vm" "k3s" {\n  for_each = var.nodes\n}\n')
+    assert vms_start_on_boot(tmp_path) is False
+    (tf / "main.tf").write_text('resource "proxmox_virtual_environment_vm" "k3s" {\n  on_boot = true\n}\n')
+    assert vms_start_on_boot(tmp_path) is True
