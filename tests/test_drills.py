@@ -169,6 +169,7 @@ def test_internet_down_certificates_last_the_renewal_margin():
     d = drills_of("homelab.yaml")
     f = one(d["internet-down"], "drill/cert-renewal")
     assert f.severity is Severity.info and "at least 30 days" in f.message and "assumed" in f.message
+    assert "keeps the last applied revision" in one(d["internet-down"], "drill/flux-source").message
     short = Workload(certificates=(Certificate("traefik", "wildcard-lan", ("*.lan.example.com",), renew_before_days=5),),
                      source="test")
     f = one(drills_of("homelab.yaml", short)["internet-down"], "drill/cert-renewal")

@@ -357,6 +357,16 @@ def certificates(lab: Lab, scn: Scenario, wl: Workload) -> list[Finding]:
     return [lab.finding(rule, Severity.info, "renewals continue: cert-manager is rescheduled with the other pods")]
 
 
+def flux_source(lab: Lab, scn: Scenario, wl: Workload) -> list[Finding]:
+    """Flux pulls the repository (and charts, and images) from the internet."""
+    if not scn.internet_down:
+        return []
+    return [lab.finding("drill/flux-source", Severity.info,
+                        f"Flux cannot fetch {lab.cfg.flux.repository}: the cluster keeps the last applied revision and "
+                        "pushes apply once the internet returns; pods that start on a node without their image "
+                        "cannot pull it")]
+
+
 # --------------------------------------------------------------------------------------- recovery order
 
 def recovery_order(lab: Lab, scn: Scenario, wl: Workload, *, flux_levels: list[list[str]] | None = None,
@@ -437,4 +447,4 @@ def routes(lab: Lab, scn: Scenario, wl: Workload) -> list[Finding]:
     return [lab.finding("drill/route-impact", worst, "what users see: " + text)]
 
 
-QUESTIONS = (etcd_quorum, api_endpoint, proxmox_quorum, longhorn, capacity, lan_dns, certificates, routes)
+QUESTIONS = (etcd_quorum, api_endpoint, proxmox_quorum, longhorn, capacity, lan_dns, certificates, flux_source, routes)
