@@ -265,16 +265,18 @@ def test_diagrams_parse_with_the_real_mermaid_parser(tmp_path):
 
 
 @needs_kubectl
-def test_a_loadbalancer_address_outside_the_pool_is_an_error(tmp_path):
+def test_loadbalancer_addresses_come_from_the_tree_and_the_check_guards_the_pool(tmp_path):
     repo = lab(tmp_path, tree=True)
+    (repo / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text())   # the same check excludes
     hr = repo / "kubernetes" / "clusters" / "homelab" / "infrastructure" / "controllers" / "traefik" / "app" / "helmrelease.yaml"
     assert "${TRAEFIK_LB_IP}" in hr.read_text()
     hr.write_text(hr.read_text().replace("${TRAEFIK_LB_IP}", "192.168.10.50"))
-    doc = plan_json(repo)
+    res = run_cli("plan", "-f", "json", cwd=repo, timeout=900)
+    doc = json.loads(res.stdout)
     assert doc["metallb"]["used"] == [{"address": "192.168.10.50", "service": "traefik/traefik"}]
     assert doc["metallb"]["free"] == 21
-    f = next(f for f in doc["tree"]["findings"] if f["rule"] == "plan/loadbalancer-outside-pool")
-    assert f["severity"] == "error" and f["file"].endswith("traefik/app/helmrelease.yaml")
+    assert res.returncode == 1
+    assert "exposure/lb-outside-pool" in {f["rule"] for f in doc["validation"]["check"]["top"]}
 
 
 @needs_kubectl

@@ -17,7 +17,6 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Iterator
-from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
@@ -199,7 +198,8 @@ def sections(tree, cfg: HomelabConfig) -> tuple[dict, Workload]:
         if v:
             volumes.append(v)
 
-    # LoadBalancer addresses asked of MetalLB: Services, and chart values that carry the annotation
+    # LoadBalancer addresses asked of MetalLB: Services, and chart values that carry the annotation (whether
+    # they are inside the pool is `homelab check`'s exposure/lb-outside-pool; the plan lists them)
     lb_rows = []
     for svc in tree.by_kind("Service"):
         if svc.spec.get("type") == "LoadBalancer":
@@ -212,16 +212,6 @@ def sections(tree, cfg: HomelabConfig) -> tuple[dict, Workload]:
             if isinstance(ips, str):
                 lb_rows += [{"address": ip.strip(), "owner": f"{hr.namespace}/{hr.name}", **_loc(hr)}
                             for ip in ips.split(",") if ip.strip()]
-    pool = cfg.metallb.pool
-    for row in lb_rows:
-        try:
-            inside = IPv4Address(row["address"]) in pool
-        except ValueError:
-            inside = False
-        if not inside:
-            findings.append(Finding("plan/loadbalancer-outside-pool", Severity.error,
-                                    f"{row['owner']} asks MetalLB for {row['address']}, outside the pool {pool}",
-                                    row["file"], row["line"], "use an address of metallb.pool (or ${TRAEFIK_LB_IP})"))
 
     # Certificates
     certs: list[Certificate] = []
