@@ -303,3 +303,16 @@ def test_whether_terraform_starts_the_vms_on_boot(tmp_path):
     assert vms_start_on_boot(tmp_path) is False
     (tf / "main.tf").write_text('resource "proxmox_virtual_environment_vm" "k3s" {\n  on_boot = true\n}\n')
     assert vms_start_on_boot(tmp_path) is True
+
+
+@needs_kubectl
+def test_a_malformed_object_makes_the_tree_unreadable_not_a_traceback(tmp_path):
+    repo = lab(tmp_path, tree=True)
+    hr = next((repo / "kubernetes").rglob("helmrelease-pihole.yaml"))
+    text = hr.read_text()
+    assert "domainFilters:" in text
+    hr.write_text(text.replace("domainFilters:", "domainFilters: 5\n    unusedFilters:", 1))
+    res = run_cli("plan", "-f", "json", "--no-check", cwd=repo)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    tree = json.loads(res.stdout)["tree"]
+    assert tree["available"] is False and "unexpected shape" in tree["reason"]

@@ -150,7 +150,13 @@ def read(root: Path, cfg: HomelabConfig, cache=None) -> tuple[dict, Workload]:
         tree = load_tree(root, cfg, cache=cache or Cache(None))
     except HomelabError as exc:  # kubectl (kustomize) missing: the tree cannot be built here
         return {"available": False, "reason": "; ".join(p.message for p in exc.problems)}, Workload()
-    return sections(tree, cfg)
+    try:
+        return sections(tree, cfg)
+    except (AttributeError, TypeError, ValueError, KeyError) as exc:
+        # An object of an unexpected shape (a list where a mapping belongs, ...): `homelab check`'s
+        # schema rules name it with file and line; the plan says it could not read the tree.
+        return {"available": False, "reason": f"an object in the Flux tree has an unexpected shape ({type(exc).__name__}: "
+                f"{exc}); `homelab check` names it"}, Workload()
 
 
 def sections(tree, cfg: HomelabConfig) -> tuple[dict, Workload]:
