@@ -263,15 +263,23 @@ def capacity(lab: Lab, scn: Scenario, wl: Workload) -> list[Finding]:
         need_mem = sum(p.memory * p.replicas for p in pods) + sum(p.memory for p in daemons) * len(survivors)
         need_cpu = sum(p.cpu_millis * p.replicas for p in pods) + sum(p.cpu_millis for p in daemons) * len(survivors)
         unplaced = unschedulable(wl, survivors)
+        before = len(unschedulable(wl, list(lab.cfg.k3s.nodes)))   # pods Pending even with every node up
         where = _names(n.name for n in survivors)
-        if unplaced:
+        if len(unplaced) > before:
             top = sorted({(p.namespace, p.name): p for p in unplaced}.values(), key=lambda p: p.memory, reverse=True)[:3]
+            also = f", {before} of them even with every node up" if before else ""
             return [lab.finding(rule, Severity.error,
-                                f"the survivors ({where}) cannot take the evicted pods: {len(unplaced)} pod(s) stay Pending "
+                                f"the survivors ({where}) cannot take the evicted pods: {len(unplaced)} pod(s) stay Pending{also} "
                                 f"({', '.join(f'{p.namespace}/{p.name}' for p in top)}); all pods request {_gib(need_mem)} "
                                 f"memory and {_cores(need_cpu)} cores, the survivors offer {_gib(mem)} and {_cores(cpu)} cores{moot}",
                                 "give the K3s VMs more memory/cores (k3s.nodes[].memory), add a node on another host, or "
                                 "lower the requests of " + ", ".join(f"{p.namespace}/{p.name}" for p in top),
+                                ("k3s", "nodes", lab.node_index(survivors[0].name), "memory"))]
+        if unplaced:
+            return [lab.finding(rule, Severity.warning,
+                                f"{len(unplaced)} pod(s) fit on no node even with every node up (plan/budget-exceeds-nodes); "
+                                f"losing {_names(scn.nodes_down)} strands no further pod{moot}",
+                                "give the K3s VMs more memory/cores or lower the largest requests",
                                 ("k3s", "nodes", lab.node_index(survivors[0].name), "memory"))]
         gap = f"; {len(unrequested)} workload(s) request nothing and are not counted" if unrequested else ""
         return [lab.finding(rule, Severity.info,
