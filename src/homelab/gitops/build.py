@@ -303,8 +303,9 @@ def build_many(requests: Sequence[BuildRequest], root: Path, *, cache: Cache | N
     tools.require(kubectl, "to build kustomizations (`kubectl kustomize`)")
     jobs = max(1, min(jobs or (os.cpu_count() or 2), len(todo)))
     # wrappers live beside the cache (reused, never in the repository's tree) or in a temp folder
-    persistent = cache.path is not None
-    scratch = cache.path.parent / "kustomize" if persistent else Path(tempfile.mkdtemp(prefix="homelab-kustomize-"))
+    folder = cache.folder()
+    persistent = folder is not None
+    scratch = folder / "kustomize" if folder is not None else Path(tempfile.mkdtemp(prefix="homelab-kustomize-"))
     wdir = scratch / "w"
     if persistent and wdir.is_dir() and sum(1 for _ in os.scandir(wdir)) > 4 * len(requests) + 200:
         shutil.rmtree(wdir, ignore_errors=True)  # stale wrappers of long-gone trees

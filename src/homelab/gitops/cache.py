@@ -66,13 +66,19 @@ class Cache:
     def put(self, ns: str, key: str, value: Any) -> None:
         self._new[(ns, key)] = value
 
-    def save(self) -> None:
+    def folder(self) -> Path | None:
+        """The cache's folder (created, and ignored by Git), or None for an in-memory cache."""
         if self.path is None:
-            return
+            return None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         gi = self.path.parent / ".gitignore"
         if not gi.exists():
             gi.write_text("*\n", encoding="utf-8")
+        return self.path.parent
+
+    def save(self) -> None:
+        if self.folder() is None:
+            return
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".cache.", suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
             pickle.dump({"format": FORMAT, "entries": self._new}, fh, protocol=pickle.HIGHEST_PROTOCOL)
