@@ -117,28 +117,38 @@ def _refs_of(kf: Path, cache: Cache | None) -> list[str]:
     return hit
 
 
-def collect_inputs(folder: Path, cache: Cache | None = None) -> tuple[list[Path], list[Path]]:
-    """(files a build of `folder` reads, folders it needs that are missing), as kustomize-controller would."""
-    files: list[Path] = []
-    missing: list[Path] = []
-    seen: set[Path] = set()
+def _kfile(d: str) -> str | None:
+    for name in KFILES:
+        p = os.path.join(d, name)
+        if os.path.isfile(p):
+            return p
+    return None
 
-    def visit_dir(d: Path) -> None:
-        d = Path(os.path.normpath(d))
+
+def collect_inputs(folder: Path, cache: Cache | None = None) -> tuple[list[str], list[str]]:
+    """(files a build of `folder` reads, paths it needs that are missing), as kustomize-controller
+    would: a kustomization's resources, components, patches and generator files, recursively; for
+    a folder without one, every YAML file below it (plain strings: this runs for every path)."""
+    files: list[str] = []
+    missing: list[str] = []
+    seen: set[str] = set()
+
+    def visit_dir(d: str) -> None:
+        d = os.path.normpath(d)
         if d in seen:
             return
         seen.add(d)
-        if not d.is_dir():
+        if not os.path.isdir(d):
             missing.append(d)
             return
-        kf = kustomization_file(d)
+        kf = _kfile(d)
         if kf is not None:
             files.append(kf)
-            for ref in _refs_of(kf, cache):
-                p = Path(os.path.normpath(d / ref))
-                if p.is_dir():
+            for ref in _refs_of(Path(kf), cache):
+                p = os.path.normpath(os.path.join(d, ref))
+                if os.path.isdir(p):
                     visit_dir(p)
-                elif p.is_file():
+                elif os.path.isfile(p):
                     files.append(p)
                 else:
                     missing.append(p)
@@ -146,26 +156,25 @@ def collect_inputs(folder: Path, cache: Cache | None = None) -> tuple[list[Path]
         # no kustomization: the controller's generator takes every YAML file, recursively,
         # and a sub-folder with its own kustomization as a whole
         for dirpath, dirnames, filenames in os.walk(d):
-            dp = Path(dirpath)
             keep = []
             for sub in sorted(dirnames):
-                if kustomization_file(dp / sub) is not None:
-                    visit_dir(dp / sub)
+                if _kfile(os.path.join(dirpath, sub)) is not None:
+                    visit_dir(os.path.join(dirpath, sub))
                 elif not sub.startswith("."):
                     keep.append(sub)
             dirnames[:] = keep
-            files.extend(dp / f for f in sorted(filenames) if f.endswith((".yaml", ".yml")))
+            files.extend(os.path.join(dirpath, f) for f in sorted(filenames) if f.endswith((".yaml", ".yml")))
 
-    visit_dir(folder)
+    visit_dir(str(folder))
     return files, missing
 
 
-def _file_digest(p: Path, cache: Cache | None) -> str:
+def _file_digest(p: str, cache: Cache | None) -> str:
     got = (cache or Cache(None)).read(p)
     return got[1] if got else "unreadable"
 
 
-def fingerprint(req: BuildRequest, root: Path, cache: Cache | None = None) -> tuple[str, list[Path], list[Path]]:
+def fingerprint(req: BuildRequest, root: Path, cache: Cache | None = None) -> tuple[str, list[str], list[str]]:
     files, missing = collect_inputs(req.path, cache)
     parts: list[bytes | str] = [str(os.path.relpath(req.path, root)), req.target_namespace or "", *req.patches,
                                 "|images|", *req.images]
@@ -287,7 +296,7 @@ def build_many(requests: Sequence[BuildRequest], root: Path, *, cache: Cache | N
     """
     cache = cache or Cache(None)
     results: list[BuildResult | None] = [None] * len(requests)
-    todo: list[tuple[int, str, list[Path]]] = []
+    todo: list[tuple[int, str, list[str]]] = []
     for i, req in enumerate(requests):
         key, files, missing = fingerprint(req, root, cache)
         inputs = tuple(os.path.relpath(f, root) for f in files)
@@ -324,7 +333,7 @@ def build_many(requests: Sequence[BuildRequest], root: Path, *, cache: Cache | N
         size = max(1, min(batch_size, -(-len(todo) // jobs)))
         groups = [todo[j:j + size] for j in range(0, len(todo), size)]
 
-        def run_group(gi: int, group: list[tuple[int, str, list[Path]]]) -> tuple[list, tools.Result, Path]:
+        def run_group(gi: int, group: list[tuple[int, str, list[str]]]) -> tuple[list, tools.Result, Path]:
             bdir = scratch / "b" / f"{os.getpid()}-{gi}"
             bdir.mkdir(parents=True, exist_ok=True)
             (bdir / "kustomization.yaml").write_text(json.dumps({
@@ -333,7 +342,7 @@ def build_many(requests: Sequence[BuildRequest], root: Path, *, cache: Cache | N
             }), encoding="utf-8")
             return group, _run_batch(kubectl, bdir), bdir
 
-        def done(i: int, key: str, files: list[Path], docs: list[BuiltDoc] | None, error: str | None) -> None:
+        def done(i: int, key: str, files: list[str], docs: list[BuiltDoc] | None, error: str | None) -> None:
             inputs = tuple(os.path.relpath(f, root) for f in files)
             if error is None:
                 cache.put("build", key, docs)
@@ -343,7 +352,7 @@ def build_many(requests: Sequence[BuildRequest], root: Path, *, cache: Cache | N
             else:
                 results[i] = BuildResult(error=error, inputs=inputs)
 
-        retry: list[tuple[int, str, list[Path]]] = []
+        retry: list[tuple[int, str, list[str]]] = []
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             futures = [pool.submit(run_group, gi, g) for gi, g in enumerate(groups)]
             for fut in as_completed(futures):

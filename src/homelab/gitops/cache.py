@@ -46,7 +46,8 @@ class Cache:
         key = str(path)
         if key not in self._files:
             try:
-                data = Path(key).read_bytes()
+                with open(key, "rb") as fh:
+                    data = fh.read()
                 self._files[key] = (data, digest(data))
             except OSError:
                 self._files[key] = None

@@ -150,7 +150,8 @@ def _materialise(ks: FluxKustomization, result: BuildResult, files: _Files, root
             if hit is not None:
                 line, doc = hit.line, hit.index
         objs.append(K8sObject(body=body, file=d.origin, line=line, doc=doc, kustomization=ks.key,
-                              unresolved=unresolved, root=root))
+                              unresolved=unresolved, root=root,
+                              digest=digest(vars_key if "$" in d.text else "", d.text)))
     return objs
 
 
