@@ -59,6 +59,8 @@ class CheckContext:
         return [f for f in found if not self.excluded(f)]
 
     def excluded(self, rel: str) -> bool:
+        if rel.split("/", 1)[0] in SKIP_DIRS:
+            return True  # our own cache (even where no .gitignore hides it), VCS and tool folders
         return any(fnmatch.fnmatchcase(rel, g) or fnmatch.fnmatchcase(rel, g.rstrip("/") + "/*")
                    for g in self.options.exclude)
 

@@ -17,8 +17,8 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,28 +117,38 @@ def _refs_of(kf: Path, cache: Cache | None) -> list[str]:
     return hit
 
 
-def collect_inputs(folder: Path, cache: Cache | None = None) -> tuple[list[Path], list[Path]]:
-    """(files a build of `folder` reads, folders it needs that are missing), as kustomize-controller would."""
-    files: list[Path] = []
-    missing: list[Path] = []
-    seen: set[Path] = set()
+def _kfile(d: str) -> str | None:
+    for name in KFILES:
+        p = os.path.join(d, name)
+        if os.path.isfile(p):
+            return p
+    return None
 
-    def visit_dir(d: Path) -> None:
-        d = Path(os.path.normpath(d))
+
+def collect_inputs(folder: Path, cache: Cache | None = None) -> tuple[list[str], list[str]]:
+    """(files a build of `folder` reads, paths it needs that are missing), as kustomize-controller
+    would: a kustomization's resources, components, patches and generator files, recursively; for
+    a folder without one, every YAML file below it (plain strings: this runs for every path)."""
+    files: list[str] = []
+    missing: list[str] = []
+    seen: set[str] = set()
+
+    def visit_dir(d: str) -> None:
+        d = os.path.normpath(d)
         if d in seen:
             return
         seen.add(d)
-        if not d.is_dir():
+        if not os.path.isdir(d):
             missing.append(d)
             return
-        kf = kustomization_file(d)
+        kf = _kfile(d)
         if kf is not None:
             files.append(kf)
-            for ref in _refs_of(kf, cache):
-                p = Path(os.path.normpath(d / ref))
-                if p.is_dir():
+            for ref in _refs_of(Path(kf), cache):
+                p = os.path.normpath(os.path.join(d, ref))
+                if os.path.isdir(p):
                     visit_dir(p)
-                elif p.is_file():
+                elif os.path.isfile(p):
                     files.append(p)
                 else:
                     missing.append(p)
@@ -146,26 +156,25 @@ def collect_inputs(folder: Path, cache: Cache | None = None) -> tuple[list[Path]
         # no kustomization: the controller's generator takes every YAML file, recursively,
         # and a sub-folder with its own kustomization as a whole
         for dirpath, dirnames, filenames in os.walk(d):
-            dp = Path(dirpath)
             keep = []
             for sub in sorted(dirnames):
-                if kustomization_file(dp / sub) is not None:
-                    visit_dir(dp / sub)
+                if _kfile(os.path.join(dirpath, sub)) is not None:
+                    visit_dir(os.path.join(dirpath, sub))
                 elif not sub.startswith("."):
                     keep.append(sub)
             dirnames[:] = keep
-            files.extend(dp / f for f in sorted(filenames) if f.endswith((".yaml", ".yml")))
+            files.extend(os.path.join(dirpath, f) for f in sorted(filenames) if f.endswith((".yaml", ".yml")))
 
-    visit_dir(folder)
+    visit_dir(str(folder))
     return files, missing
 
 
-def _file_digest(p: Path, cache: Cache | None) -> str:
+def _file_digest(p: str, cache: Cache | None) -> str:
     got = (cache or Cache(None)).read(p)
     return got[1] if got else "unreadable"
 
 
-def fingerprint(req: BuildRequest, root: Path, cache: Cache | None = None) -> tuple[str, list[Path], list[Path]]:
+def fingerprint(req: BuildRequest, root: Path, cache: Cache | None = None) -> tuple[str, list[str], list[str]]:
     files, missing = collect_inputs(req.path, cache)
     parts: list[bytes | str] = [str(os.path.relpath(req.path, root)), req.target_namespace or "", *req.patches,
                                 "|images|", *req.images]
@@ -193,7 +202,7 @@ def _generated_resources(folder: Path) -> list[str]:
     return res
 
 
-def _write_wrapper(wdir: Path, index: int, req: BuildRequest) -> None:
+def _write_wrapper(wdir: Path, stamp: str, req: BuildRequest) -> None:
     wdir.mkdir(parents=True, exist_ok=True)
     if kustomization_file(req.path) is not None:
         targets = [str(req.path)]
@@ -212,10 +221,13 @@ def _write_wrapper(wdir: Path, index: int, req: BuildRequest) -> None:
         doc["images"] = [yaml.safe_load(i) for i in req.images]
     doc["transformers"] = [json.dumps({
         "apiVersion": "builtin", "kind": "AnnotationsTransformer", "metadata": {"name": "homelab-build-index"},
-        "annotations": {STAMP: str(index)}, "fieldSpecs": [{"path": "metadata/annotations", "create": True}],
+        "annotations": {STAMP: stamp}, "fieldSpecs": [{"path": "metadata/annotations", "create": True}],
     })]
     # JSON is YAML, and much faster to write than YAML from Python
-    (wdir / "kustomization.yaml").write_text(json.dumps(doc), encoding="utf-8")
+    text = json.dumps(doc)
+    target = wdir / "kustomization.yaml"
+    if not target.is_file() or target.read_text(encoding="utf-8") != text:
+        target.write_text(text, encoding="utf-8")
 
 
 _ERR_PREFIX = re.compile(r'^E\d{4} [\d:.]+\s+\d+ \S+\] "command failed" err=')
@@ -239,18 +251,18 @@ def _run_batch(kubectl: str, batch_dir: Path) -> tools.Result:
     return tools.run([kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(batch_dir)], timeout=600)
 
 
-_STAMP_LINE = re.compile(r'^\s+' + re.escape(STAMP) + r': "?(\d+)"?\s*$', re.M)
+_STAMP_LINE = re.compile(r'^\s+' + re.escape(STAMP) + r': [\'"]?([0-9a-f-]+)[\'"]?\s*$', re.M)
 _ORIGIN_PATH = re.compile(r"^\s+config\.kubernetes\.io/origin: \|\n(?:\s+(?:path|configuredIn): (.+)\n)", re.M)
 _KIND_LINE = re.compile(r"^kind: (\S+)\s*$", re.M)
 
 
-def _parse_batch(out: str, batch_dir: Path, root: Path) -> dict[int, list[BuiltDoc]]:
+def _parse_batch(out: str, batch_dir: Path, root: Path) -> dict[str, list[BuiltDoc]]:
     """Split kustomize output per wrapper without parsing it: the stamp and origin annotations are
     read with regular expressions (kustomize prints them in a fixed shape)."""
-    per: dict[int, list[BuiltDoc]] = {}
+    per: dict[str, list[BuiltDoc]] = {}
     for chunk in _split(out):
         m = _STAMP_LINE.search(chunk)
-        idx = int(m.group(1)) if m else -1
+        idx = m.group(1) if m else ""
         o = _ORIGIN_PATH.search(chunk)
         origin = os.path.relpath(os.path.normpath(batch_dir / o.group(1).strip()), root) if o else ""
         k = _KIND_LINE.search(chunk)
@@ -271,12 +283,20 @@ def strip_build_annotations(body: Any) -> Any:
     return body
 
 
+BATCH_SIZE = 32
+
+
 def build_many(requests: Sequence[BuildRequest], root: Path, *, cache: Cache | None = None,
-               jobs: int | None = None, kubectl: str = "kubectl") -> list[BuildResult]:
-    """Build every request (results in the same order), reusing cached builds whose inputs are unchanged."""
+               jobs: int | None = None, kubectl: str = "kubectl", batch_size: int = BATCH_SIZE,
+               on_built: Callable[[int, list[BuiltDoc]], None] | None = None) -> list[BuildResult]:
+    """Build every request (results in the same order), reusing cached builds whose inputs are unchanged.
+
+    `on_built(index, docs)` is called in this thread as each batch finishes, while the others still
+    run, so the caller's parsing overlaps kustomize's work.
+    """
     cache = cache or Cache(None)
     results: list[BuildResult | None] = [None] * len(requests)
-    todo: list[tuple[int, str, list[Path]]] = []
+    todo: list[tuple[int, str, list[str]]] = []
     for i, req in enumerate(requests):
         key, files, missing = fingerprint(req, root, cache)
         inputs = tuple(os.path.relpath(f, root) for f in files)
@@ -287,51 +307,77 @@ def build_many(requests: Sequence[BuildRequest], root: Path, *, cache: Cache | N
             results[i] = BuildResult(error=f"path '{os.path.relpath(req.path, root)}' does not exist", inputs=inputs)
         else:
             todo.append((i, key, files))
-    if todo:
-        tools.require(kubectl, "to build kustomizations (`kubectl kustomize`)")
-        jobs = max(1, min(jobs or (os.cpu_count() or 2), len(todo)))
-        scratch = Path(tempfile.mkdtemp(prefix="homelab-kustomize-"))
-        try:
-            groups = [todo[j::jobs] for j in range(jobs)]
-            for i, _, _ in todo:
-                _write_wrapper(scratch / "w" / str(i), i, requests[i])
+    if not todo:
+        return [r if r is not None else BuildResult(error="not built") for r in results]
+    tools.require(kubectl, "to build kustomizations (`kubectl kustomize`)")
+    jobs = max(1, min(jobs or (os.cpu_count() or 2), len(todo)))
+    # wrappers live beside the cache (reused, never in the repository's tree) or in a temp folder
+    folder = cache.folder()
+    persistent = folder is not None
+    scratch = folder / "kustomize" if folder is not None else Path(tempfile.mkdtemp(prefix="homelab-kustomize-"))
+    wdir = scratch / "w"
+    if persistent and wdir.is_dir() and sum(1 for _ in os.scandir(wdir)) > 4 * len(requests) + 200:
+        shutil.rmtree(wdir, ignore_errors=True)  # stale wrappers of long-gone trees
+    try:
+        stamp_of: dict[int, str] = {}
+        for i, key, _ in todo:  # unique even when two Kustomizations build the same thing
+            stamp, n = key[:16], 0
+            while stamp in stamp_of.values():
+                n += 1
+                stamp = f"{key[:16]}-{n}"
+            stamp_of[i] = stamp
+        for i, _, _ in todo:
+            _write_wrapper(wdir / stamp_of[i], stamp_of[i], requests[i])
+        # kustomize's cost grows with the size of one build, and each run costs ~70 ms to start:
+        # batches of a few dozen paths, `jobs` of them at a time
+        size = max(1, min(batch_size, -(-len(todo) // jobs)))
+        groups = [todo[j:j + size] for j in range(0, len(todo), size)]
 
-            def run_group(gi: int, group: list[tuple[int, str, list[Path]]]) -> tuple[list, tools.Result, Path]:
-                bdir = scratch / "b" / str(gi)
-                bdir.mkdir(parents=True, exist_ok=True)
-                (bdir / "kustomization.yaml").write_text(yaml.safe_dump({
-                    "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-                    "resources": [f"../../w/{i}" for i, _, _ in group], "buildMetadata": ["originAnnotations"],
-                }), encoding="utf-8")
-                return group, _run_batch(kubectl, bdir), bdir
+        def run_group(gi: int, group: list[tuple[int, str, list[str]]]) -> tuple[list, tools.Result, Path]:
+            bdir = scratch / "b" / f"{os.getpid()}-{gi}"
+            bdir.mkdir(parents=True, exist_ok=True)
+            (bdir / "kustomization.yaml").write_text(json.dumps({
+                "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+                "resources": [f"../../w/{stamp_of[i]}" for i, _, _ in group], "buildMetadata": ["originAnnotations"],
+            }), encoding="utf-8")
+            return group, _run_batch(kubectl, bdir), bdir
 
-            retry: list[tuple[int, str, list[Path]]] = []
-            with ThreadPoolExecutor(max_workers=jobs) as pool:
-                for group, res, bdir in pool.map(lambda a: run_group(*a), enumerate(groups)):
-                    if res.ok:
-                        per = _parse_batch(res.stdout, bdir, root)
-                        for i, key, files in group:
-                            docs = per.get(i, [])
-                            cache.put("build", key, docs)
-                            results[i] = BuildResult(docs=docs, inputs=tuple(os.path.relpath(f, root) for f in files))
-                    elif len(group) == 1:
-                        i, _, files = group[0]
-                        results[i] = BuildResult(error=_clean_error(res.stderr, scratch, root),
-                                                 inputs=tuple(os.path.relpath(f, root) for f in files))
-                    else:
-                        retry.extend(group)
-                if retry:
-                    singles = [[t] for t in retry]
-                    for group, res, bdir in pool.map(lambda a: run_group(*a),
-                                                     [(len(groups) + n, g) for n, g in enumerate(singles)]):
-                        i, key, files = group[0]
-                        inputs = tuple(os.path.relpath(f, root) for f in files)
-                        if res.ok:
-                            docs = _parse_batch(res.stdout, bdir, root).get(i, [])
-                            cache.put("build", key, docs)
-                            results[i] = BuildResult(docs=docs, inputs=inputs)
-                        else:
-                            results[i] = BuildResult(error=_clean_error(res.stderr, scratch, root), inputs=inputs)
-        finally:
+        def done(i: int, key: str, files: list[str], docs: list[BuiltDoc] | None, error: str | None) -> None:
+            inputs = tuple(os.path.relpath(f, root) for f in files)
+            if error is None:
+                cache.put("build", key, docs)
+                results[i] = BuildResult(docs=docs or [], inputs=inputs)
+                if on_built is not None:
+                    on_built(i, docs or [])
+            else:
+                results[i] = BuildResult(error=error, inputs=inputs)
+
+        retry: list[tuple[int, str, list[str]]] = []
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(run_group, gi, g) for gi, g in enumerate(groups)]
+            for fut in as_completed(futures):
+                group, res, bdir = fut.result()
+                if res.ok:
+                    per = _parse_batch(res.stdout, bdir, root)
+                    for i, key, files in group:
+                        done(i, key, files, per.get(stamp_of[i], []), None)
+                elif len(group) == 1:
+                    i, key, files = group[0]
+                    done(i, key, files, None, _clean_error(res.stderr, scratch, root))
+                else:
+                    retry.extend(group)
+            # a failing batch: build its members one by one, to pin the error on its Kustomization
+            futures = [pool.submit(run_group, len(groups) + n, [t]) for n, t in enumerate(retry)]
+            for fut in as_completed(futures):
+                group, res, bdir = fut.result()
+                i, key, files = group[0]
+                if res.ok:
+                    done(i, key, files, _parse_batch(res.stdout, bdir, root).get(stamp_of[i], []), None)
+                else:
+                    done(i, key, files, None, _clean_error(res.stderr, scratch, root))
+    finally:
+        if persistent:
+            shutil.rmtree(scratch / "b", ignore_errors=True)
+        else:
             shutil.rmtree(scratch, ignore_errors=True)
     return [r if r is not None else BuildResult(error="not built") for r in results]

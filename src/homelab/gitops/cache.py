@@ -46,7 +46,8 @@ class Cache:
         key = str(path)
         if key not in self._files:
             try:
-                data = Path(key).read_bytes()
+                with open(key, "rb") as fh:
+                    data = fh.read()
                 self._files[key] = (data, digest(data))
             except OSError:
                 self._files[key] = None
@@ -66,13 +67,19 @@ class Cache:
     def put(self, ns: str, key: str, value: Any) -> None:
         self._new[(ns, key)] = value
 
-    def save(self) -> None:
+    def folder(self) -> Path | None:
+        """The cache's folder (created, and ignored by Git), or None for an in-memory cache."""
         if self.path is None:
-            return
+            return None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         gi = self.path.parent / ".gitignore"
         if not gi.exists():
             gi.write_text("*\n", encoding="utf-8")
+        return self.path.parent
+
+    def save(self) -> None:
+        if self.folder() is None:
+            return
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".cache.", suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
             pickle.dump({"format": FORMAT, "entries": self._new}, fh, protocol=pickle.HIGHEST_PROTOCOL)

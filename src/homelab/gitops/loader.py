@@ -150,7 +150,8 @@ def _materialise(ks: FluxKustomization, result: BuildResult, files: _Files, root
             if hit is not None:
                 line, doc = hit.line, hit.index
         objs.append(K8sObject(body=body, file=d.origin, line=line, doc=doc, kustomization=ks.key,
-                              unresolved=unresolved, root=root))
+                              unresolved=unresolved, root=root,
+                              digest=digest(vars_key if "$" in d.text else "", d.text)))
     return objs
 
 
@@ -209,7 +210,22 @@ def load_tree(root: Path, cfg: Any = None, *, cluster_path: str | None = None, c
                 ks.skipped = "suspended"
             else:
                 buildable.append(ks)
-        results = build_many([_request(ks, root) for ks in buildable], root, cache=cache, jobs=jobs, kubectl=kubectl)
+        for ks in buildable:
+            ks.variables = _variables(ks, configmaps) if ks.post_build else {}
+
+        def prepare(i: int, docs: list, buildable=buildable) -> None:
+            """Parse (and substitute) a batch's objects while kustomize builds the next batches."""
+            ks = buildable[i]
+            subst = ks.post_build and bool(ks.variables)
+            vkey = digest(*(f"{k}={v}" for k, v in sorted(ks.variables.items()))) if subst else ""
+            for d in docs:
+                if subst and "$" in d.text and not _DISABLED.search(d.text):
+                    _substituted(d.text, ks.variables, vkey, cache)
+                else:
+                    _parsed(d.text, cache)
+
+        results = build_many([_request(ks, root) for ks in buildable], root, cache=cache, jobs=jobs, kubectl=kubectl,
+                             on_built=prepare)
         for ks, res in zip(buildable, results):
             ks.built = res.error is None
             ks.build_error = res.error

@@ -38,6 +38,7 @@ class K8sObject:
     `file`/`line` locate the YAML document it came from (repository-relative, 1-based); `doc` is the
     document's index in that file. `kustomization` is the key (`namespace/name`) of the Flux
     Kustomization that applies it. `unresolved` lists substitution variables that had no value.
+    `digest` identifies the body's content (for caches keyed by object).
     """
 
     body: dict[str, Any]
@@ -47,6 +48,7 @@ class K8sObject:
     kustomization: str
     unresolved: tuple[str, ...] = ()
     root: Path | None = field(default=None, repr=False, compare=False)
+    digest: str = field(default="", repr=False, compare=False)  # content key: same digest, same body
 
     @property
     def api_version(self) -> str:

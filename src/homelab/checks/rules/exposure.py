@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import ipaddress
+from functools import partial
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -72,12 +73,12 @@ def route_protection(ctx: CheckContext):
     middlewares = {(o.namespace, o.name): o for o in tree.by_kind("Middleware", group="traefik.io")}
     for o in tree.routes():
         for i, hosts, mws, keys in route_entries(o):
-            line = o.line_of(*keys)
+            line = partial(o.line_of, *keys)  # looked up only for a finding: cheap on big trees
             for ref in sorted(mws):
                 if ref not in middlewares and ref[0] and o.kind == "IngressRoute":
                     yield Finding("exposure/middleware-missing", Severity.error,
                                   f"{where(o)} uses Middleware {ref[0]}/{ref[1]}, which is not in the tree; Traefik "
-                                  "rejects the whole route", o.file or None, line, "fix the name or namespace")
+                                  "rejects the whole route", o.file or None, line(), "fix the name or namespace")
             for host in hosts:
                 name, svc = _service_for(ctx, host)
                 label = f"{host} ({where(o)})"
@@ -85,12 +86,12 @@ def route_protection(ctx: CheckContext):
                     if ALLOWLIST not in mws:
                         yield Finding("exposure/lan-allowlist", Severity.error,
                                       f"{label} is a LAN name but the route lacks the traefik/lan-allowlist Middleware, "
-                                      "so anyone who can reach Traefik can reach it", o.file or None, line,
+                                      "so anyone who can reach Traefik can reach it", o.file or None, line(),
                                       "add middlewares: [{name: lan-allowlist, namespace: traefik}]")
                     if (svc is None or svc.sso) and FORWARD_AUTH not in mws:
                         yield Finding("exposure/sso", Severity.error,
                                       f"{label} lacks Authentik forward auth" +
-                                      ("" if svc else " (and is not a service in homelab.yaml)"), o.file or None, line,
+                                      ("" if svc else " (and is not a service in homelab.yaml)"), o.file or None, line(),
                                       "add {name: authentik-forward-auth, namespace: traefik}, or set `sso: false` "
                                       f"for service {name or '<name>'} in homelab.yaml")
                 elif host == domain or host.endswith("." + domain):
@@ -98,7 +99,7 @@ def route_protection(ctx: CheckContext):
                     if FORWARD_AUTH not in mws and not public_ok:
                         yield Finding("exposure/sso", Severity.error,
                                       f"{label} is reachable from the internet without Authentik forward auth",
-                                      o.file or None, line,
+                                      o.file or None, line(),
                                       "add middlewares: [{name: authentik-forward-auth, namespace: traefik}], or mark "
                                       f"service {name or '<name>'} `exposure: public` with a `reason` in homelab.yaml")
     allow = middlewares.get(ALLOWLIST)

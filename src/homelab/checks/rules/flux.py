@@ -51,8 +51,13 @@ def build(ctx: CheckContext):
 def _source_exists(ctx: CheckContext, ref: Ref) -> bool:
     if ref == BOOTSTRAP_SOURCE:
         return True  # created by `flux bootstrap`, whether or not it is kept in Git
-    return any(o.kind == ref.kind and o.name == ref.name and o.namespace == ref.namespace and o.group == SOURCE_GROUP
-               for o in ctx.tree.objects)
+    return ref in _sources(ctx)
+
+
+def _sources(ctx: CheckContext) -> set[Ref]:
+    if "_sources" not in ctx.__dict__:
+        ctx.__dict__["_sources"] = {Ref(o.kind, o.name, o.namespace) for o in ctx.tree.sources()}
+    return ctx.__dict__["_sources"]
 
 
 @rule("flux/source-missing", "every sourceRef and chartRef names a source in the tree")

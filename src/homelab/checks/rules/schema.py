@@ -205,7 +205,7 @@ def schema_invalid(ctx: CheckContext):
                           o.file or None, o.line_of("kind"),
                           f"fix apiVersion/kind, or add {group or 'core'}/{kind.lower()}_{version}.json to the schema folder")
             continue
-        key = digest(ident, source, json.dumps(o.body, sort_keys=True, default=str))
+        key = digest(ident, source, o.digest or json.dumps(o.body, sort_keys=True, default=str))
         errs = ctx.cache.get("schema", key)
         if errs is None:
             if source.startswith("tree:"):
