@@ -17,6 +17,7 @@ FIXTURES = ROOT / "tests" / "fixtures" / "status"
 
 def test_mask_hides_known_and_secret_looking_variables_and_the_token_half():
     env = {"PROXMOX_VE_API_TOKEN": "terraform@pve!homelab=6f1c9a2e-8b3d-4e5f-a7c1-0d2e4f6a8b9c",
+           # homelab: ignore[secrets/credential] made-up values the masking test must hide
            "MY_DB_PASSWORD": "hunter2hunter2", "K3S_TOKEN": "K10abc::server:xyz", "HOME": "/root", "PS1": "$ "}
     mask = Masker(env)
     text = ("auth terraform@pve!homelab=6f1c9a2e-8b3d-4e5f-a7c1-0d2e4f6a8b9c; uuid 6f1c9a2e-8b3d-4e5f-a7c1-0d2e4f6a8b9c; "
