@@ -60,3 +60,12 @@ def test_rule_fixture_fails_for_its_reason_and_passes_once_mended(case, tmp_path
         write(render_all(load_config(repo / "homelab.yaml")), repo)
     mended = check(repo)
     assert mended.findings == [], [f"{f.rule} {f.location} {f.message}" for f in mended.findings]
+
+
+def test_cold_start_names_the_provider_and_the_chain_that_fails(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    apply_overlay(repo, FIXTURES / "flux-cold-start-without-wait" / "broken")
+    msgs = [f.message for f in check(repo, select=["flux/cold-start"]).findings]
+    route = next(m for m in msgs if m.startswith("first reconcile fails: IngressRoute homepage/homepage"))
+    assert "needs CRD traefik.io/IngressRoute" in route
+    assert "flux-system/traefik installs it via a HelmRelease but has neither `wait: true` nor a health check" in route
