@@ -69,3 +69,13 @@ def test_cold_start_names_the_provider_and_the_chain_that_fails(tmp_path):
     route = next(m for m in msgs if m.startswith("first reconcile fails: IngressRoute homepage/homepage"))
     assert "needs CRD traefik.io/IngressRoute" in route
     assert "flux-system/traefik installs it via a HelmRelease but has neither `wait: true` nor a health check" in route
+
+
+def test_a_health_check_on_the_helmrelease_orders_as_well_as_wait(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    ks = repo / "kubernetes/clusters/homelab/infrastructure/controllers/traefik/ks.yaml"
+    ks.write_text(ks.read_text().replace(
+        "  wait: true\n",
+        "  healthChecks:\n    - apiVersion: helm.toolkit.fluxcd.io/v2\n      kind: HelmRelease\n"
+        "      name: traefik\n      namespace: traefik\n"))
+    assert check(repo, select=["flux/cold-start"]).findings == []
