@@ -92,6 +92,7 @@ def test_new_app_refuses_to_overwrite_an_existing_app(tmp_path):
 
 
 @pytest.mark.parametrize(("args", "message"), [
+    (["ghost", "--image", "ghcr.io/example/ghost:1.0.0"], "homelab.yaml:"),
     (["ghost", "--image", "ghcr.io/example/ghost:1.0.0"], "service 'ghost' is not declared"),
     (["Wiki!", "--image", "ghcr.io/example/wiki:1.0.0"], "is not a valid app name"),
     (["wiki", "--image", "ghcr.io/example/wiki"], "is not a pinned image reference"),

@@ -177,14 +177,16 @@ def _pinned_image(image: str) -> tuple[str, str]:
     return repo, f"{tag}@{digest}" if digest else tag
 
 
-def scaffold(cfg: HomelabConfig, name: str, image: str, port: int) -> dict[str, str]:
+def scaffold(cfg: HomelabConfig, name: str, image: str, port: int, config_file: str = "homelab.yaml",
+             services_line: int | None = None) -> dict[str, str]:
     """The files of a new app, {repo-relative path: text}; raises HomelabError for bad input."""
     if not NAME_RE.match(name):
         raise HomelabError.single("NAME", f"'{name}' is not a valid app name",
                                   hint="use a DNS label: lower-case letters, digits and '-', e.g. 'wiki'")
     if name not in cfg.services:
-        raise HomelabError.single("homelab.yaml", f"service '{name}' is not declared, so it has no hostname or exposure",
-                                  path="services", hint=f"add services.{name} (hostname, exposure) and run `homelab render`")
+        raise HomelabError.single(config_file, f"service '{name}' is not declared, so it has no hostname or exposure",
+                                  line=services_line, path="services",
+                                  hint=f"add services.{name} (hostname, exposure) and run `homelab render`")
     repo, tag = _pinned_image(image)
     svc = cfg.services[name]
     base = f"{APPS}/{name}"
@@ -224,8 +226,11 @@ def app(ctx: Context, name: str, image: str, port: int) -> None:
     """Scaffold apps/NAME in the example app's pattern (NAME must be a service in homelab.yaml)."""
     from homelab import render
 
+    from homelab.yamlsrc import load_located
+
     cfg = ctx.cfg
-    files = scaffold(cfg, name, image, port)
+    doc, _ = load_located(ctx.config_path)
+    files = scaffold(cfg, name, image, port, str(ctx.config_path), doc.line_of(["services"]))
     settings_path = "kubernetes/clusters/homelab/flux-system/cluster-settings.yaml"
     if any(d.path == settings_path for d in render.check(cfg, ctx.root)):
         raise HomelabError.single(settings_path, f"is not current, so ${{{host_var(name)}}} may be missing",
