@@ -262,7 +262,7 @@ def load_tree(root: Path, cfg: Any = None, *, cluster_path: str | None = None, c
                     tree.kustomizations[child.key] = child
                     nxt.append(child)
         level = nxt
-    tree.duplicate_kustomizations = duplicates  # type: ignore[attr-defined]
+    tree.duplicate_kustomizations = duplicates
     return tree
 
 

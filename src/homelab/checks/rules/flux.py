@@ -216,7 +216,7 @@ def duplicate_object(ctx: CheckContext):
                           f"{where(o)} is applied by both {prev.kustomization} and {o.kustomization}; "  # type: ignore[attr-defined]
                           "they will overwrite and prune each other", o.file, o.line,
                           "keep it in one Kustomization only")
-    for obj, ks in getattr(ctx.tree, "duplicate_kustomizations", []):
+    for obj, ks in ctx.tree.duplicate_kustomizations:
         yield Finding("flux/duplicate-object", Severity.error,
                       f"Kustomization {obj.namespace or 'flux-system'}/{obj.name} is declared twice (again by {ks.key})",
                       obj.file, obj.line, "rename one of them")
