@@ -208,6 +208,8 @@ def load_tree(root: Path, cfg: Any = None, *, cluster_path: str | None = None, c
                 ks.skipped = f"source {ks.source} is not this repository; not built offline"
             elif ks.suspend:
                 ks.skipped = "suspended"
+            elif not (root / ks.path).resolve().is_relative_to(root):
+                ks.build_error = f"path '{ks.path}' leaves the repository"  # never build outside it
             else:
                 buildable.append(ks)
         for ks in buildable:
