@@ -19,8 +19,9 @@ BOOTSTRAP_SOURCE = Ref("GitRepository", "flux-system", "flux-system")
 
 
 def _norm(path: str) -> str:
-    p = os.path.normpath(path.strip().lstrip("./") if path.strip() not in (".", "./") else ".")
-    return "" if p == "." else p
+    """`./kubernetes/x/` -> `kubernetes/x`; `.` -> ``; `../x` stays `../x` (and is caught later)."""
+    p = os.path.normpath(path.strip() or ".").lstrip("/")  # Flux joins even `/x` under the source root
+    return "" if p in (".", "") else p
 
 
 def _ks_from_object(obj: K8sObject, parent: str | None) -> FluxKustomization:
