@@ -21,12 +21,10 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -204,7 +202,7 @@ def run_check(repo: Path, extra: list[str] | None = None) -> dict:
     try:
         report = json.loads(m["stdout"])
     except ValueError:
-        raise SystemExit(f"homelab check failed (rc {m['rc']}):\n{m['stderr']}")
+        raise SystemExit(f"homelab check failed (rc {m['rc']}):\n{m['stderr']}") from None
     if report["exit_code"] != 0:
         bad = "\n".join(f"  {f['rule']} {f['file']}:{f['line']} {f['message']}" for f in report["findings"][:10])
         raise SystemExit(f"the synthetic tree is not clean:\n{bad}")

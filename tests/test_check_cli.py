@@ -109,17 +109,30 @@ def test_without_crd_schemas_custom_resources_are_not_silently_passed(repo):
     assert "schema/crd-schemas-missing" in res.stdout and "custom resources are not validated" in res.stdout
 
 
+def _installed(program: str) -> bool:
+    import sys
+    return shutil.which(program) is not None or (Path(sys.executable).parent / program).is_file()
+
+
 def test_infra_linters_run_when_installed_and_say_when_skipped(repo):
     tf = repo / "terraform"
     tf.mkdir(exist_ok=True)
     (tf / "main.tf").write_text('variable "x" {\ntype = string\n    default="a"\n}\n')
-    res = check(repo, "--infra", "--select", "infra")
-    if shutil.which("terraform"):
-        assert "infra/terraform-fmt" in res.stdout and "terraform/main.tf" in res.stdout
-        assert res.returncode == 1
-    for tool, rule in (("ansible-lint", "infra/ansible-lint"), ("yamllint", "infra/yamllint")):
-        if shutil.which(tool) is None:
-            assert f"note: {rule} skipped: {tool} is not installed" in res.stdout
+    (repo / "ansible/playbooks").mkdir(parents=True)
+    (repo / "ansible/playbooks/site.yml").write_text(
+        "---\n- hosts: all\n  tasks:\n    - ansible.builtin.command: echo hi\n")
+    (repo / "extra.yaml").write_text("---\nkey: value   \n")
+    res = check(repo, "--infra", "--select", "infra", "--format", "json")
+    data = json.loads(res.stdout)
+    got = {(f["rule"], f["file"]) for f in data["findings"]}
+    for program, rule, file in (("terraform", "infra/terraform-fmt", "terraform/main.tf"),
+                                ("ansible-lint", "infra/ansible-lint", "ansible/playbooks/site.yml"),
+                                ("yamllint", "infra/yamllint", "extra.yaml")):
+        if _installed(program):
+            assert (rule, file) in got, (rule, data["findings"], data["notes"])
+        else:
+            assert f"{rule} skipped: {program} is not installed" in data["notes"]
+    assert res.returncode == 1
     plain = check(repo, "--select", "infra")
     assert plain.returncode == 0 and "pass --infra" in plain.stdout
 

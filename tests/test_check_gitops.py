@@ -132,3 +132,18 @@ def test_warm_load_rebuilds_nothing_and_one_change_rebuilds_one(repo, tmp_path):
     one = load_tree(r, cache=c)
     assert (one.builds, one.cached) == (1, 8)
     assert "v1.4.1" in str(one.find("Deployment", "homepage").body)
+
+
+def test_a_path_outside_the_repository_is_never_built(repo, tmp_path):
+    import shutil
+    r = tmp_path / "r"
+    shutil.copytree(repo, r)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  namespace: default\n")
+    (r / K / "apps/escape.yaml").write_text(_ks("escape", "../elsewhere"))
+    kz = r / K / "apps/kustomization.yaml"
+    kz.write_text(kz.read_text() + "  - ./escape.yaml\n")
+    tree = load_tree(r, cache=Cache(None))
+    ks = tree.kustomizations["flux-system/escape"]
+    assert not ks.built and ks.objects == [] and "leaves the repository" in ks.build_error

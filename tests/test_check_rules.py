@@ -53,10 +53,28 @@ def test_rule_fixture_fails_for_its_reason_and_passes_once_mended(case, tmp_path
             (repo / rel).write_text((clean / rel).read_text())
         else:
             (repo / rel).unlink()
-    if "homelab.yaml" in changed:
-        apply_overlay(repo, tmp_path / "none")  # nothing to lay, but keep glue in step
+    if "homelab.yaml" in changed:  # keep the glue in step with the restored homelab.yaml
         from homelab.config import load_config
         from homelab.render import render_all, write
         write(render_all(load_config(repo / "homelab.yaml")), repo)
     mended = check(repo)
     assert mended.findings == [], [f"{f.rule} {f.location} {f.message}" for f in mended.findings]
+
+
+def test_cold_start_names_the_provider_and_the_chain_that_fails(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    apply_overlay(repo, FIXTURES / "flux-cold-start-without-wait" / "broken")
+    msgs = [f.message for f in check(repo, select=["flux/cold-start"]).findings]
+    route = next(m for m in msgs if m.startswith("first reconcile fails: IngressRoute homepage/homepage"))
+    assert "needs CRD traefik.io/IngressRoute" in route
+    assert "flux-system/traefik installs it via a HelmRelease but has neither `wait: true` nor a health check" in route
+
+
+def test_a_health_check_on_the_helmrelease_orders_as_well_as_wait(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    ks = repo / "kubernetes/clusters/homelab/infrastructure/controllers/traefik/ks.yaml"
+    ks.write_text(ks.read_text().replace(
+        "  wait: true\n",
+        "  healthChecks:\n    - apiVersion: helm.toolkit.fluxcd.io/v2\n      kind: HelmRelease\n"
+        "      name: traefik\n      namespace: traefik\n"))
+    assert check(repo, select=["flux/cold-start"]).findings == []

@@ -13,7 +13,7 @@ from homelab.findings import Severity
 SARIF_LEVEL = {Severity.error: "error", Severity.warning: "warning", Severity.info: "note"}
 
 
-def text(report: Report, color: bool = False) -> str:
+def text(report: Report) -> str:
     out: list[str] = []
     groups: dict[str, list] = defaultdict(list)
     for f in report.findings:

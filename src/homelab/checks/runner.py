@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from homelab.checks import waivers as waiver_mod
 from homelab.checks.context import CheckContext, Options
 from homelab.checks.registry import RULES, selected
 from homelab.config import HomelabConfig
+from homelab.errors import HomelabError
 from homelab.findings import Finding, Severity
 from homelab.gitops import Cache
 
@@ -45,6 +47,7 @@ def run_checks(root: Path, cfg: HomelabConfig, *, select: list[str] | None = Non
     t0 = time.perf_counter()
     raw: list[Finding] = []
     skipped_optional = []
+    chosen = []
     for r in RULES.values():
         if not any(selected(i, select, ignore) for i in r.ids):
             continue
@@ -52,14 +55,27 @@ def run_checks(root: Path, cfg: HomelabConfig, *, select: list[str] | None = Non
             skipped_optional.append(r.id)
             continue
         report.rules_run.append(r.id)
+        chosen.append(r)
+
+    def run(r) -> list[Finding]:
         try:
-            raw.extend(f for f in r.fn(ctx) if selected(f.rule, select, ignore))
+            return [f for f in r.fn(ctx) if selected(f.rule, select, ignore)]
+        except HomelabError:
+            raise
         except Exception as exc:  # a broken rule must not hide the others' findings
-            from homelab.errors import HomelabError
-            if isinstance(exc, HomelabError):
-                raise
-            raw.append(Finding("check/rule-failed", Severity.error, f"rule {r.id} failed: {type(exc).__name__}: {exc}",
-                               hint="this is a bug in homelab check; please report it"))
+            return [Finding("check/rule-failed", Severity.error, f"rule {r.id} failed: {type(exc).__name__}: {exc}",
+                            hint="this is a bug in homelab check; please report it")]
+
+    # Rules that do not need the Flux tree (file scans, render check) run in a second thread while
+    # this one waits for kustomize: their work fills the time the builds leave idle.
+    _ = ctx.files
+    background = [r for r in chosen if not r.needs_tree and not r.optional]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        side = pool.submit(lambda: [f for r in background for f in run(r)])
+        for r in chosen:
+            if r not in background:
+                raw.extend(run(r))
+        raw.extend(side.result())
     if skipped_optional:
         ctx.note(f"not run: {', '.join(skipped_optional)} (pass --infra to run terraform fmt, ansible-lint and yamllint)")
 

@@ -248,7 +248,10 @@ def _split(output: str) -> list[str]:
 
 
 def _run_batch(kubectl: str, batch_dir: Path) -> tools.Result:
-    return tools.run([kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(batch_dir)], timeout=600)
+    # a short-lived, allocation-heavy Go process: collecting garbage less often saves ~25% CPU
+    env = {**os.environ, "GOGC": os.environ.get("GOGC", "400")}
+    return tools.run([kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(batch_dir)],
+                     timeout=600, env=env)
 
 
 _STAMP_LINE = re.compile(r'^\s+' + re.escape(STAMP) + r': [\'"]?([0-9a-f-]+)[\'"]?\s*$', re.M)

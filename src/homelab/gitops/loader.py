@@ -19,8 +19,9 @@ BOOTSTRAP_SOURCE = Ref("GitRepository", "flux-system", "flux-system")
 
 
 def _norm(path: str) -> str:
-    p = os.path.normpath(path.strip().lstrip("./") if path.strip() not in (".", "./") else ".")
-    return "" if p == "." else p
+    """`./kubernetes/x/` -> `kubernetes/x`; `.` -> ``; `../x` stays `../x` (and is caught later)."""
+    p = os.path.normpath(path.strip() or ".").lstrip("/")  # Flux joins even `/x` under the source root
+    return "" if p in (".", "") else p
 
 
 def _ks_from_object(obj: K8sObject, parent: str | None) -> FluxKustomization:
@@ -208,6 +209,8 @@ def load_tree(root: Path, cfg: Any = None, *, cluster_path: str | None = None, c
                 ks.skipped = f"source {ks.source} is not this repository; not built offline"
             elif ks.suspend:
                 ks.skipped = "suspended"
+            elif not (root / ks.path).resolve().is_relative_to(root):
+                ks.build_error = f"path '{ks.path}' leaves the repository"  # never build outside it
             else:
                 buildable.append(ks)
         for ks in buildable:
@@ -262,7 +265,7 @@ def load_tree(root: Path, cfg: Any = None, *, cluster_path: str | None = None, c
                     tree.kustomizations[child.key] = child
                     nxt.append(child)
         level = nxt
-    tree.duplicate_kustomizations = duplicates  # type: ignore[attr-defined]
+    tree.duplicate_kustomizations = duplicates
     return tree
 
 

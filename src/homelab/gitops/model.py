@@ -173,6 +173,7 @@ class FluxTree:
     - `files`: the YAML index (documents, lines, parse problems) of every YAML file read.
     - `root`: repository root; `cluster_path`: the bootstrap path (e.g. `kubernetes/clusters/homelab`).
     - `builds`/`cached`: how many Flux Kustomizations were built by kustomize now vs. served from cache.
+    - `duplicate_kustomizations`: declarations of a Kustomization key already declared (object, by whom).
     """
 
     root: Path
@@ -182,6 +183,7 @@ class FluxTree:
     files: dict[str, ParsedYaml] = field(default_factory=dict)
     builds: int = 0
     cached: int = 0
+    duplicate_kustomizations: list[tuple[K8sObject, FluxKustomization]] = field(default_factory=list)
 
     # -- lookups -----------------------------------------------------------------------------
     def by_kind(self, *kinds: str, group: str | None = None) -> list[K8sObject]:

@@ -95,7 +95,7 @@ def simulate(tree) -> Iterable[tuple[K8sObject, FluxKustomization, str, str]]:
         for o in ks.objects:
             if o.kind == "HelmRelease" and o.group == "helm.toolkit.fluxcd.io":
                 for g in provided_groups(o):
-                    where_group.setdefault(g, (ks.key, f"{o.namespace}/{o.name}"))
+                    where_group.setdefault(g, (ks.key, f"HelmRelease {o.namespace}/{o.name}"))
             if o.kind == "CustomResourceDefinition":
                 g = str(o.spec.get("group") or "")
                 where_group.setdefault(g, (ks.key, f"CustomResourceDefinition {o.name}"))
@@ -140,7 +140,7 @@ def simulate(tree) -> Iterable[tuple[K8sObject, FluxKustomization, str, str]]:
                     elif o.group in where_group:
                         src_ks, src = where_group[o.group]
                         if src_ks == ks.key:
-                            why = (f"HelmRelease {src} in the same Kustomization installs it, but Flux validates the whole "
+                            why = (f"{src} in the same Kustomization installs it, but Flux validates the whole "
                                    "Kustomization before the chart is installed")
                         else:
                             chain = " -> ".join(tree.dependency_chain(ks.key))

@@ -72,7 +72,7 @@ def route_protection(ctx: CheckContext):
     lan, domain = ctx.cfg.site.lan_domain.lower(), ctx.cfg.site.domain.lower()
     middlewares = {(o.namespace, o.name): o for o in tree.by_kind("Middleware", group="traefik.io")}
     for o in tree.routes():
-        for i, hosts, mws, keys in route_entries(o):
+        for _, hosts, mws, keys in route_entries(o):
             line = partial(o.line_of, *keys)  # looked up only for a finding: cheap on big trees
             for ref in sorted(mws):
                 if ref not in middlewares and ref[0] and o.kind == "IngressRoute":
@@ -157,7 +157,7 @@ def tls_uncovered(ctx: CheckContext):
         names = [str(n) for s in used if s in by_secret for n in (by_secret[s].spec.get("dnsNames") or [])]
         if used and not any(s in by_secret for s in used):
             via += " (which no Certificate in the tree creates)"
-        for i, hosts, _, keys in route_entries(o):
+        for _, hosts, _, keys in route_entries(o):
             for host in hosts:
                 if not any(_covers(n, host) for n in names):
                     yield Finding("exposure/tls-uncovered", Severity.error,

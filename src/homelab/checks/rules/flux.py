@@ -40,7 +40,8 @@ def path_missing(ctx: CheckContext):
 @rule("flux/build", "every Flux Kustomization builds with kustomize")
 def build(ctx: CheckContext):
     for ks in ctx.tree.kustomizations.values():
-        if ks.build_error and (ctx.root / ks.path).is_dir():
+        inside = (ctx.root / ks.path).resolve().is_relative_to(ctx.root)
+        if ks.build_error and inside and (ctx.root / ks.path).is_dir():  # else flux/path-missing says it
             file, line = _ks_location(ctx, ks, "spec", "path")
             yield Finding("flux/build", Severity.error, f"kustomize build of ./{ks.path} fails: {ks.build_error}",
                           file, line, f"run `kubectl kustomize {ks.path}` to see it")
@@ -216,7 +217,7 @@ def duplicate_object(ctx: CheckContext):
                           f"{where(o)} is applied by both {prev.kustomization} and {o.kustomization}; "  # type: ignore[attr-defined]
                           "they will overwrite and prune each other", o.file, o.line,
                           "keep it in one Kustomization only")
-    for obj, ks in getattr(ctx.tree, "duplicate_kustomizations", []):
+    for obj, ks in ctx.tree.duplicate_kustomizations:
         yield Finding("flux/duplicate-object", Severity.error,
                       f"Kustomization {obj.namespace or 'flux-system'}/{obj.name} is declared twice (again by {ks.key})",
                       obj.file, obj.line, "rename one of them")

@@ -189,7 +189,7 @@ def schema_invalid(ctx: CheckContext):
             yield Finding("schema/invalid", Severity.error, "object without apiVersion/kind", o.file or None, o.line)
             continue
         path = _k8s_schema_file(k8s_dir, group, version, kind)
-        source, validator = None, None
+        source = None
         if path is not None:
             source = str(path)
         elif crd_dir is not None and (crd_dir / group / f"{kind.lower()}_{version}.json").is_file():

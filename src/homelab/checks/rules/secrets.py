@@ -17,7 +17,6 @@ from homelab.checks.context import CheckContext
 from homelab.checks.registry import rule
 from homelab.checks.rules._util import where
 from homelab.findings import Finding, Severity
-from homelab.gitops.cache import digest
 
 _TOKEN_RUN = re.compile(r"[A-Za-z0-9+/=_\-]{20,}")
 _SCREEN_OTHER = re.compile(

@@ -8,7 +8,6 @@ from homelab.checks.context import CheckContext
 from homelab.checks.registry import rule
 from homelab.findings import Finding, Severity
 from homelab.gitops import parse_yaml
-from homelab.gitops.cache import digest
 
 
 def _is_template(rel: str, files: set[str]) -> bool:
