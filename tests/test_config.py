@@ -22,7 +22,7 @@ BROKEN = [
     ("unknown-key", "  timezone: Europe", "  timezon: Europe", 1, "site.timezon", "did you mean 'timezone'"),
     ("address-outside-subnet", "address: 192.168.10.12", "address: 192.168.20.12", 1, "k3s.nodes.1.address",
      "not inside the K3s network"),
-    ("gateway-outside-subnet", "gateway: 192.168.10.1\n", "gateway: 192.168.11.1\n", 1, "networks.k3s.gateway",
+    ("gateway-outside-subnet", "gateway: 192.168.10.1 ", "gateway: 192.168.11.1 ", 1, "networks.k3s.gateway",
      "not a host address inside"),
     ("duplicate-address", "address: 192.168.10.12", "address: 192.168.10.11", 1, "k3s.nodes.1.address",
      "already used by k3s.nodes.0.address"),
@@ -33,8 +33,8 @@ BROKEN = [
      "not inside the K3s network"),
     ("traefik-address-outside-pool", "traefik_address: 192.168.10.200", "traefik_address: 192.168.10.50", 1,
      "metallb.traefik_address", "not inside the pool"),
-    ("vm-on-missing-host", "host: pve2 ", "host: pve3 ", 1, "k3s.nodes.2.host", "not a Proxmox host"),
-    ("template-on-missing-host", "    host: pve1\n\npi:", "    host: pve9\n\npi:", 1, "proxmox.template.host", "not a Proxmox host"),
+    ("vm-on-missing-host", "host: pve2 ", "host: pve3 ", 2, "k3s.nodes.2.host", "not a Proxmox host"),
+    ("template-on-missing-host", "host: pve1                       # where", "host: pve9                       # where", 1, "proxmox.template.host", "not a Proxmox host"),
     ("vm-larger-than-host", "memory: 8GiB", "memory: 64GiB", 1, "k3s.nodes.0.memory", "wants 64GiB but pve1 has 32GiB"),
     ("vm-more-cores-than-host", "cores: 4", "cores: 12", 1, "k3s.nodes.0.cores", "wants 12 cores but pve1 has 8"),
     ("host-overcommitted", "memory: 8GiB", "memory: 30GiB", 3, "k3s.nodes.2.memory", "over-committed"),
@@ -46,7 +46,7 @@ BROKEN = [
     ("name-not-dns-label", "name: k3s-3", "name: K3S_3", 1, "k3s.nodes.2.name", "should match pattern"),
     ("replicas-above-nodes", "replicas: 2 ", "replicas: 4 ", 1, "longhorn.replicas", "4 replicas but only 3 nodes"),
     ("first-node-not-server", "role: server", "role: agent", 1, "k3s.nodes.0.role", "first node must be a server"),
-    ("public-without-reason", "exposure: public\n    reason: the SSO", "exposure: public\n    # reason: the SSO", 1,
+    ("public-without-reason", "required\n    reason: the SSO", "required\n    # reason: the SSO", 1,
      "services.authentik.exposure", "gives no reason"),
     ("duplicate-hostname", "hostname: prometheus", "hostname: grafana", 1, "services.prometheus.hostname", "already used"),
     ("bad-k3s-version", "version: v1.36.4+k3s1", "version: latest", 1, "k3s.version", "should match pattern"),
@@ -165,3 +165,21 @@ def test_cli_schema_prints_the_schema():
     res = run_cli("schema")
     assert res.returncode == 0
     assert json.loads(res.stdout)["title"] == "homelab.yaml"
+
+
+def test_every_key_in_the_bundled_config_is_commented():
+    """A new user reads homelab.yaml, not the schema: each key has a comment on its line or a parent's line,
+    except map entries whose name is the key itself (host and service names) and `reason` (prose already)."""
+    import re
+
+    uncommented = []
+    for number, line in enumerate(BUNDLED.splitlines(), 1):
+        m = re.match(r"^\s*(?:- )?([a-z_]+):", line)
+        if not m or "#" in line:
+            continue
+        key = m.group(1)
+        is_name_entry = line.rstrip().endswith(":") and key not in ("site", "networks")
+        if is_name_entry or key == "reason":
+            continue
+        uncommented.append(f"{number}: {line.strip()}")
+    assert not uncommented, "uncommented keys in homelab.yaml:\n" + "\n".join(uncommented)

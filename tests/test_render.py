@@ -18,6 +18,9 @@ GLUE = {
     "terraform/homelab.auto.tfvars.json",
     "ansible/inventories/group_vars/all/homelab.yml",
     "kubernetes/clusters/homelab/flux-system/cluster-settings.yaml",
+    # Flux's sync objects, which `flux bootstrap` would generate (gotk-sync): no substitution there
+    "kubernetes/clusters/homelab/flux-system/git-repository.yaml",
+    "kubernetes/clusters/homelab/flux-system/flux-system.yaml",
 }
 
 

@@ -25,10 +25,14 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 # Commands that live in their own modules under homelab.commands; each exposes `command`
 # (a click command using `homelab.context.pass_ctx`). Add one name per line.
 COMMAND_MODULES: list[str] = [
+    "check",
+    "plan",
     "inventory",
+    "new",
+    "up",
+    "status",
+    "destroy",
 ]
-
-
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -82,30 +86,6 @@ def render(ctx: Context, check: bool) -> None:
         click.echo(f"wrote {rel}")
     if not changed:
         click.echo("glue files are current; nothing written")
-
-
-def _interim_plan(ctx: Context) -> None:
-    """Until the full plan lands: validate, check the glue and print the lab's shape."""
-    from homelab import render as r
-
-    cfg = ctx.cfg
-    drift = r.check(cfg, ctx.root)
-    click.echo(f"config: {ctx.config_path} is valid")
-    click.echo("glue: " + ("current" if not drift else ", ".join(f"{d.path} {d.state}" for d in drift)))
-    for name, host in cfg.proxmox.hosts.items():
-        vms = [n for n in cfg.k3s.nodes if n.host == name]
-        mem = sum(n.memory for n in vms) / 2**30
-        click.echo(f"{name}: {', '.join(n.name for n in vms) or 'no VMs'}; {sum(n.cores for n in vms)}/{host.cores} cores, "
-                   f"{mem:g}GiB/{host.memory.text}")
-    if drift:
-        sys.exit(1)
-
-
-@cli.command()
-@pass_ctx
-def plan(ctx: Context) -> None:
-    """Validate and show the whole lab: hosts, VMs, addresses, routes, and failure drills."""
-    _interim_plan(ctx)
 
 
 def _load_command_modules() -> None:

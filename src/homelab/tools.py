@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -52,14 +53,51 @@ def run(argv: list[str], *, cwd: Path | None = None, timeout: float = 600, env: 
     return Result(argv, proc.returncode, proc.stdout, proc.stderr)
 
 
+def stream(argv: list[str], on_line: Callable[[str], None], *, cwd: Path | None = None,
+           env: dict[str, str] | None = None, input: str | None = None, timeout: float = 60) -> int:
+    """Run a long program (terraform apply, ansible-playbook), handing each output line to `on_line` as it comes.
+
+    stdout and stderr are merged, as a person watching the terminal would see them. `input` is written
+    to stdin and never echoed. Returns the exit code; a missing program is a HomelabError, and so is a
+    program that closes its output but does not exit within `timeout` seconds.
+    """
+    exe = require(argv[0], f"to run `{' '.join(argv[:2])}`")
+    proc = subprocess.Popen([exe, *argv[1:]], cwd=cwd, env=env, text=True, bufsize=1,
+                            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        if input is not None:
+            assert proc.stdin is not None
+            proc.stdin.write(input)
+            proc.stdin.close()
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            on_line(line.rstrip("\n"))
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise HomelabError.single(argv[0], f"`{' '.join(argv[:3])}` did not finish within {timeout:g}s") from None
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+
+
+def version(name: str, args: tuple[str, ...] | None = None) -> str | None:
+    """The first x.y(.z) version a program prints for `args` (default: --version, then `version`), or None when absent.
+
+    Cached per resolved path, so a different program of the same name found later on PATH is asked again.
+    """
+    path = which(name)
+    return None if path is None else _version_at(path, args)
+
+
 @lru_cache(maxsize=None)
-def version(name: str) -> str | None:
-    """The first x.y(.z) version a program prints for --version (or `version`), or None when absent."""
-    if which(name) is None:
-        return None
-    for args in (["--version"], ["version"]):
+def _version_at(path: str, args: tuple[str, ...] | None) -> str | None:
+    for attempt in ([list(args)] if args else [["--version"], ["version"]]):
         try:
-            res = run([name, *args], timeout=30)
+            res = run([path, *attempt], timeout=30)
         except HomelabError:
             return None
         m = re.search(r"(\d+\.\d+(?:\.\d+)?)", res.stdout + res.stderr)

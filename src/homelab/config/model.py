@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from enum import Enum
 from ipaddress import IPv4Address, IPv4Network
-from typing import Annotated
+from typing import Annotated, Literal
+from uuid import UUID
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -40,6 +41,10 @@ class Site(Strict):
     """Public keys allowed to log in as the admin user (never private keys)."""
     acme_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     """Contact address for Let's Encrypt."""
+    public_target: str = Field(default="", pattern=r"^$|^[A-Za-z0-9.-]+$")
+    """Where the internet reaches your router (a dynamic-DNS name or your WAN IPv4); the Cloudflare records of
+    non-`lan` services point here, and the router forwards 443 to `metallb.traefik_address`. Empty: they point at
+    `metallb.traefik_address`, so public names work inside the LAN only."""
 
     @property
     def lan_domain(self) -> str:
@@ -178,6 +183,19 @@ class Flux(Strict):
     """How often Flux reconciles without a webhook."""
 
 
+SecretKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+
+
+class Bitwarden(Strict):
+    organization_id: UUID
+    """Your Bitwarden organization's ID; every BitwardenSecret in the Flux tree names it (`${BW_ORGANIZATION_ID}`)."""
+    region: Literal["US", "EU"] = "US"
+    """The Bitwarden cloud region your organization lives in (the operator's `cloudRegion`)."""
+    secrets: dict[SecretKey, UUID] = Field(default_factory=dict)
+    """Secrets Manager secret IDs by name; each becomes `BWS_<NAME>` in cluster-settings for the BitwardenSecrets'
+    `map`. IDs are not secret (the values stay in Bitwarden); the machine-account token is never written here."""
+
+
 class Exposure(str, Enum):
     """Who may reach a route: `lan` (LAN allowlist), `sso` (internet, behind Authentik), `public` (internet, no SSO)."""
 
@@ -220,6 +238,8 @@ class HomelabConfig(Strict):
     """Where Flux reads the cluster from."""
     services: dict[DnsLabel, Service] = Field(default_factory=dict)
     """Every routed service by name, with its hostname and exposure."""
+    bitwarden: Bitwarden | None = None
+    """Bitwarden Secrets Manager IDs the cluster's BitwardenSecrets refer to (every secret in the cluster comes from there)."""
 
     def fqdn(self, service: str) -> str:
         svc = self.services[service]

@@ -1,5 +1,10 @@
-"""kubernetes/clusters/homelab/flux-system/cluster-settings.yaml: the ConfigMap that Flux
-Kustomizations read through `postBuild.substituteFrom`, so manifests say `${DOMAIN}`, never a literal."""
+"""Flux's glue in kubernetes/clusters/homelab/flux-system/:
+
+- cluster-settings.yaml: the ConfigMap that Flux Kustomizations read through
+  `postBuild.substituteFrom`, so manifests say `${DOMAIN}`, never a literal;
+- git-repository.yaml and flux-system.yaml: the sync objects `flux bootstrap` would generate
+  (gotk-sync), here generated from homelab.yaml's `flux:`. They cannot use substitution: they are
+  applied before any Kustomization with `substituteFrom` exists, at bootstrap and on first sync."""
 
 from __future__ import annotations
 
@@ -11,6 +16,9 @@ from homelab.config import HomelabConfig
 from homelab.render.header import hash_comment
 
 PATH = "kubernetes/clusters/homelab/flux-system/cluster-settings.yaml"
+GIT_REPOSITORY_PATH = "kubernetes/clusters/homelab/flux-system/git-repository.yaml"
+SYNC_PATH = "kubernetes/clusters/homelab/flux-system/flux-system.yaml"
+FLUX_SCHEMAS = "https://raw.githubusercontent.com/fluxcd-community/flux2-schemas/main"
 SCHEMA = "https://raw.githubusercontent.com/yannh/kubernetes-json-schema/master/master-standalone-strict/configmap-v1.json"
 
 
@@ -35,7 +43,14 @@ def settings(cfg: HomelabConfig) -> dict[str, str]:
         "LONGHORN_DATA_PATH": cfg.longhorn.data_path,
         "LONGHORN_BACKUP_TARGET": cfg.longhorn.backup_target,
         "NODE_COUNT": str(len(cfg.k3s.nodes)),
+        # without a public address, public names resolve to Traefik's LAN address (LAN-only)
+        "PUBLIC_TARGET": site.public_target or str(cfg.metallb.traefik_address),
     }
+    if cfg.bitwarden is not None:
+        data["BW_ORGANIZATION_ID"] = str(cfg.bitwarden.organization_id)
+        data["BW_REGION"] = cfg.bitwarden.region
+        for key, uuid in cfg.bitwarden.secrets.items():
+            data[f"BWS_{key.upper()}"] = str(uuid)
     for name in cfg.services:
         data[f"HOST_{_var(name)}"] = cfg.fqdn(name)
     return dict(sorted(data.items()))
@@ -54,4 +69,49 @@ def render_flux(cfg: HomelabConfig) -> dict[str, str]:
     buf = io.StringIO()
     buf.write(f"# yaml-language-server: $schema={SCHEMA}\n---\n")
     yaml.dump(doc, buf)
-    return {PATH: hash_comment() + buf.getvalue()}
+    return {PATH: hash_comment() + buf.getvalue(), **_sync(cfg)}
+
+
+def _sync(cfg: HomelabConfig) -> dict[str, str]:
+    f = cfg.flux
+    path = "./" + f.path.removeprefix("./").strip("/")
+    git_repository = f"""# yaml-language-server: $schema={FLUX_SCHEMAS}/gitrepository-source-v1.json
+---
+# The repository and branch Flux follows (flux.repository, flux.branch, flux.interval).
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata:
+  name: flux-system
+  namespace: flux-system
+spec:
+  interval: {f.interval}
+  url: {f.repository}
+  ref:
+    branch: {f.branch}
+  ignore: |
+    # only the cluster tree is Flux's business
+    /*
+    !/kubernetes
+"""
+    sync = f"""# yaml-language-server: $schema={FLUX_SCHEMAS}/kustomization-kustomize-v1.json
+---
+# The sync Kustomization: applies the whole tree, itself included, every flux.interval or as soon
+# as the push webhook (receiver.yaml) fires. Everything it applies directly is a Flux or core kind.
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: flux-system
+  namespace: flux-system
+spec:
+  interval: {f.interval}
+  path: {path}
+  prune: true
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
+  postBuild:
+    substituteFrom:
+      - kind: ConfigMap
+        name: cluster-settings
+"""
+    return {GIT_REPOSITORY_PATH: hash_comment() + git_repository, SYNC_PATH: hash_comment() + sync}

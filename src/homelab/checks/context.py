@@ -1,0 +1,93 @@
+"""What rules get: the repository, homelab.yaml, the Flux tree (read once, on demand), caches, notes."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import subprocess
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from homelab.config import HomelabConfig
+from homelab.gitops import Cache, FluxTree, load_tree
+
+SKIP_DIRS = {".git", ".homelab", ".venv", "node_modules", "__pycache__", ".terraform", ".pytest_cache",
+             "packer_cache", "build", "dist"}
+
+
+@dataclass
+class Options:
+    schemas: Path | None = None          # CRD schema folder (<group>/<kind>_<version>.json)
+    kubernetes_version: str | None = None  # e.g. "1.36"; default: from homelab.yaml k3s.version
+    infra: bool = False                  # run the infra/* linters
+    exclude: tuple[str, ...] = ()        # globs of repository files the file rules skip (not the Flux tree)
+    jobs: int | None = None
+
+
+@dataclass
+class CheckContext:
+    root: Path
+    cfg: HomelabConfig
+    cache: Cache
+    options: Options = field(default_factory=Options)
+    notes: list[str] = field(default_factory=list)
+
+    @cached_property
+    def tree(self) -> FluxTree:
+        return load_tree(self.root, self.cfg, cache=self.cache, jobs=self.options.jobs)
+
+    @cached_property
+    def files(self) -> list[str]:
+        """Repository-relative files a push would carry: `git ls-files` (tracked + untracked, not
+        ignored) inside a work tree, else every file outside caches and virtualenvs."""
+        try:
+            out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                                 cwd=self.root, capture_output=True, check=True, timeout=60)
+            top = subprocess.run(["git", "rev-parse", "--show-prefix"], cwd=self.root, capture_output=True,
+                                 text=True, check=True, timeout=60).stdout.strip()
+            if top == "":
+                names = sorted({n for n in out.stdout.decode().split("\0") if n})
+                return [n for n in names if (self.root / n).is_file() and not self.excluded(n)]
+        except (OSError, subprocess.SubprocessError):
+            pass
+        found = []
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+            rel = os.path.relpath(dirpath, self.root)
+            found.extend(os.path.normpath(os.path.join(rel, f)) for f in sorted(filenames))
+        return [f for f in found if not self.excluded(f)]
+
+    def excluded(self, rel: str) -> bool:
+        if rel.split("/", 1)[0] in SKIP_DIRS:
+            return True  # our own cache (even where no .gitignore hides it), VCS and tool folders
+        return any(fnmatch.fnmatchcase(rel, g) or fnmatch.fnmatchcase(rel, g.rstrip("/") + "/*")
+                   for g in self.options.exclude)
+
+    def read(self, rel: str) -> bytes | None:
+        got = self.cache.read(self.root / rel)
+        return got[0] if got else None
+
+    def text(self, rel: str) -> str | None:
+        data = self.read(rel)
+        if data is None or b"\0" in data[:8192]:
+            return None
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+    def file_digest(self, rel: str) -> str | None:
+        got = self.cache.read(self.root / rel)
+        return got[1] if got else None
+
+    @property
+    def k8s_version(self) -> str:
+        if self.options.kubernetes_version:
+            return self.options.kubernetes_version.lstrip("v")
+        v = self.cfg.k3s.version.lstrip("v").split("+", 1)[0]
+        return ".".join(v.split(".")[:2])
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)

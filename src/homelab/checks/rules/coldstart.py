@@ -1,0 +1,180 @@
+"""flux/cold-start: would the tree reconcile on an empty cluster, first time, in dependsOn order?
+
+Simulation: walk Flux Kustomizations in reconcile waves (`FluxTree.levels()`). When a Kustomization
+starts, the only API kinds and namespaces it can rely on are those that exist from the start
+(built-in Kubernetes kinds, K3s's and Flux's own CRDs, the default namespaces) plus what its
+dependsOn targets (transitively) have made ready:
+- CRDs: a CustomResourceDefinition object is applied and established before the rest of its
+  Kustomization (kustomize-controller applies CRDs and Namespaces first); CRDs installed by a
+  HelmRelease only exist once the chart is installed, which a dependent Kustomization waits for
+  only if the providing Kustomization has `wait: true` or a health check on that HelmRelease.
+- Namespaces: created by a Namespace object in the same Kustomization (applied first) or in one it
+  depends on.
+Every custom resource or namespaced object that needs something not yet there is reported, with
+the chain that would fail.
+
+Which charts install which CRDs: `CHART_CRDS` below (from the pinned charts' `crds/` and
+templates), plus any CustomResourceDefinition kept in the tree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from homelab.checks.context import CheckContext
+from homelab.checks.registry import rule
+from homelab.checks.rules._util import where
+from homelab.findings import Finding, Severity
+from homelab.gitops import FluxKustomization, K8sObject
+
+# API groups served before anything is applied: Kubernetes itself, K3s's bundled CRDs, and
+# Flux's CRDs (installed by `flux bootstrap` with the controllers).
+BUILTIN_GROUPS = {
+    "", "apps", "batch", "autoscaling", "policy", "networking.k8s.io", "rbac.authorization.k8s.io",
+    "storage.k8s.io", "scheduling.k8s.io", "coordination.k8s.io", "node.k8s.io", "discovery.k8s.io",
+    "apiextensions.k8s.io", "admissionregistration.k8s.io", "certificates.k8s.io", "apiregistration.k8s.io",
+    "events.k8s.io", "flowcontrol.apiserver.k8s.io", "resource.k8s.io",
+    "helm.cattle.io", "k3s.cattle.io",
+    "source.toolkit.fluxcd.io", "kustomize.toolkit.fluxcd.io", "helm.toolkit.fluxcd.io",
+    "notification.toolkit.fluxcd.io", "image.toolkit.fluxcd.io", "source.extensions.fluxcd.io",
+}
+BUILTIN_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease", "flux-system"}
+
+# chart name -> API groups whose CRDs the chart installs (pinned versions in component-facts)
+CHART_CRDS: dict[str, set[str]] = {
+    "traefik": {"traefik.io", "hub.traefik.io"},
+    "traefik-crds": {"traefik.io", "hub.traefik.io", "gateway.networking.k8s.io"},
+    "cert-manager": {"cert-manager.io", "acme.cert-manager.io"},
+    "metallb": {"metallb.io", "frrk8s.metallb.io"},
+    "longhorn": {"longhorn.io"},
+    "external-dns": {"externaldns.k8s.io"},
+    "sm-operator": {"k8s.bitwarden.com"},
+    "kube-prometheus-stack": {"monitoring.coreos.com"},
+    "prometheus-operator-crds": {"monitoring.coreos.com"},
+    "alloy": {"monitoring.grafana.com"},
+    "alloy-operator": {"collectors.grafana.com"},
+}
+
+CLUSTER_SCOPED = {
+    "Namespace", "Node", "PersistentVolume", "StorageClass", "CustomResourceDefinition", "ClusterRole",
+    "ClusterRoleBinding", "PriorityClass", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration",
+    "APIService", "IngressClass", "RuntimeClass", "CSIDriver", "VolumeSnapshotClass", "ClusterIssuer",
+    "ClusterSecretStore", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+}
+
+
+def provided_groups(hr: K8sObject) -> set[str]:
+    spec = (hr.spec.get("chart") or {}).get("spec") if isinstance(hr.spec.get("chart"), dict) else None
+    chart = str((spec or {}).get("chart") or hr.spec.get("chartRef", {}).get("name") or "")
+    return set(CHART_CRDS.get(chart.rsplit("/", 1)[-1], set()))
+
+
+def _gates(ks: FluxKustomization, hr: K8sObject) -> bool:
+    """Will dependents of `ks` wait until this HelmRelease is installed?"""
+    if ks.wait:
+        return True
+    for hc in ks.health_checks:
+        if isinstance(hc, dict) and hc.get("kind") == "HelmRelease" and hc.get("name") == hr.name and \
+                (hc.get("namespace") or ks.namespace) == hr.namespace:
+            return True
+    return False
+
+
+def _is_namespaced(o: K8sObject) -> bool:
+    return o.kind not in CLUSTER_SCOPED and bool(o.namespace or o.kind not in CLUSTER_SCOPED)
+
+
+def simulate(tree) -> Iterable[tuple[K8sObject, FluxKustomization, str, str]]:
+    """Yield (object, its Kustomization, what is missing, why) for each object that fails first boot."""
+    ready_groups: dict[str, set[str]] = {}      # what a Kustomization leaves ready for dependents
+    ready_ns: dict[str, set[str]] = {}
+    pending_groups: dict[str, dict[str, str]] = {}  # installed-but-not-awaited groups -> HelmRelease
+    crd_object_groups: dict[str, set[str]] = {}     # groups of CustomResourceDefinition objects per Kustomization
+    where_group: dict[str, tuple[str, str]] = {}    # group -> (ks key, HelmRelease) anywhere in the tree
+    for ks in tree.kustomizations.values():
+        for o in ks.objects:
+            if o.kind == "HelmRelease" and o.group == "helm.toolkit.fluxcd.io":
+                for g in provided_groups(o):
+                    where_group.setdefault(g, (ks.key, f"HelmRelease {o.namespace}/{o.name}"))
+            if o.kind == "CustomResourceDefinition":
+                g = str(o.spec.get("group") or "")
+                where_group.setdefault(g, (ks.key, f"CustomResourceDefinition {o.name}"))
+
+    def closure(key: str, seen: set[str]) -> tuple[set[str], set[str], dict[str, str]]:
+        """What is ready when `key` starts: everything its dependsOn targets left ready (transitively),
+        plus the Namespaces and CRD objects of its parent chain (applied before it was declared)."""
+        ks = tree.kustomizations[key]
+        groups, nss, pend = set(), set(), {}
+        for d in ks.depends_on:
+            if d.key in seen or d.key not in tree.kustomizations:
+                continue
+            seen.add(d.key)
+            g2, n2, p2 = closure(d.key, seen)
+            groups |= g2 | ready_groups.get(d.key, set())
+            nss |= n2 | ready_ns.get(d.key, set())
+            pend.update(p2)
+            pend.update(pending_groups.get(d.key, {}))
+        parent = ks.parent
+        while parent and parent in tree.kustomizations and parent not in seen:
+            seen.add(parent)
+            nss |= ready_ns.get(parent, set())
+            groups |= crd_object_groups.get(parent, set())
+            parent = tree.kustomizations[parent].parent
+        return groups, nss, pend
+
+    for level in tree.levels(with_parents=True):
+        for ks in level:
+            if not ks.built:
+                continue
+            own_ns = {o.name for o in ks.objects if o.kind == "Namespace" and o.group == ""}
+            own_crd_groups = {str(o.spec.get("group") or "") for o in ks.objects if o.kind == "CustomResourceDefinition"}
+            groups, nss, pend = closure(ks.key, {ks.key})
+            have_groups = BUILTIN_GROUPS | groups | own_crd_groups
+            have_ns = BUILTIN_NAMESPACES | nss | own_ns
+            for o in ks.objects:
+                if o.group not in have_groups:
+                    if o.group in pend:
+                        yield o, ks, f"CRD {o.group}/{o.kind}", (
+                            f"Kustomization {pend[o.group]} installs it via a HelmRelease but has neither `wait: true` nor a "
+                            f"health check on it, so {ks.key} starts before the CRD exists")
+                    elif o.group in where_group:
+                        src_ks, src = where_group[o.group]
+                        if src_ks == ks.key:
+                            why = (f"{src} in the same Kustomization installs it, but Flux validates the whole "
+                                   "Kustomization before the chart is installed")
+                        else:
+                            chain = " -> ".join(tree.dependency_chain(ks.key))
+                            why = (f"it comes from {src} in Kustomization {src_ks}, which {ks.key} does not depend on "
+                                   f"(its chain: {chain})")
+                        yield o, ks, f"CRD {o.group}/{o.kind}", why
+                    else:
+                        yield o, ks, f"CRD {o.group}/{o.kind}", "nothing in the tree installs it"
+                ns = o.namespace if o.kind not in CLUSTER_SCOPED else ""
+                if ns and ns not in have_ns:
+                    maker = next((k.key for k in tree.kustomizations.values()
+                                  for x in k.objects if x.kind == "Namespace" and x.name == ns), None)
+                    why = (f"Namespace {ns} is created by Kustomization {maker}, which {ks.key} does not depend on"
+                           if maker else f"no Namespace {ns} is created anywhere in the tree")
+                    yield o, ks, f"Namespace {ns}", why
+            ready_ns[ks.key] = own_ns
+            crd_object_groups[ks.key] = own_crd_groups
+            gated, loose = set(own_crd_groups), {}
+            for o in ks.objects:
+                if o.kind == "HelmRelease" and o.group == "helm.toolkit.fluxcd.io":
+                    for g in provided_groups(o):
+                        if _gates(ks, o):
+                            gated.add(g)
+                        else:
+                            loose[g] = ks.key
+            ready_groups[ks.key] = gated
+            pending_groups[ks.key] = loose
+
+
+@rule("flux/cold-start", "on an empty cluster, every object's CRD and Namespace exist before it is applied")
+def cold_start(ctx: CheckContext):
+    tree = ctx.tree
+    for o, ks, missing, why in simulate(tree):
+        yield Finding("flux/cold-start", Severity.error,
+                      f"first reconcile fails: {where(o)} (Kustomization {ks.key}) needs {missing}; {why}",
+                      o.file or ks.file or None, o.line,
+                      "add the providing Kustomization to this one's dependsOn, and give the provider `wait: true`")

@@ -1,0 +1,223 @@
+"""flux/*: references resolve, paths exist, variables are defined, charts pinned, intervals set."""
+
+from __future__ import annotations
+
+import re
+
+from homelab.checks.context import CheckContext
+from homelab.checks.registry import rule
+from homelab.checks.rules._util import line_containing, where
+from homelab.findings import Finding, Severity
+from homelab.gitops.loader import BOOTSTRAP_SOURCE
+from homelab.gitops.model import FLUX_KS, HELM_RELEASE, Ref
+
+SEMVER = re.compile(r"^v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
+SOURCE_GROUP = "source.toolkit.fluxcd.io"
+
+
+def _ks_location(ctx: CheckContext, ks, *keys):
+    if ks.declared_by is None:
+        return ks.path or ctx.tree.cluster_path, None
+    return ks.file, ks.line_of(*keys)
+
+
+@rule("flux/path-missing", "every Flux Kustomization's path exists in the repository")
+def path_missing(ctx: CheckContext):
+    for ks in ctx.tree.kustomizations.values():
+        if ks.skipped:
+            continue
+        p = (ctx.root / ks.path).resolve()
+        if ks.path.startswith("..") or not p.is_relative_to(ctx.root):
+            file, line = _ks_location(ctx, ks, "spec", "path")
+            yield Finding("flux/path-missing", Severity.error, f"Kustomization {ks.key}: path '{ks.path}' leaves the repository",
+                          file, line, "paths are relative to the repository root, e.g. ./kubernetes/clusters/homelab/apps/x")
+        elif not p.is_dir():
+            file, line = _ks_location(ctx, ks, "spec", "path")
+            yield Finding("flux/path-missing", Severity.error, f"Kustomization {ks.key}: path './{ks.path}' does not exist",
+                          file, line, "paths are relative to the repository root, not to this file")
+
+
+@rule("flux/build", "every Flux Kustomization builds with kustomize")
+def build(ctx: CheckContext):
+    for ks in ctx.tree.kustomizations.values():
+        inside = (ctx.root / ks.path).resolve().is_relative_to(ctx.root)
+        if ks.build_error and inside and (ctx.root / ks.path).is_dir():  # else flux/path-missing says it
+            file, line = _ks_location(ctx, ks, "spec", "path")
+            yield Finding("flux/build", Severity.error, f"kustomize build of ./{ks.path} fails: {ks.build_error}",
+                          file, line, f"run `kubectl kustomize {ks.path}` to see it")
+        elif ks.skipped and ks.skipped != "suspended":
+            ctx.note(f"Kustomization {ks.key}: {ks.skipped}")
+
+
+def _source_exists(ctx: CheckContext, ref: Ref) -> bool:
+    if ref == BOOTSTRAP_SOURCE:
+        return True  # created by `flux bootstrap`, whether or not it is kept in Git
+    return ref in _sources(ctx)
+
+
+def _sources(ctx: CheckContext) -> set[Ref]:
+    if "_sources" not in ctx.__dict__:
+        ctx.__dict__["_sources"] = {Ref(o.kind, o.name, o.namespace) for o in ctx.tree.sources()}
+    return ctx.__dict__["_sources"]
+
+
+@rule("flux/source-missing", "every sourceRef and chartRef names a source in the tree")
+def source_missing(ctx: CheckContext):
+    for ks in ctx.tree.kustomizations.values():
+        if ks.declared_by is not None and not _source_exists(ctx, ks.source):
+            yield Finding("flux/source-missing", Severity.error,
+                          f"Kustomization {ks.key}: sourceRef {ks.source} is not defined anywhere in the tree",
+                          ks.file, ks.line_of("spec", "sourceRef"), "add the source under sources/ or fix the name")
+    for hr in ctx.tree.helm_releases():
+        chart = hr.spec.get("chart") or {}
+        spec = chart.get("spec") if isinstance(chart, dict) else None
+        if isinstance(spec, dict):
+            sr = spec.get("sourceRef") or {}
+            ref = Ref(str(sr.get("kind") or "HelmRepository"), str(sr.get("name") or ""),
+                      str(sr.get("namespace") or hr.namespace))
+            keys = ("spec", "chart", "spec", "sourceRef")
+        elif isinstance(hr.spec.get("chartRef"), dict):
+            cr = hr.spec["chartRef"]
+            ref = Ref(str(cr.get("kind") or ""), str(cr.get("name") or ""), str(cr.get("namespace") or hr.namespace))
+            keys = ("spec", "chartRef")
+        else:
+            yield Finding("flux/source-missing", Severity.error, f"{where(hr)} has neither chart.spec nor chartRef",
+                          hr.file, hr.line_of("spec"), "add chart.spec {chart, version, sourceRef}")
+            continue
+        if not _source_exists(ctx, ref):
+            yield Finding("flux/source-missing", Severity.error,
+                          f"{where(hr)}: {ref} is not defined anywhere in the tree", hr.file, hr.line_of(*keys),
+                          "add the HelmRepository/OCIRepository under sources/ or fix name/namespace")
+
+
+@rule("flux/dependson-missing", "every dependsOn names an existing Kustomization or HelmRelease")
+def dependson_missing(ctx: CheckContext):
+    tree = ctx.tree
+    for ks in tree.kustomizations.values():
+        for i, d in enumerate(ks.depends_on):
+            if d.key not in tree.kustomizations:
+                yield Finding("flux/dependson-missing", Severity.error,
+                              f"Kustomization {ks.key} depends on {d.key}, which does not exist; it will wait forever",
+                              ks.file, ks.line_of("spec", "dependsOn", i), "fix the name, or add that Kustomization")
+    releases = {(h.namespace, h.name) for h in tree.helm_releases()}
+    for hr in tree.helm_releases():
+        for i, d in enumerate(hr.spec.get("dependsOn") or []):
+            if isinstance(d, dict) and (str(d.get("namespace") or hr.namespace), str(d.get("name"))) not in releases:
+                yield Finding("flux/dependson-missing", Severity.error,
+                              f"{where(hr)} depends on HelmRelease {d.get('namespace') or hr.namespace}/{d.get('name')}, "
+                              "which does not exist", hr.file, hr.line_of("spec", "dependsOn", i),
+                              "fix the name/namespace of the dependency")
+
+
+@rule("flux/dependson-cycle", "dependsOn forms no cycle")
+def dependson_cycle(ctx: CheckContext):
+    tree = ctx.tree
+    for cyc in tree.cycles():
+        first = tree.kustomizations[cyc[0]]
+        nxt = cyc[1] if len(cyc) > 1 else cyc[0]
+        idx = next((i for i, d in enumerate(first.depends_on) if d.key == nxt), 0)
+        chain = " -> ".join(cyc + [cyc[0]])
+        blocked = [k for k in tree.blocked() if k not in cyc]
+        extra = f"; also blocked: {', '.join(blocked)}" if blocked else ""
+        yield Finding("flux/dependson-cycle", Severity.error,
+                      f"dependsOn cycle {chain}: none of these Kustomizations will ever reconcile{extra}",
+                      first.file, first.line_of("spec", "dependsOn", idx), "remove one dependsOn edge of the cycle")
+
+
+@rule("flux/substitution-undefined", "every ${VAR} in an applied object has a value or a default",
+      also={"flux/substitute-from-missing": "every non-optional substituteFrom source exists in the tree"})
+def substitution(ctx: CheckContext):
+    tree = ctx.tree
+    for ks in tree.kustomizations.values():
+        for i, ref in enumerate(ks.substitute_from):
+            if ref in ks.missing_substitute_from:
+                yield Finding("flux/substitute-from-missing", Severity.error,
+                              f"Kustomization {ks.key} substitutes from {ref.get('kind')} {ks.namespace}/{ref.get('name')}, "
+                              "which is not in the tree; reconciliation fails until it exists",
+                              ks.file, ks.line_of("spec", "postBuild", "substituteFrom", i),
+                              "create it, or mark the reference `optional: true`")
+    for obj in tree.objects:
+        if not obj.unresolved:
+            continue
+        ks = tree.kustomizations.get(obj.kustomization)
+        for var in obj.unresolved:
+            line = line_containing(ctx, obj.file, "${" + var, obj.line) or line_containing(ctx, obj.file, "$" + var, obj.line)
+            if ks is not None and not ks.post_build:
+                msg = (f"${{{var}}} in {where(obj)} stays literal: Kustomization {obj.kustomization} has no "
+                       "postBuild substitution")
+                hint = "add postBuild.substituteFrom: [{kind: ConfigMap, name: cluster-settings}] to its Kustomization"
+            else:
+                srcs = ", ".join(f"{r.get('kind')} {r.get('name')}" for r in (ks.substitute_from if ks else [])) or "none"
+                msg = (f"${{{var}}} in {where(obj)} is not defined for Kustomization {obj.kustomization} "
+                       f"(substituteFrom: {srcs}); Flux would replace it with an empty string")
+                hint = (f"define {var} (homelab.yaml -> cluster-settings, or postBuild.substitute), give a default "
+                        f"${{{var}:=value}}, or escape a literal dollar as $$")
+            yield Finding("flux/substitution-undefined", Severity.error, msg, obj.file or None, line or obj.line, hint)
+
+
+def _unpinned(version: object) -> str | None:
+    if version is None or str(version).strip() == "":
+        return "has no version (Flux then takes the newest, `*`)"
+    v = str(version).strip()
+    if not SEMVER.match(v):
+        return f"version '{v}' is a range, not an exact version"
+    return None
+
+
+@rule("flux/chart-unpinned", "every chart and OCI artifact is pinned to an exact version")
+def chart_unpinned(ctx: CheckContext):
+    for hr in ctx.tree.helm_releases():
+        spec = (hr.spec.get("chart") or {}).get("spec") if isinstance(hr.spec.get("chart"), dict) else None
+        if isinstance(spec, dict):
+            why = _unpinned(spec.get("version"))
+            if why:
+                yield Finding("flux/chart-unpinned", Severity.error, f"{where(hr)}: chart {spec.get('chart')} {why}",
+                              hr.file, hr.line_of("spec", "chart", "spec", "version"),
+                              "pin an exact chart version, e.g. version: 41.3.0, and let Renovate bump it")
+    for o in ctx.tree.objects:
+        if o.group != SOURCE_GROUP:
+            continue
+        if o.kind == "HelmChart":
+            why = _unpinned(o.spec.get("version"))
+            if why:
+                yield Finding("flux/chart-unpinned", Severity.error, f"{where(o)}: {why}", o.file,
+                              o.line_of("spec", "version"), "pin an exact chart version")
+        elif o.kind == "OCIRepository":
+            ref = o.spec.get("ref") or {}
+            if ref.get("digest") or (ref.get("tag") and ref.get("tag") != "latest"):
+                continue
+            what = f"semver range '{ref['semver']}'" if ref.get("semver") else "tag 'latest'" if ref.get("tag") else "no ref"
+            yield Finding("flux/chart-unpinned", Severity.error, f"{where(o)} follows {what}", o.file,
+                          o.line_of("spec", "ref"), "pin ref.tag to an exact version (or ref.digest)")
+
+
+INTERVAL_KINDS = {(FLUX_KS[0], "Kustomization"), (HELM_RELEASE[0], "HelmRelease"), (SOURCE_GROUP, "GitRepository"),
+                  (SOURCE_GROUP, "OCIRepository"), (SOURCE_GROUP, "HelmRepository"), (SOURCE_GROUP, "Bucket")}
+
+
+@rule("flux/interval-missing", "every Flux object sets its reconcile interval")
+def interval_missing(ctx: CheckContext):
+    for o in ctx.tree.objects:
+        if (o.group, o.kind) in INTERVAL_KINDS and not o.spec.get("interval"):
+            if o.kind == "HelmRepository" and o.spec.get("type") == "oci":
+                continue  # OCI HelmRepositories are not reconciled on an interval
+            yield Finding("flux/interval-missing", Severity.error, f"{where(o)} has no spec.interval", o.file,
+                          o.line_of("spec"), "set spec.interval (e.g. 10m for Kustomizations, 30m for HelmReleases)")
+
+
+@rule("flux/duplicate-object", "no object is applied by two Flux Kustomizations")
+def duplicate_object(ctx: CheckContext):
+    first: dict[str, object] = {}
+    for o in ctx.tree.objects:
+        prev = first.get(o.id)
+        if prev is None:
+            first[o.id] = o
+        elif prev.kustomization != o.kustomization:  # type: ignore[attr-defined]
+            yield Finding("flux/duplicate-object", Severity.error,
+                          f"{where(o)} is applied by both {prev.kustomization} and {o.kustomization}; "  # type: ignore[attr-defined]
+                          "they will overwrite and prune each other", o.file, o.line,
+                          "keep it in one Kustomization only")
+    for obj, ks in ctx.tree.duplicate_kustomizations:
+        yield Finding("flux/duplicate-object", Severity.error,
+                      f"Kustomization {obj.namespace or 'flux-system'}/{obj.name} is declared twice (again by {ks.key})",
+                      obj.file, obj.line, "rename one of them")

@@ -1,0 +1,89 @@
+"""infra/*: the Terraform, Ansible and YAML linters, each run when installed (and said so when not).
+
+Optional: they run only with `--infra`, and are excluded from the speed targets.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+from homelab import tools
+from homelab.checks.context import CheckContext
+from homelab.checks.registry import rule
+from homelab.findings import Finding, Severity
+
+
+def _skip(ctx: CheckContext, rule_id: str, program: str) -> None:
+    ctx.note(f"{rule_id} skipped: {program} is not installed")
+
+
+def _find(program: str) -> str | None:
+    """On PATH, or beside this Python (the virtualenv homelab runs from, as pre-commit sets it up)."""
+    found = tools.which(program)
+    if found:
+        return found
+    beside = Path(sys.executable).parent / program
+    return str(beside) if beside.is_file() and os.access(beside, os.X_OK) else None
+
+
+@rule("infra/terraform-fmt", "Terraform files are formatted (`terraform fmt`)", optional=True, needs_tree=False)
+def terraform_fmt(ctx: CheckContext):
+    exe = _find("terraform")
+    if exe is None:
+        _skip(ctx, "infra/terraform-fmt", "terraform")
+        return
+    dirs = sorted({rel.rsplit("/", 1)[0] if "/" in rel else "." for rel in ctx.files if rel.endswith((".tf", ".tfvars"))})
+    if not dirs:
+        ctx.note("infra/terraform-fmt: no .tf files")
+    for d in dirs:
+        res = tools.run([exe, "fmt", "-check", "-list=true", "-no-color", d], cwd=ctx.root, timeout=120)
+        for name in res.stdout.split():
+            rel = name if name.startswith(d) or d == "." else f"{d}/{name}"
+            yield Finding("infra/terraform-fmt", Severity.error, "not formatted as `terraform fmt` would", rel, None,
+                          f"run `terraform fmt {d}`")
+        if res.returncode not in (0, 3) and not res.stdout.strip():
+            first = (res.stderr.strip().splitlines() or ["terraform fmt failed"])[0]
+            yield Finding("infra/terraform-fmt", Severity.error, f"terraform fmt could not parse: {first}", d, None)
+
+
+_PARSEABLE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+)(?::\d+)?: (?P<msg>.*)$")
+
+
+@rule("infra/ansible-lint", "Ansible content passes ansible-lint", optional=True, needs_tree=False)
+def ansible_lint(ctx: CheckContext):
+    exe = _find("ansible-lint")
+    if exe is None:
+        _skip(ctx, "infra/ansible-lint", "ansible-lint")
+        return
+    if not (ctx.root / "ansible").is_dir():
+        ctx.note("infra/ansible-lint: no ansible/ folder")
+        return
+    env = {**os.environ, "PATH": f"{Path(exe).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    res = tools.run([exe, "--offline", "-p", "--nocolor", "ansible"], cwd=ctx.root, timeout=600, env=env)
+    for line in res.stdout.splitlines():
+        m = _PARSEABLE.match(line.strip())
+        if m:
+            yield Finding("infra/ansible-lint", Severity.error, m.group("msg"), m.group("file"), int(m.group("line")))
+    if res.returncode != 0 and not any(_PARSEABLE.match(l.strip()) for l in res.stdout.splitlines()):
+        first = (res.stderr.strip().splitlines() or ["ansible-lint failed"])[-1]
+        yield Finding("infra/ansible-lint", Severity.error, f"ansible-lint failed: {first}", "ansible", None)
+
+
+@rule("infra/yamllint", "YAML files pass yamllint", optional=True, needs_tree=False)
+def yamllint(ctx: CheckContext):
+    exe = _find("yamllint")
+    if exe is None:
+        _skip(ctx, "infra/yamllint", "yamllint")
+        return
+    files = [f for f in ctx.files if f.endswith((".yaml", ".yml"))]
+    if not files:
+        return
+    res = tools.run([exe, "-f", "parsable", *files], cwd=ctx.root, timeout=600)
+    for line in res.stdout.splitlines():
+        m = re.match(r"^(?P<file>[^:]+):(?P<line>\d+):\d+: \[(?P<level>\w+)\] (?P<msg>.*)$", line.strip())
+        if m:
+            sev = Severity.error if m.group("level") == "error" else Severity.warning
+            yield Finding("infra/yamllint", sev, m.group("msg"), m.group("file"), int(m.group("line")))

@@ -1,0 +1,218 @@
+"""schema/*: every object validates against the JSON schema of its kind.
+
+Kubernetes kinds: the strict schemas bundled by the `kubernetes-validate` package for the cluster's
+minor version (from homelab.yaml `k3s.version`). Custom resources: `<group>/<kind>_<version>.json`
+in the CRD schema folder (`--schemas`, else `schema/crds/` in the repository), or the
+openAPIV3Schema of a CustomResourceDefinition kept in the tree. A kind with no schema anywhere is
+a finding: an unknown kind must never pass silently. Results are cached per object content.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import marshal
+import os
+import re
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from homelab.checks.context import CheckContext
+from homelab.checks.registry import rule
+from homelab.checks.rules._util import where
+from homelab.findings import Finding, Severity
+from homelab.gitops.cache import digest
+
+DEFAULT_CRD_DIR = "schema/crds"
+
+
+def _k8s_dir(version: str) -> Path | None:
+    """The strict schema folder of kubernetes-validate for the newest minor <= `version` (no import:
+    the package's own import pulls in half of PyPI, and we only need its data)."""
+    spec = importlib.util.find_spec("kubernetes_validate")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    base = Path(list(spec.submodule_search_locations)[0]) / "kubernetes-json-schema"
+    want = tuple(int(x) for x in version.split(".")[:2])
+    best = None
+    for d in base.iterdir() if base.is_dir() else ():
+        m = re.match(r"^v(\d+)\.(\d+)\.\d+-local-strict$", d.name)
+        if m and (int(m.group(1)), int(m.group(2))) <= want:
+            if best is None or (int(m.group(1)), int(m.group(2))) > best[0]:
+                best = ((int(m.group(1)), int(m.group(2))), d)
+    return best[1] if best else None
+
+
+def _validator_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "homelab" / "validators"
+
+
+class _NoRemoteRefs(Exception):
+    pass
+
+
+@lru_cache(maxsize=512)
+def _compiled(path: str, k8s_dir: str | None):
+    """A fastjsonschema validator for one schema file, compiled once per schema version and kept
+    as bytecode in the user's cache (like .pyc files: it depends on the installed schemas only)."""
+    import fastjsonschema
+
+    raw = Path(path).read_bytes()
+    defs_raw = (Path(k8s_dir) / "_definitions.json").read_bytes() if k8s_dir else b""
+    key = digest("fjs-2", fastjsonschema.VERSION, sys.version, raw, defs_raw)
+    target = _validator_cache_dir() / f"{key}.marshal"
+    code = None
+    if target.is_file():
+        try:
+            code = marshal.loads(target.read_bytes())
+        except (ValueError, EOFError, TypeError):
+            code = None
+    if code is None:
+        schema = json.loads(raw)
+        defs = json.loads(defs_raw) if k8s_dir else None
+
+        def local_only(uri: str):
+            if defs is not None and uri.split("#", 1)[0] == defs.get("$id"):
+                return defs
+            raise _NoRemoteRefs(f"schema {path} refers to {uri}; remote references are never fetched")
+
+        src = fastjsonschema.compile_to_code(schema, handlers={"https": local_only, "http": local_only},
+                                             use_formats=False)
+        code = compile(src, f"<schema {Path(path).name}>", "exec")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(marshal.dumps(code))
+            os.replace(tmp, target)
+        except OSError:
+            pass  # a read-only home: compile again next time
+    ns: dict[str, Any] = {}
+    exec(code, ns)  # noqa: S102  (our own generated validator)
+    entry = next(n for n in ns if n.startswith("validate") and callable(ns[n]))
+    return ns[entry]
+
+
+@lru_cache(maxsize=4)
+def _k8s_registry(schema_dir: str):
+    from referencing import Registry, Resource
+
+    defs = json.loads((Path(schema_dir) / "_definitions.json").read_text())
+    return Registry().with_resource(defs["$id"], Resource.from_contents(defs))
+
+
+@lru_cache(maxsize=512)
+def _validator(path: str, k8s_dir: str | None):
+    """The jsonschema validator: slower, but reports every error with its path (used on failures)."""
+    import jsonschema
+
+    schema = json.loads(Path(path).read_text())
+    if k8s_dir is not None:
+        return jsonschema.Draft202012Validator(schema, registry=_k8s_registry(k8s_dir))
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
+    return cls(schema)
+
+
+@lru_cache(maxsize=256)
+def _crd_validator(schema_json: str):
+    import jsonschema
+
+    return jsonschema.Draft7Validator(json.loads(schema_json))
+
+
+def _crd_dir(ctx: CheckContext) -> Path | None:
+    if ctx.options.schemas is not None:
+        return ctx.options.schemas
+    d = ctx.root / DEFAULT_CRD_DIR
+    return d if d.is_dir() else None
+
+
+def _k8s_schema_file(k8s_dir: Path, group: str, version: str, kind: str) -> Path | None:
+    prefix = group.split(".", 1)[0] + "-" if group else ""
+    p = k8s_dir / f"{kind.lower()}-{prefix}{version}.json"
+    return p if p.is_file() else None
+
+
+def _check(source: str, k8s_dir: str | None, body: dict[str, Any]) -> list[tuple[str, tuple]]:
+    """Fast path with the compiled validator; on failure, jsonschema for every error and its path."""
+    import fastjsonschema
+
+    try:
+        _compiled(source, k8s_dir)(body)
+        return []
+    except fastjsonschema.JsonSchemaValueException:
+        pass
+    except _NoRemoteRefs:
+        pass  # fall through to jsonschema, which resolves only what the registry holds
+    return _errors(_validator(source, k8s_dir), body)
+
+
+def _errors(validator, body: dict[str, Any]) -> list[tuple[str, tuple]]:
+    out = []
+    for e in sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path))[:5]:
+        path = tuple(e.absolute_path)
+        at = ".".join(str(p) for p in path) or "(top level)"
+        out.append((f"at {at}: {e.message[:300]}", path))
+    return out
+
+
+@rule("schema/invalid", "every object validates against its Kubernetes or CRD JSON schema",
+      also={"schema/unknown-kind": "every kind has a schema (Kubernetes, the CRD schema folder, or a CRD in the tree)",
+            "schema/crd-schemas-missing": "a CRD schema folder is available"})
+def schema_invalid(ctx: CheckContext):
+    tree = ctx.tree
+    k8s_dir = _k8s_dir(ctx.k8s_version)
+    if k8s_dir is None:
+        yield Finding("schema/unknown-kind", Severity.error,
+                      f"no Kubernetes schemas for version {ctx.k8s_version} in kubernetes-validate",
+                      "homelab.yaml", None, "upgrade the kubernetes-validate package")
+        return
+    crd_dir = _crd_dir(ctx)
+    if crd_dir is None or not crd_dir.is_dir():
+        yield Finding("schema/crd-schemas-missing", Severity.warning,
+                      f"no CRD schema folder ({crd_dir or DEFAULT_CRD_DIR} not found): custom resources are not validated",
+                      None, None, "pass --schemas DIR (laid out as <group>/<kind>_<version>.json) or add schema/crds/")
+        crd_dir = None
+    tree_crds: dict[tuple[str, str, str], str] = {}
+    for o in tree.by_kind("CustomResourceDefinition"):
+        for v in o.spec.get("versions") or []:
+            schema = ((v or {}).get("schema") or {}).get("openAPIV3Schema")
+            if schema:
+                tree_crds[(str(o.spec.get("group")), str(v.get("name")), str((o.spec.get("names") or {}).get("kind")))] = \
+                    json.dumps(schema, sort_keys=True)
+    ident = f"{k8s_dir}|{crd_dir}|{os.path.getmtime(crd_dir) if crd_dir else ''}"
+    for o in tree.objects:
+        group, version, kind = o.group, o.version, o.kind
+        if not kind or not o.api_version:
+            yield Finding("schema/invalid", Severity.error, "object without apiVersion/kind", o.file or None, o.line)
+            continue
+        path = _k8s_schema_file(k8s_dir, group, version, kind)
+        source = None
+        if path is not None:
+            source = str(path)
+        elif crd_dir is not None and (crd_dir / group / f"{kind.lower()}_{version}.json").is_file():
+            source = str(crd_dir / group / f"{kind.lower()}_{version}.json")
+        elif (group, version, kind) in tree_crds:
+            source = "tree:" + digest(tree_crds[(group, version, kind)])
+        if source is None:
+            if crd_dir is None and "." in group and not group.endswith(".k8s.io"):
+                continue  # already said once: no CRD schemas at all
+            yield Finding("schema/unknown-kind", Severity.error,
+                          f"{where(o)}: no schema for {o.api_version} {kind} (Kubernetes {ctx.k8s_version}"
+                          f"{', ' + str(crd_dir) if crd_dir else ''}); a typo in apiVersion/kind, or a CRD without a schema",
+                          o.file or None, o.line_of("kind"),
+                          f"fix apiVersion/kind, or add {group or 'core'}/{kind.lower()}_{version}.json to the schema folder")
+            continue
+        key = digest(ident, source, o.digest or json.dumps(o.body, sort_keys=True, default=str))
+        errs = ctx.cache.get("schema", key)
+        if errs is None:
+            if source.startswith("tree:"):
+                errs = _errors(_crd_validator(tree_crds[(group, version, kind)]), o.body)
+            else:
+                errs = _check(source, str(k8s_dir) if path is not None else None, o.body)
+            ctx.cache.put("schema", key, errs)
+        for msg, epath in errs:
+            yield Finding("schema/invalid", Severity.error, f"{where(o)} {msg}", o.file or None,
+                          o.line_of(*epath), "compare with the schema of " + (o.api_version + " " + kind))

@@ -1,0 +1,38 @@
+"""yaml/*: every YAML file in the repository parses, without duplicate keys."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from homelab.checks.context import CheckContext
+from homelab.checks.registry import rule
+from homelab.findings import Finding, Severity
+from homelab.gitops import parse_yaml
+
+
+def _is_template(rel: str, files: set[str]) -> bool:
+    """Helm chart templates are Go templates, not YAML."""
+    p = PurePosixPath(rel)
+    return "templates" in p.parts and any(str(parent / "Chart.yaml") in files for parent in p.parents)
+
+
+@rule("yaml/syntax", "YAML files parse", also={"yaml/duplicate-key": "no mapping repeats a key"}, needs_tree=False)
+def yaml_files(ctx: CheckContext):
+    files = set(ctx.files)
+    for rel in ctx.files:
+        if not rel.endswith((".yaml", ".yml")) or _is_template(rel, files):
+            continue
+        data, key = ctx.read(rel), ctx.file_digest(rel)
+        if data is None:
+            continue
+        parsed = ctx.cache.get("yaml", key)
+        if parsed is None:
+            parsed = parse_yaml(data.decode("utf-8", errors="replace"))
+            ctx.cache.put("yaml", key, parsed)
+        for p in parsed.problems:
+            if p.kind == "syntax":
+                yield Finding("yaml/syntax", Severity.error, f"YAML syntax error: {p.message}", rel, p.line,
+                              "check indentation and quoting on this line")
+            else:
+                yield Finding("yaml/duplicate-key", Severity.error, p.message, rel, p.line,
+                              "YAML keeps only the last value; remove or merge the duplicate")

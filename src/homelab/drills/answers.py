@@ -1,0 +1,458 @@
+"""The questions every drill answers, one function each; each returns Findings with a suggested fix.
+
+Assumptions, stated once (docs/architecture.md repeats them):
+- etcd (K3s embedded) needs a majority of servers: floor(n/2)+1.
+- The Proxmox cluster needs a majority of votes: one per host, plus one from the Pi's QDevice
+  (corosync-qnetd, ffsplit algorithm, recommended for an even number of hosts).
+- Longhorn places a volume's replicas on different nodes (node anti-affinity is hard by default)
+  but knows nothing about Proxmox hosts unless nodes carry a zone label; so in the worst case all
+  replicas of a volume land on VMs that share a host.
+- Kubernetes evicts pods from an unreachable node after 300 s (default tolerations).
+- A node gives pods its memory minus what the OS and K3s keep: 1 GiB on a server, 512 MiB on an agent.
+- Let's Encrypt certificates last 90 days; cert-manager renews at 1/3 of the duration (30 days left)
+  unless a Certificate sets renewBefore. Renewal (ACME DNS-01 through Cloudflare) needs the internet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from homelab.config import HomelabConfig
+from homelab.config.model import Exposure, K3sNode, NodeRole
+from homelab.drills.scenarios import Scenario
+from homelab.drills.workload import PodGroup, Workload
+from homelab.findings import Finding, Severity
+
+GiB = 2**30
+RESERVED = {NodeRole.server: 1 * GiB, NodeRole.agent: 512 * 2**20}
+EVICTION_SECONDS = 300
+LE_DURATION_DAYS = 90.0
+
+Locate = Callable[[tuple], tuple[str | None, int | None]]
+
+
+def _gib(n: float) -> str:
+    return f"{n / GiB:.1f}".rstrip("0").rstrip(".") + "GiB"
+
+
+def _cores(millis: float) -> str:
+    return f"{millis / 1000:.2f}".rstrip("0").rstrip(".")
+
+
+def _names(items) -> str:
+    items = sorted(items)
+    return ", ".join(items) if items else "none"
+
+
+@dataclass
+class Lab:
+    """homelab.yaml plus a way to point a finding at the line that causes it."""
+
+    cfg: HomelabConfig
+    locate: Locate
+
+    def finding(self, rule: str, sev: Severity, message: str, hint: str = "", at: tuple = ()) -> Finding:
+        file, line = self.locate(at)
+        return Finding(rule=rule, severity=sev, message=message, file=file, line=line, hint=hint)
+
+    def node_index(self, name: str) -> int:
+        return next(i for i, n in enumerate(self.cfg.k3s.nodes) if n.name == name)
+
+    def survivors(self, scn: Scenario) -> list[K3sNode]:
+        return [n for n in self.cfg.k3s.nodes if n.name not in scn.nodes_down]
+
+    def comes_back(self, scn: Scenario) -> str:
+        return _names(scn.hosts_down) if scn.hosts_down else _names(scn.nodes_down)
+
+    def etcd(self, scn: Scenario) -> tuple[int, int, int]:
+        servers = self.cfg.k3s.servers
+        up = sum(1 for s in servers if s.name not in scn.nodes_down)
+        return up, len(servers), len(servers) // 2 + 1
+
+    def etcd_lost(self, scn: Scenario) -> bool:
+        up, _, needed = self.etcd(scn)
+        return up < needed
+
+    def pi_resolves_lan(self) -> bool:
+        nets = self.cfg.networks
+        return self.cfg.pi.dns and self.cfg.pi.address in (*nets.management.dns, *nets.k3s.dns)
+
+
+def allocatable(node: K3sNode) -> int:
+    return max(0, node.memory - RESERVED[node.role])
+
+
+def unschedulable(wl: Workload, nodes: list[K3sNode]) -> list[PodGroup]:
+    """Pods that find no node, packing first-fit-decreasing by memory then CPU, as the scheduler would at
+    best; every DaemonSet pod first takes its share on every node."""
+    daemon_mem = sum(p.memory for p in wl.pods if p.per_node)
+    daemon_cpu = sum(p.cpu_millis for p in wl.pods if p.per_node)
+    free = [[allocatable(n) - daemon_mem, n.cores * 1000 - daemon_cpu] for n in nodes]
+    items: list[PodGroup] = [p for p in wl.pods if not p.per_node for _ in range(max(p.replicas, 0))]
+    items.sort(key=lambda p: (p.memory, p.cpu_millis), reverse=True)
+    left = []
+    for pod in items:
+        slot = next((f for f in free if f[0] >= pod.memory and f[1] >= pod.cpu_millis), None)
+        if slot is None:
+            left.append(pod)
+        else:
+            slot[0] -= pod.memory
+            slot[1] -= pod.cpu_millis
+    if any(f[0] < 0 or f[1] < 0 for f in free):  # the DaemonSets alone do not fit
+        left += [p for p in wl.pods if p.per_node]
+    return left
+
+
+# ---------------------------------------------------------------------------------------------- etcd
+
+def etcd_quorum(lab: Lab, scn: Scenario, wl: Workload) -> list[Finding]:
+    up, total, needed = lab.etcd(scn)
+    rule = "drill/etcd-quorum"
+    if scn.power_restored:
+        return [lab.finding(rule, Severity.info, f"after power returns the Kubernetes API answers once {needed} of {total} "
+                            "K3s servers run (etcd needs a majority); until then nothing is scheduled")]
+    if up == total:
+        return [lab.finding(rule, Severity.info, f"etcd quorum holds: {up} of {total} servers up, {needed} needed")]
+    if up >= needed:
+        spare = up - needed
+        tail = "one more lost server stops the API" if spare == 0 else f"{spare} more server(s) may fail"
+        return [lab.finding(rule, Severity.info, f"etcd quorum holds: {up} of {total} servers up, {needed} needed; {tail}")]
+    down = [s for s in lab.cfg.k3s.servers if s.name in scn.nodes_down]
+    msg = (f"etcd loses quorum: {up} of {total} servers up, {needed} needed ({_names(s.name for s in down)} down); "
+           f"the Kubernetes API stops and nothing is scheduled or healed until {lab.comes_back(scn)} returns")
+    if total == 1:
+        hint = "a single server is the whole control plane: add two servers on other Proxmox hosts (3 servers tolerate one loss)"
+        at = ("k3s", "nodes", lab.node_index(down[0].name), "role")
+    elif total == 2:
+        hint = "two servers tolerate no failure (quorum is 2 of 2): run three servers, one per failure domain"
+        at = ("k3s", "nodes", lab.node_index(down[-1].name), "role")
+    else:
+        other_hosts = sorted(set(lab.cfg.proxmox.hosts) - set(scn.hosts_down))
+        move = down[-1]
+        hint = (f"one server per failure domain, or a third host: {_names(s.name for s in down)} share "
+                f"{_names(scn.hosts_down) if scn.hosts_down else 'this failure'}; move {move.name} "
+                f"(k3s.nodes[{lab.node_index(move.name)}].host) to {' or '.join(other_hosts) or 'another host'}, or add a third "
+                f"Proxmox host for it")
+        at = ("k3s", "nodes", lab.node_index(move.name), "host")
+    return [lab.finding(rule, Severity.error, msg, hint, at)]
+
+
+def api_endpoint(lab: Lab, scn: Scenario, wl: Workload) -> list[Finding]:
+    """The API name k3s.<lan> points at the first server only (Pi-hole record and the agents' server URL)."""
+    first = lab.cfg.k3s.servers[0]
+    name = f"{lab.cfg.k3s.api_hostname}.{lab.cfg.site.lan_domain}"
+    if first.name not in scn.nodes_down or lab.etcd_lost(scn):
+        return []
+    return [lab.finding("drill/api-endpoint", Severity.warning,
+                        f"{name} resolves to {first.name} ({first.address}) only: kubectl, Flux bootstrap and joining nodes "
+                        f"cannot reach the API while {first.name} is down, although the other servers keep quorum",
+                        "put a virtual IP in front of the servers (kube-vip in ARP mode on the K3s VLAN) and point the "
+                        "name at it", ("k3s", "api_hostname"))]
+
+
+# ------------------------------------------------------------------------------------------- Proxmox
+
+def proxmox_quorum(lab: Lab, scn: Scenario, wl: Workload) -> list[Finding]:
+    cfg, rule = lab.cfg, "drill/proxmox-quorum"
+    hosts = list(cfg.proxmox.hosts)
+    if len(hosts) == 1:
+        return [lab.finding(rule, Severity.info, f"single Proxmox host {hosts[0]}: no cluster quorum to lose")]
+    qdev = cfg.pi.qdevice
+    expected = len(hosts) + (1 if qdev else 0)
+    needed = expected // 2 + 1
+    found: list[Finding] = []
+    if qdev and len(hosts) % 2 == 1:
+        found.append(lab.finding(rule, Severity.warning,
+                                 f"a QDevice with {len(hosts)} (an odd number of) Proxmox hosts: corosync recommends it "
+                                 "only for an even number of nodes", "set pi.qdevice: false", ("pi", "qdevice")))
+    if scn.power_restored:
+        voters = f"{needed} of {expected} votes ({', '.join(hosts)}{' and the Pi' if qdev else ''})"
+        sev = Severity.warning if needed >= len(hosts) + (1 if qdev else 0) else Severity.info
+        msg = f"after power returns Proxmox starts on-boot VMs only once the cluster is quorate: {voters}"
+        hint = "" if sev is Severity.info else "set pi.qdevice: true so one host and the Pi are enough"
+        return found + [lab.finding(rule, sev, msg + ("; every host must come back first" if sev is Severity.warning else ""),
+                                    hint, ("pi", "qdevice") if hint else ())]
+    votes = len(hosts) - len(scn.hosts_down) + (1 if qdev and not scn.pi_down else 0)
+    if votes >= needed:
+        return found + [lab.finding(rule, Severity.info, f"the Proxmox cluster stays quorate: {votes} of {expected} votes, "
+                                    f"{needed} needed")]
+    msg = (f"the Proxmox cluster loses quorum: {votes} of {expected} votes, {needed} needed; /etc/pve turns read-only, "
+           "running VMs keep running but none can be started, stopped or changed, and a host that reboots starts none")
+    hint = ("set pi.qdevice: true: the Pi's corosync-qnetd gives the tie-breaking third vote" if len(hosts) == 2 and not qdev
+            else "add a vote: another Proxmox host, or a QDevice on a machine that is not one of the hosts")
+    return found + [lab.finding(rule, Severity.warning, msg, hint, ("pi", "qdevice"))]
+
+
+# ------------------------------------------------------------------------------------------ Longhorn
+
+def longhorn(lab: Lab, scn: Scenario, wl: Workload) -> list[Finding]:
+    cfg = lab.cfg
+    default = cfg.longhorn.replicas
+    down = scn.nodes_down
+    survivors = lab.survivors(scn)
+    if scn.power_restored:
+        return [lab.finding("drill/longhorn-readable", Severity.info,
+                            "volumes attach again once their nodes are up; with every node back every volume is readable")]
+    if not down:
+        return [lab.finding("drill/longhorn-readable", Severity.info, "no K3s node is lost: every volume stays readable")]
+    vols = list(wl.volumes)
+    found: list[Finding] = []
+    # Per replica count: can all replicas of a volume sit on the nodes that are down?
+    counts = sorted({v.replicas or default for v in vols} or {default})
+    at_risk = [c for c in counts if c <= len(down)]
+    if at_risk:
+        r = min(at_risk)
+        named = [f"{v.namespace}/{v.name}" for v in vols if (v.replicas or default) <= len(down)]
+        what = f" ({len(named)} in the tree: {', '.join(named)})" if named else ""
+        share = f", which all run on {_names(scn.hosts_down)}" if scn.hosts_down and len(down) > 1 else ""
+        msg = (f"Longhorn volumes with {r} replica(s) may become unreadable{what}: Longhorn only keeps replicas on different "
+               f"nodes, so it may put all of a volume's replicas on {_names(down)}{share}; such a volume is unreadable "
+               f"until {lab.comes_back(scn)} returns")
+        if r == 1:
+            hint, at = "set longhorn.replicas: 2 so every volume keeps a copy on another node", ("longhorn", "replicas")
+        else:
+            hint = ("make the Proxmox host Longhorn's failure domain: label each node topology.kubernetes.io/zone=<its "
+                    "Proxmox host> so replica zone anti-affinity spreads replicas across hosts, or place at most "
+                    f"{r - 1} node(s) per host, or raise longhorn.replicas to {len(down) + 1}")
+            at = ("longhorn", "replicas")
+        found.append(lab.finding("drill/longhorn-readable", Severity.error, msg, hint, at))
+    else:
+        found.append(lab.finding("drill/longhorn-readable", Severity.info,
+                                 f"every volume stays readable: {min(counts)}+ replicas on different nodes, "
+                                 f"{len(down)} node(s) lost"))
+    if len(survivors) < max(counts):
+        found.append(lab.finding("drill/longhorn-rebuild", Severity.warning,
+                                 f"volumes stay degraded: {max(counts)} replicas wanted but only {len(survivors)} node(s) left "
+                                 f"({_names(n.name for n in survivors)}); one more failure loses the last copy",
+                                 f"bring {lab.comes_back(scn)} back soon, and keep backups (longhorn.backup_target)",
+                                 ("longhorn", "backup_target")))
+    else:
+        found.append(lab.finding("drill/longhorn-rebuild", Severity.info,
+                                 f"Longhorn rebuilds the lost replicas on {_names(n.name for n in survivors)}"))
+    if wl.known and vols:
+        policy = wl.longhorn_settings.get("nodeDownPodDeletionPolicy", "do-nothing")
+        if policy == "do-nothing":
+            found.append(lab.finding("drill/longhorn-stuck-pods", Severity.warning,
+                                     f"pods with a Longhorn volume on {_names(down)} stay Terminating and their volume stays "
+                                     "attached there until the node returns: Longhorn's node-down pod deletion policy is "
+                                     "do-nothing (the default)",
+                                     "set the Longhorn HelmRelease value defaultSettings.nodeDownPodDeletionPolicy: "
+                                     "delete-both-statefulset-and-deployment-pod"))
+    return found
+
+
+# ------------------------------------------------------------------------------------------ capacity
+
+def capacity(lab: Lab, scn: Scenario, wl: Workload) -> list[Finding]:
+    rule = "drill/reschedule-capacity"
+    if scn.power_restored or not scn.nodes_down:
+        return [lab.finding(rule, Severity.info, "no node is lost: no pod needs a new home")]
+    survivors = lab.survivors(scn)
+    lost = [n for n in lab.cfg.k3s.nodes if n.name in scn.nodes_down]
+    if not survivors:
+        return [lab.finding(rule, Severity.error, "no K3s node is left: every pod is down until "
+                            f"{lab.comes_back(scn)} returns", "place K3s nodes on more than one Proxmox host")]
+    mem = sum(allocatable(n) for n in survivors)
+    cpu = sum(n.cores for n in survivors) * 1000
+    moot = " (moot while etcd has no quorum: nothing is rescheduled)" if lab.etcd_lost(scn) else ""
+    unrequested = sorted(f"{p.namespace}/{p.name}" for p in wl.pods if not (p.memory or p.cpu_millis))
+    if any(p.memory or p.cpu_millis for p in wl.pods):
+        pods = [p for p in wl.pods if not p.per_node]
+        daemons = [p for p in wl.pods if p.per_node]
+        need_mem = sum(p.memory * p.replicas for p in pods) + sum(p.memory for p in daemons) * len(survivors)
+        need_cpu = sum(p.cpu_millis * p.replicas for p in pods) + sum(p.cpu_millis for p in daemons) * len(survivors)
+        unplaced = unschedulable(wl, survivors)
+        before = len(unschedulable(wl, list(lab.cfg.k3s.nodes)))   # pods Pending even with every node up
+        where = _names(n.name for n in survivors)
+        if len(unplaced) > before:
+            top = sorted({(p.namespace, p.name): p for p in unplaced}.values(), key=lambda p: p.memory, reverse=True)[:3]
+            also = f", {before} of them even with every node up" if before else ""
+            return [lab.finding(rule, Severity.error,
+                                f"the survivors ({where}) cannot take the evicted pods: {len(unplaced)} pod(s) stay Pending{also} "
+                                f"({', '.join(f'{p.namespace}/{p.name}' for p in top)}); all pods request {_gib(need_mem)} "
+                                f"memory and {_cores(need_cpu)} cores, the survivors offer {_gib(mem)} and {_cores(cpu)} cores{moot}",
+                                "give the K3s VMs more memory/cores (k3s.nodes[].memory), add a node on another host, or "
+                                "lower the requests of " + ", ".join(f"{p.namespace}/{p.name}" for p in top),
+                                ("k3s", "nodes", lab.node_index(survivors[0].name), "memory"))]
+        if unplaced:
+            return [lab.finding(rule, Severity.warning,
+                                f"{len(unplaced)} pod(s) fit on no node even with every node up (plan/budget-exceeds-nodes); "
+                                f"losing {_names(scn.nodes_down)} strands no further pod{moot}",
+                                "give the K3s VMs more memory/cores or lower the largest requests",
+                                ("k3s", "nodes", lab.node_index(survivors[0].name), "memory"))]
+        gap = f"; {len(unrequested)} workload(s) request nothing and are not counted" if unrequested else ""
+        return [lab.finding(rule, Severity.info,
+                            f"the survivors ({where}) have room for every pod: memory requests {_gib(need_mem)} of "
+                            f"{_gib(mem)} allocatable, CPU {_cores(need_cpu)} of {_cores(cpu)} cores{gap}{moot}")]
+    lost_mem = sum(allocatable(n) for n in lost)
+    share = mem / (mem + lost_mem) if mem + lost_mem else 0
+    sev = Severity.warning if share < 0.5 else Severity.info
+    return [lab.finding(rule, sev,
+                        f"pod requests are unknown ({'no workload in the Flux tree sets any' if wl.known else 'the Flux tree was not read'}): the survivors "
+                        f"({_names(n.name for n in survivors)}, {_gib(mem)} allocatable) can take the evicted pods only "
+                        f"while all pods request at most {share:.0%} of the cluster's {_gib(mem + lost_mem)}{moot}",
+                        "" if sev is Severity.info else
+                        "keep total requests under that share, or spread nodes more evenly across hosts")]
+
+
+# ------------------------------------------------------------------------------------------- LAN DNS
+
+def lan_dns(lab: Lab, scn: Scenario, wl: Workload) -> list[Finding]:
+    cfg, rule = lab.cfg, "drill/lan-dns"
+    lan = cfg.site.lan_domain
+    nets = cfg.networks
+    resolvers = sorted({*nets.management.dns, *nets.k3s.dns})
+    if not cfg.pi.dns:
+        return [lab.finding(rule, Severity.info, f"the Pi runs no DNS (pi.dns: false): *.{lan} is served by "
+                            f"{', '.join(map(str, resolvers))}, outside what this plan can see")]
+    if scn.pi_down:
+        others = [r for r in resolvers if r != cfg.pi.address]
+        if not lab.pi_resolves_lan():
+            return [lab.finding(rule, Severity.info, f"{cfg.pi.address} is not a resolver of either network; lookups are unaffected")]
+        if others:
+            return [lab.finding(rule, Severity.warning,
+                                f"hosts fall back to {', '.join(map(str, others))}; *.{lan} names resolve only if that "
+                                "resolver serves them too (external-dns writes them to Pi-hole only)",
+                                f"make {', '.join(map(str, others))} forward {lan} to a second Pi-hole", ("networks", "management", "dns"))]
+        return [lab.finding(rule, Severity.warning,
+                            f"*.{lan} names stop resolving: the Pi ({cfg.pi.address}) is the only resolver of both networks, so "
+                            "browsers say 'server not found', the nodes cannot resolve registries (image pulls fail) and "
+                            "the Pi-hole external-dns instance cannot write records",
+                            "add a second resolver that also serves lan names (a second Pi-hole, or the router forwarding "
+                            f"{lan} to the Pi) to networks.management.dns and networks.k3s.dns",
+                            ("networks", "management", "dns"))]
+    if scn.internet_down:
+        return [lab.finding(rule, Severity.info,
+                            f"*.{lan} names still resolve (Pi-hole's local records); internet names fail: the upstreams "
+                            f"{', '.join(map(str, cfg.pi.upstream_dns))} are unreachable")]
+    if scn.power_restored:
+        return [lab.finding(rule, Severity.info,
+                            f"*.{lan} names resolve as soon as the Pi has booted; they point at Traefik's "
+                            f"{cfg.metallb.traefik_address}, which answers once MetalLB and Traefik run")]
+    return [lab.finding(rule, Severity.info, f"*.{lan} names still resolve: Pi-hole on {cfg.pi.name} does not depend on "
+                        "the Proxmox hosts or the cluster")]
+
+
+# ------------------------------------------------------------------------------------------ certificates
+
+def certificates(lab: Lab, scn: Scenario, wl: Workload) -> list[Finding]:
+    rule = "drill/cert-renewal"
+    certs = list(wl.certificates)
+    if certs:
+        worst = min(certs, key=lambda c: c.renew_at_days_left)
+        margin = worst.renew_at_days_left
+        basis = (f"{worst.namespace}/{worst.name} ({', '.join(worst.dns_names)}) is renewed at {margin:g} days left "
+                 f"of {worst.duration_days:g}")
+    else:
+        margin = LE_DURATION_DAYS / 3
+        basis = ("assumed: Let's Encrypt certificates last 90 days and cert-manager renews them at 30 days left "
+                 "(renewBefore defaults to 1/3 of the duration)")
+    if scn.internet_down:
+        sev = Severity.warning if margin < 14 else Severity.info
+        return [lab.finding(rule, sev,
+                            f"renewals (ACME DNS-01 through Cloudflare) need the internet; certificates stay valid for at "
+                            f"least {margin:g} days of outage, then browsers warn ({basis})",
+                            "" if sev is Severity.info else "renew earlier: set renewBefore to 30d (or more) on the Certificate")]
+    if scn.pi_down and lab.pi_resolves_lan():
+        return [lab.finding(rule, Severity.info,
+                            f"renewals may fail while the Pi is down (cert-manager's DNS-01 self-check resolves through the "
+                            f"nodes' resolver); there are at least {margin:g} days of margin ({basis})")]
+    if scn.power_restored:
+        return [lab.finding(rule, Severity.info, "certificates are Secrets in etcd: they survive a power loss; nothing to renew")]
+    if lab.etcd_lost(scn):
+        return [lab.finding(rule, Severity.info, f"no renewals while the API is down; at least {margin:g} days of margin ({basis})")]
+    return [lab.finding(rule, Severity.info, "renewals continue: cert-manager is rescheduled with the other pods")]
+
+
+def flux_source(lab: Lab, scn: Scenario, wl: Workload) -> list[Finding]:
+    """Flux pulls the repository (and charts, and images) from the internet."""
+    if not scn.internet_down:
+        return []
+    return [lab.finding("drill/flux-source", Severity.info,
+                        f"Flux cannot fetch {lab.cfg.flux.repository}: the cluster keeps the last applied revision and "
+                        "pushes apply once the internet returns; pods that start on a node without their image "
+                        "cannot pull it")]
+
+
+# --------------------------------------------------------------------------------------- recovery order
+
+def recovery_order(lab: Lab, scn: Scenario, wl: Workload, *, flux_levels: list[list[str]] | None = None,
+                   on_boot: bool | None = None) -> list[Finding]:
+    if not scn.power_restored:
+        return []
+    cfg = lab.cfg
+    up, total, needed = lab.etcd(scn)
+    hosts = ", ".join(cfg.proxmox.hosts)
+    steps = [
+        f"1. {cfg.pi.name} boots: DNS" + (" and the QDevice vote" if cfg.pi.qdevice else ""),
+        f"2. {hosts} boot (only if their firmware powers on after AC loss: set it, Git cannot check it)",
+        "3. the Proxmox cluster becomes quorate and starts the on-boot VMs in k3s.nodes order: "
+        + ", ".join(n.name for n in cfg.k3s.nodes),
+        f"4. K3s: the API answers once {needed} of {total} servers run; agents rejoin",
+        "5. Longhorn attaches volumes; pods that use them start",
+    ]
+    if flux_levels:
+        steps.append("6. Flux reconciles in dependsOn order: " + " → ".join("[" + ", ".join(lv) + "]" for lv in flux_levels))
+    else:
+        steps.append("6. Flux reconciles its Kustomizations (order from the Flux tree: not read)")
+    steps.append("7. routes answer once Traefik has its MetalLB address" + (" and Authentik runs" if any(
+        s.exposure is not Exposure.public for s in cfg.services.values()) else ""))
+    found = [lab.finding("drill/recovery-order", Severity.info, "recovery order after power returns: " + "; ".join(steps))]
+    if on_boot is False:
+        found.append(lab.finding("drill/recovery-order", Severity.error,
+                                 "terraform/ does not set on_boot = true on the K3s VMs: after a power loss they stay off",
+                                 "set on_boot = true in the proxmox_virtual_environment_vm resource"))
+    elif on_boot is None:
+        found.append(lab.finding("drill/recovery-order", Severity.info,
+                                 "terraform/ has no VM resource yet: cannot confirm the VMs start on boot"))
+    return found
+
+
+# ------------------------------------------------------------------------------------------ routes
+
+def route_outcomes(lab: Lab, scn: Scenario) -> list[dict]:
+    """What a user of each route sees in this scenario: `{service, host, sees, severity}`."""
+    cfg = lab.cfg
+    survivors = _names(n.name for n in lab.survivors(scn)) or "no node"
+    out = []
+    for name, svc in cfg.services.items():
+        lan = svc.exposure is Exposure.lan
+        sso = svc.exposure is Exposure.sso or (lan and svc.sso)
+        sev = Severity.info
+        if scn.nodes_down and lab.etcd_lost(scn):
+            sees = (f"works only if its pods and Traefik already ran on {survivors}; otherwise 502/504 from Traefik "
+                    f"(or no answer) until {lab.comes_back(scn)} returns")
+            sev = Severity.error
+        elif scn.nodes_down:
+            sees = (f"502/503 for about {EVICTION_SECONDS // 60} minutes if its pods ran on {_names(scn.nodes_down)} "
+                    "(evicted after the node is unreachable), then works" + ("; login waits for Authentik too" if sso else ""))
+        elif scn.pi_down and lan and lab.pi_resolves_lan():
+            sees, sev = "'server not found': the name no longer resolves", Severity.warning
+        elif scn.pi_down and not lan:
+            sees = "works from the internet (Cloudflare DNS); from the LAN only through another resolver"
+        elif scn.internet_down:
+            sees = ("works from the LAN" + (", SSO included (Authentik is local)" if sso else "")) if lan else \
+                "unreachable from outside"
+        elif scn.power_restored:
+            sees = "down until the recovery order completes" + (", then the Authentik login" if sso else "")
+        else:
+            sees = "works"
+        out.append({"service": name, "host": cfg.fqdn(name), "sees": sees, "severity": sev.value})
+    return out
+
+
+def routes(lab: Lab, scn: Scenario, wl: Workload) -> list[Finding]:
+    """One finding per drill: the routes grouped by what their users see."""
+    outcomes = route_outcomes(lab, scn)
+    if not outcomes:
+        return []
+    groups: dict[str, list[str]] = {}
+    for o in outcomes:
+        groups.setdefault(o["sees"], []).append(o["service"])
+    worst = max((Severity(o["severity"]) for o in outcomes), key=[Severity.info, Severity.warning, Severity.error].index)
+    text = "; ".join(f"{_names(svcs)}: {sees}" for sees, svcs in groups.items())
+    return [lab.finding("drill/route-impact", worst, "what users see: " + text)]
+
+
+QUESTIONS = (etcd_quorum, api_endpoint, proxmox_quorum, longhorn, capacity, lan_dns, certificates, flux_source, routes)

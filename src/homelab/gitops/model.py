@@ -1,0 +1,316 @@
+"""The Flux tree as data: Flux Kustomizations, the objects each applies (with file and line), and
+helpers for order (dependsOn levels), routes, certificates and HelmReleases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from homelab.gitops.yamlfiles import ParsedYaml, line_of
+
+FLUX_KS = ("kustomize.toolkit.fluxcd.io", "Kustomization")
+HELM_RELEASE = ("helm.toolkit.fluxcd.io", "HelmRelease")
+SOURCE_KINDS = ("GitRepository", "OCIRepository", "HelmRepository", "HelmChart", "Bucket", "ExternalArtifact")
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference to a namespaced object: `kind` may be empty where the API implies it (dependsOn)."""
+
+    kind: str
+    name: str
+    namespace: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.key}" if self.kind else self.key
+
+
+@dataclass
+class K8sObject:
+    """One object as the cluster would receive it (after kustomize and postBuild substitution).
+
+    `file`/`line` locate the YAML document it came from (repository-relative, 1-based); `doc` is the
+    document's index in that file. `kustomization` is the key (`namespace/name`) of the Flux
+    Kustomization that applies it. `unresolved` lists substitution variables that had no value.
+    `digest` identifies the body's content (for caches keyed by object).
+    """
+
+    body: dict[str, Any]
+    file: str
+    line: int
+    doc: int
+    kustomization: str
+    unresolved: tuple[str, ...] = ()
+    root: Path | None = field(default=None, repr=False, compare=False)
+    digest: str = field(default="", repr=False, compare=False)  # content key: same digest, same body
+
+    @property
+    def api_version(self) -> str:
+        return str(self.body.get("apiVersion") or "")
+
+    @property
+    def group(self) -> str:
+        av = self.api_version
+        return av.rsplit("/", 1)[0] if "/" in av else ""
+
+    @property
+    def version(self) -> str:
+        return self.api_version.rsplit("/", 1)[-1]
+
+    @property
+    def kind(self) -> str:
+        return str(self.body.get("kind") or "")
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        m = self.body.get("metadata")
+        return m if isinstance(m, dict) else {}
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name") or "")
+
+    @property
+    def namespace(self) -> str:
+        return str(self.metadata.get("namespace") or "")
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        s = self.body.get("spec")
+        return s if isinstance(s, dict) else {}
+
+    @property
+    def ref(self) -> Ref:
+        return Ref(self.kind, self.name, self.namespace)
+
+    @property
+    def id(self) -> str:
+        """`group/Kind/namespace/name`: unique per cluster object."""
+        return f"{self.group}/{self.kind}/{self.namespace}/{self.name}"
+
+    def is_a(self, group: str, kind: str) -> bool:
+        return self.kind == kind and self.group == group
+
+    def line_of(self, *keys: str | int) -> int:
+        """Line of a nested key (e.g. `obj.line_of("spec", "dependsOn", 0)`) in the source file;
+        the document's own line when the key is not there literally (e.g. added by a patch)."""
+        if self.root is None or not self.file:
+            return self.line
+        return line_of(self.root / self.file, self.doc, keys) or self.line
+
+    def __str__(self) -> str:
+        ns = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind} {ns}{self.name}"
+
+
+@dataclass
+class FluxKustomization:
+    """A Flux Kustomization (kustomize.toolkit.fluxcd.io) and what it applies.
+
+    `path` is the repository-relative folder it builds (normalised, no `./`); `objects` are the
+    objects it applies, in kustomize output order. `declared_by` is the object that declares it in
+    Git (None for the bootstrap root, which `flux bootstrap` creates). `parent` is the key of the
+    Flux Kustomization that applies that declaration.
+    """
+
+    name: str
+    namespace: str
+    path: str
+    source: Ref
+    depends_on: list[Ref] = field(default_factory=list)
+    substitute: dict[str, str] = field(default_factory=dict)
+    substitute_from: list[dict[str, Any]] = field(default_factory=list)
+    post_build: bool = False
+    wait: bool = False
+    health_checks: list[dict[str, Any]] = field(default_factory=list)
+    interval: str | None = None
+    timeout: str | None = None
+    prune: bool | None = None
+    target_namespace: str | None = None
+    suspend: bool = False
+    declared_by: K8sObject | None = None
+    parent: str | None = None
+    objects: list[K8sObject] = field(default_factory=list)
+    variables: dict[str, str] = field(default_factory=dict)
+    missing_substitute_from: list[dict[str, Any]] = field(default_factory=list)
+    built: bool = False
+    build_error: str | None = None
+    skipped: str | None = None       # why it was not built (e.g. an external source)
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def file(self) -> str:
+        return self.declared_by.file if self.declared_by else ""
+
+    @property
+    def line(self) -> int | None:
+        return self.declared_by.line if self.declared_by else None
+
+    def line_of(self, *keys: str | int) -> int | None:
+        return self.declared_by.line_of(*keys) if self.declared_by else None
+
+    @property
+    def health_gated(self) -> bool:
+        """Does Flux wait for what it applied to become ready before dependents start?"""
+        return self.wait or bool(self.health_checks)
+
+
+@dataclass
+class FluxTree:
+    """Everything the Flux controllers would apply from this repository, and where it came from.
+
+    - `kustomizations`: Flux Kustomizations by key `namespace/name`, in discovery order (root first).
+    - `objects`: every object applied, across all Kustomizations.
+    - `files`: the YAML index (documents, lines, parse problems) of every YAML file read.
+    - `root`: repository root; `cluster_path`: the bootstrap path (e.g. `kubernetes/clusters/homelab`).
+    - `builds`/`cached`: how many Flux Kustomizations were built by kustomize now vs. served from cache.
+    - `duplicate_kustomizations`: declarations of a Kustomization key already declared (object, by whom).
+    """
+
+    root: Path
+    cluster_path: str
+    kustomizations: dict[str, FluxKustomization] = field(default_factory=dict)
+    objects: list[K8sObject] = field(default_factory=list)
+    files: dict[str, ParsedYaml] = field(default_factory=dict)
+    builds: int = 0
+    cached: int = 0
+    duplicate_kustomizations: list[tuple[K8sObject, FluxKustomization]] = field(default_factory=list)
+
+    # -- lookups -----------------------------------------------------------------------------
+    def by_kind(self, *kinds: str, group: str | None = None) -> list[K8sObject]:
+        return [o for o in self.objects if o.kind in kinds and (group is None or o.group == group)]
+
+    def find(self, kind: str, name: str, namespace: str | None = None, group: str | None = None) -> K8sObject | None:
+        for o in self.objects:
+            if o.kind == kind and o.name == name and (namespace is None or o.namespace == namespace) \
+                    and (group is None or o.group == group):
+                return o
+        return None
+
+    def objects_of(self, ks: FluxKustomization | str) -> list[K8sObject]:
+        key = ks if isinstance(ks, str) else ks.key
+        return self.kustomizations[key].objects if key in self.kustomizations else []
+
+    def helm_releases(self) -> list[K8sObject]:
+        return self.by_kind("HelmRelease", group=HELM_RELEASE[0])
+
+    def routes(self) -> list[K8sObject]:
+        """Traefik IngressRoutes (traefik.io) and plain networking.k8s.io Ingresses."""
+        return [o for o in self.objects
+                if (o.kind == "IngressRoute" and o.group == "traefik.io")
+                or (o.kind == "Ingress" and o.group == "networking.k8s.io")]
+
+    def certificates(self) -> list[K8sObject]:
+        return self.by_kind("Certificate", group="cert-manager.io")
+
+    def sources(self) -> list[K8sObject]:
+        return [o for o in self.objects if o.kind in SOURCE_KINDS and o.group == "source.toolkit.fluxcd.io"]
+
+    # -- order -------------------------------------------------------------------------------
+    def _edges(self, with_parents: bool) -> dict[str, set[str]]:
+        """key -> the keys it must wait for (dependsOn targets that exist, and optionally its parent)."""
+        deps: dict[str, set[str]] = {}
+        for key, ks in self.kustomizations.items():
+            need = {d.key for d in ks.depends_on if d.key in self.kustomizations}
+            if with_parents and ks.parent and ks.parent in self.kustomizations:
+                need.add(ks.parent)
+            need.discard(key)
+            deps[key] = need
+        return deps
+
+    def cycles(self) -> list[list[str]]:
+        """dependsOn cycles, each as a list of keys in order (`a -> b -> ... -> a`), deduplicated."""
+        deps = self._edges(with_parents=False)
+        found: list[list[str]] = []
+        seen_sets: set[frozenset[str]] = set()
+        color: dict[str, int] = {}
+        path: list[str] = []
+
+        def visit(n: str) -> None:
+            color[n] = 1
+            path.append(n)
+            for m in sorted(deps.get(n, ())):
+                if color.get(m, 0) == 0:
+                    visit(m)
+                elif color.get(m) == 1:
+                    cyc = path[path.index(m):]
+                    if frozenset(cyc) not in seen_sets:
+                        seen_sets.add(frozenset(cyc))
+                        found.append(cyc)
+            path.pop()
+            color[n] = 2
+
+        for n in deps:
+            if color.get(n, 0) == 0:
+                visit(n)
+        return found
+
+    def levels(self, with_parents: bool = True) -> list[list[FluxKustomization]]:
+        """Reconcile waves on an empty cluster: level 0 has no dependencies, level n waits only for
+        lower levels. Edges are dependsOn (targets that exist) and, with `with_parents`, the parent
+        that applies a Kustomization's declaration. Members of a cycle never become ready; they and
+        everything waiting on them are left out (see `cycles()` / `blocked()`)."""
+        deps = self._edges(with_parents)
+        placed: dict[str, int] = {}
+        out: list[list[FluxKustomization]] = []
+        remaining = set(deps)
+        while remaining:
+            wave = sorted(k for k in remaining if all(d in placed for d in deps[k]))
+            if not wave:
+                break
+            for k in wave:
+                placed[k] = len(out)
+            out.append([self.kustomizations[k] for k in wave])
+            remaining -= set(wave)
+        return out
+
+    def blocked(self, with_parents: bool = True) -> list[str]:
+        """Keys that never reconcile because they wait (directly or not) on a dependsOn cycle."""
+        placed = {ks.key for lvl in self.levels(with_parents) for ks in lvl}
+        return [k for k in self.kustomizations if k not in placed]
+
+    def level_of(self) -> dict[str, int]:
+        return {ks.key: i for i, lvl in enumerate(self.levels()) for ks in lvl}
+
+    def dependency_chain(self, key: str) -> list[str]:
+        """One longest chain of keys that `key` waits for, ending with `key` itself."""
+        deps = self._edges(with_parents=True)
+        memo: dict[str, list[str]] = {}
+
+        def chain(k: str, stack: frozenset[str]) -> list[str]:
+            if k in memo:
+                return memo[k]
+            best: list[str] = []
+            for d in sorted(deps.get(k, ())):
+                if d in stack:
+                    continue
+                c = chain(d, stack | {d})
+                if len(c) > len(best):
+                    best = c
+            memo[k] = best + [k]
+            return memo[k]
+
+        return chain(key, frozenset({key}))
+
+    def iter_objects(self, kinds: Iterable[str] | None = None) -> Iterator[K8sObject]:
+        ks = set(kinds) if kinds is not None else None
+        for o in self.objects:
+            if ks is None or o.kind in ks:
+                yield o
+
+
+def ref_list(items: Sequence[Any] | None, default_ns: str, kind: str = "") -> list[Ref]:
+    out = []
+    for it in items or []:
+        if isinstance(it, dict) and it.get("name"):
+            out.append(Ref(str(it.get("kind") or kind), str(it["name"]), str(it.get("namespace") or default_ns)))
+    return out

@@ -1,0 +1,145 @@
+"""Preflight: what the selected stages need, checked before anything changes.
+
+Tools at supported versions, the Proxmox API reachable with the token from the environment, an SSH
+key the hosts will accept, the Bitwarden token for bootstrap, and the Git remote Flux will watch
+holding the current commit. All problems are reported at once.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from homelab import tools
+from homelab.errors import HomelabError
+
+if TYPE_CHECKING:
+    from homelab.pipeline.stages import PipelineContext, Stage
+
+# Oldest versions the repository is written for, and how each tool prints its version.
+MIN_VERSIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "git": ("2.30", ("--version",)),
+    "packer": ("1.10.0", ("version",)),           # HCL2 `required_plugins`, proxmox-iso `boot_iso` block
+    "terraform": ("1.9.0", ("version",)),         # cross-variable validation blocks
+    "ansible-playbook": ("2.16.0", ("--version",)),
+    "flux": ("2.4.0", ("version", "--client")),   # Kustomization/GitRepository v1, HelmRelease v2
+    "kubectl": ("1.30.0", ("version", "--client")),
+}
+
+
+def _tuple(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", v)[:3])
+
+
+def check_tools(names: list[str]) -> list[str]:
+    problems = []
+    for name in names:
+        minimum, args = MIN_VERSIONS[name]
+        if tools.which(name) is None:
+            problems.append(f"{name} is not installed (needed: {minimum} or newer)")
+            continue
+        found = tools.version(name, args)
+        if found is None:
+            problems.append(f"{name}: could not read its version with `{name} {' '.join(args)}`")
+        elif _tuple(found) < _tuple(minimum):
+            problems.append(f"{name} {found} is too old; {minimum} or newer is needed")
+    return problems
+
+
+def check_proxmox(pctx: "PipelineContext") -> list[str]:
+    try:
+        px = pctx.proxmox()
+        nodes = {n["node"]: n.get("status") for n in px.nodes.get()}
+    except HomelabError as exc:
+        return [pctx.runner.mask(p.message + (f" (hint: {p.hint})" if p.hint else "")) for p in exc.problems]
+    except Exception as exc:  # proxmoxer/requests errors: one line, masked
+        return [pctx.runner.mask(f"Proxmox API: {exc}")]
+    return [f"Proxmox node {h.node_name} ({name}) is {nodes.get(h.node_name, 'not in the cluster')}"
+            for name, h in pctx.cfg.proxmox.hosts.items() if nodes.get(h.node_name) != "online"]
+
+
+def check_ssh_key(pctx: "PipelineContext") -> list[str]:
+    """A private key whose public half is in site.ssh_public_keys, on disk or in the agent."""
+    wanted = {k.split()[1] for k in pctx.cfg.site.ssh_public_keys}
+    home = Path(pctx.runner.env.get("HOME", str(Path.home())))
+    for pub in sorted((home / ".ssh").glob("*.pub")):
+        parts = pub.read_text(encoding="utf-8", errors="replace").split()
+        if len(parts) >= 2 and parts[1] in wanted and pub.with_suffix("").exists():
+            return []
+    if pctx.runner.env.get("SSH_AUTH_SOCK") and tools.which("ssh-add"):
+        res = pctx.runner.capture(["ssh-add", "-L"], quiet=True)
+        if res.ok and any(len(line.split()) >= 2 and line.split()[1] in wanted for line in res.stdout.splitlines()):
+            return []
+    return [f"no SSH private key for any of site.ssh_public_keys in {home / '.ssh'} or the ssh-agent; "
+            "Ansible logs in with it as the admin user"]
+
+
+def check_git_remote(pctx: "PipelineContext") -> list[str]:
+    flux = pctx.cfg.flux
+    head = pctx.runner.capture(["git", "rev-parse", "HEAD"], quiet=True)
+    if not head.ok:
+        return [f"{pctx.root} is not a Git checkout with a commit; Flux deploys from Git"]
+    dirty = pctx.runner.capture(["git", "status", "--porcelain", "--", flux.path], quiet=True)
+    if dirty.stdout.strip():
+        return [f"uncommitted changes under {flux.path}; commit and push them, Flux only sees what is in Git"]
+    remote = pctx.runner.capture(["git", "ls-remote", flux.repository, f"refs/heads/{flux.branch}"], quiet=True)
+    if not remote.ok or not remote.stdout.strip():
+        return [f"cannot read branch {flux.branch} of {flux.repository}: "
+                f"{(remote.stderr.strip().splitlines() or ['branch not found'])[-1]}"]
+    sha, local = remote.stdout.split()[0], head.stdout.strip()
+    if sha == local:
+        return []
+    contained = pctx.runner.capture(["git", "merge-base", "--is-ancestor", local, sha], quiet=True)
+    if contained.ok:
+        return []
+    return [f"{flux.repository} branch {flux.branch} is at {sha[:12]}, which does not contain your commit "
+            f"{local[:12]}; push it (git push origin HEAD:{flux.branch}) so Flux deploys what you have"]
+
+
+def run_preflight(pctx: "PipelineContext", stages: list["Stage"]) -> None:
+    from homelab.pipeline.runner import StageFailed
+    from homelab.pipeline.stages import BOOTSTRAP_TOKEN_ENV, PACKER_ENV
+
+    names = [s.name for s in stages]
+    needed = sorted({t for s in stages for t in s.tools}, key=list(MIN_VERSIONS).index)
+    checks = [f"tools at supported versions: {', '.join(needed) or 'none'}"]
+    if "template" in names:
+        checks.append(f"${' and $'.join(PACKER_ENV)} are set (Packer's Proxmox API token)")
+    if {"template", "vms"} & set(names):
+        checks.append("the Proxmox API answers with the token in $PROXMOX_VE_API_TOKEN, and every host is online")
+    if "hosts" in names:
+        checks.append("an SSH key for the admin user")
+    if "bootstrap" in names:
+        checks.append(f"${BOOTSTRAP_TOKEN_ENV} is set (the Bitwarden machine-account token)")
+    if {"bootstrap", "converge"} & set(names):
+        checks.append(f"{pctx.cfg.flux.repository} branch {pctx.cfg.flux.branch} has the current commit")
+    if pctx.runner.dry_run:
+        r = pctx.runner
+        for c in checks:
+            r.say(f"check: {c}")
+        for name in needed:  # the read-only commands behind those checks
+            minimum, args = MIN_VERSIONS[name]
+            r.say(f"$ {r.mask.argv([name, *args])}   # {minimum} or newer")
+        if {"bootstrap", "converge"} & set(names):
+            flux = pctx.cfg.flux
+            r.say(f"$ {r.mask.argv(['git', 'ls-remote', flux.repository, f'refs/heads/{flux.branch}'])}")
+        return
+    problems = check_tools(needed)
+    if "template" in names:
+        problems += [f"${v} is not set; Packer reads the Proxmox API token from it" for v in PACKER_ENV
+                     if not pctx.runner.env.get(v)]
+    if {"template", "vms"} & set(names):
+        problems += check_proxmox(pctx)
+    if "hosts" in names:
+        problems += check_ssh_key(pctx)
+    if "bootstrap" in names and not pctx.runner.env.get(BOOTSTRAP_TOKEN_ENV):
+        problems.append(f"${BOOTSTRAP_TOKEN_ENV} is not set; export the Bitwarden Secrets Manager machine-account "
+                        "access token (it becomes the one Secret not in Git)")
+    if {"bootstrap", "converge"} & set(names):
+        problems += check_git_remote(pctx)
+    for c in checks:
+        pctx.runner.log(f"checked: {c}")
+    if problems:
+        raise StageFailed([StageFailed.single("preflight", pctx.runner.mask(p)).problems[0] for p in problems])
+    pctx.runner.say(f"preflight: {len(checks)} checks passed", "green")

@@ -1,0 +1,340 @@
+"""Plan sections read from the Flux tree through `homelab.gitops` (the one Flux reader).
+
+From the objects Flux would apply: DNS names and the external-dns instance that owns each, routes
+and their middlewares, certificates and the names they cover, the reconcile order by dependsOn
+levels, Longhorn volumes, and the resource budget per namespace. The same pass fills the drills'
+`Workload` (pod requests, volumes, certificates, Longhorn settings).
+
+Requests inside HelmRelease values are found by shape (any `resources: {requests|limits}` mapping,
+with a sibling `replicas`/`replicaCount`); chart defaults are invisible without rendering the
+chart, so the budget is a lower bound and says so.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from homelab.config import HomelabConfig
+from homelab.drills.answers import allocatable, unschedulable
+from homelab.drills.workload import Certificate, PodGroup, Volume, Workload
+from homelab.errors import HomelabError
+from homelab.findings import Finding, Severity
+from homelab.plan.quantity import bytes_, cpu_millis, duration_days
+
+LB_ANNOTATION = "metallb.io/loadBalancerIPs"
+HOST_RE = re.compile(r"Host(?:SNI)?\(([^)]*)\)")
+DAEMON_KEYS = {"daemonset", "prometheus-node-exporter", "nodeexporter"}
+
+
+def _hosts_of(match: str) -> list[str]:
+    return [h.strip().strip("`\"'") for group in HOST_RE.findall(match) for h in group.split(",") if h.strip()]
+
+
+def _covers(pattern: str, host: str) -> bool:
+    """A certificate name covers a host exactly, or as a wildcard for exactly one label."""
+    if pattern.startswith("*."):
+        return host.count(".") == pattern.count(".") and fnmatch.fnmatchcase(host, pattern)
+    return pattern == host
+
+
+def _loc(obj) -> dict:
+    return {"file": obj.file, "line": obj.line}
+
+
+# ------------------------------------------------------------------------------------ pods and volumes
+
+def _pod_requests(pod_spec: dict) -> tuple[int, int, int, int]:
+    cpu = mem = lcpu = lmem = 0
+    for c in pod_spec.get("containers") or []:
+        res = (c or {}).get("resources") or {}
+        req, lim = res.get("requests") or {}, res.get("limits") or {}
+        cpu += cpu_millis(req.get("cpu"))
+        mem += bytes_(req.get("memory"))
+        lcpu += cpu_millis(lim.get("cpu"))
+        lmem += bytes_(lim.get("memory"))
+    return cpu, mem, lcpu, lmem
+
+
+def _walk(node: Any, path: tuple[str, ...] = (), parents: tuple[dict, ...] = ()) -> Iterator[tuple[tuple[str, ...], dict, tuple[dict, ...]]]:
+    if isinstance(node, dict):
+        yield path, node, parents
+        for k, v in node.items():
+            yield from _walk(v, (*path, str(k)), (*parents, node))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _walk(v, (*path, str(i)), parents)
+
+
+def _is_daemon(path: tuple[str, ...], node: dict, parents: tuple[dict, ...]) -> bool:
+    if any(p.lower() in DAEMON_KEYS for p in path):
+        return True
+    # the chart's own switch beside the resources or up to two levels above, e.g. traefik `deployment.kind`
+    # or alloy `controller.type`
+    for p in (node, *reversed(parents[-2:])):
+        for sub in (p, *(v for v in p.values() if isinstance(v, dict))):
+            for key in ("kind", "type"):
+                if str(sub.get(key, "")).lower() == "daemonset":
+                    return True
+    return False
+
+
+def _helm_pods(hr) -> list[PodGroup]:
+    out = []
+    for path, node, parents in _walk(hr.spec.get("values") or {}):
+        res = node.get("resources")
+        if not isinstance(res, dict) or not ({"requests", "limits"} & set(res)):
+            continue
+        req, lim = res.get("requests") or {}, res.get("limits") or {}
+        if not isinstance(req, dict) or not isinstance(lim, dict) or "storage" in req or "storage" in lim:
+            continue  # a PersistentVolumeClaim spec (e.g. a volumeClaimTemplate), not a container
+        reps = node.get("replicas", node.get("replicaCount", 1))
+        reps = reps if isinstance(reps, int) and not isinstance(reps, bool) else 1
+        name = hr.name + (":" + ".".join(path) if path else "")
+        out.append(PodGroup(hr.namespace, name, replicas=reps, cpu_millis=cpu_millis(req.get("cpu")),
+                            memory=bytes_(req.get("memory")), cpu_limit_millis=cpu_millis(lim.get("cpu")),
+                            memory_limit=bytes_(lim.get("memory")), per_node=_is_daemon(path, node, parents),
+                            file=hr.file, line=hr.line))  # the document line: nested lines cost a YAML compose per file
+    return out
+
+
+def _helm_volumes(hr) -> list[Volume]:
+    """Chart persistence values (`…persistence…: {size}`) and PVC specs inside values (`volumeClaimTemplate.spec`)."""
+    out = []
+    for path, node, _ in _walk(hr.spec.get("values") or {}):
+        res = node.get("resources")
+        req = res.get("requests") if isinstance(res, dict) else None
+        if isinstance(req, dict) and "storage" in req and bytes_(req["storage"]):
+            sc = node.get("storageClassName")
+            if not sc or "longhorn" in str(sc):
+                where = path[:-1] if path and path[-1] == "spec" else path
+                out.append(Volume(hr.namespace, f"{hr.name}:{'.'.join(where)}", bytes_(req["storage"]), file=hr.file,
+                                  line=hr.line))
+            continue
+        if "size" not in node or node.get("enabled") is False or not bytes_(node.get("size")):
+            continue
+        if not any(k in p.lower() for p in path for k in ("persistence", "storage", "volumeclaim", "pvc")):
+            continue
+        sc = node.get("storageClass", node.get("storageClassName"))
+        if sc and "longhorn" not in str(sc):
+            continue
+        out.append(Volume(hr.namespace, f"{hr.name}:{'.'.join(path)}", bytes_(node["size"]), file=hr.file,
+                          line=hr.line))
+    return out
+
+
+def _pvc_volume(spec: dict, namespace: str, name: str, obj, replicas_by_class: dict[str, int]) -> Volume | None:
+    sc = spec.get("storageClassName")
+    if sc is not None and "longhorn" not in str(sc):
+        return None
+    size = bytes_(((spec.get("resources") or {}).get("requests") or {}).get("storage"))
+    return Volume(namespace, name, size, replicas=replicas_by_class.get(str(sc)) if sc else None, file=obj.file, line=obj.line)
+
+
+# --------------------------------------------------------------------------------------------- read
+
+def read(root: Path, cfg: HomelabConfig, cache=None) -> tuple[dict, Workload]:
+    """The tree sections and the drills' workload; `{available: False, reason}` when the tree cannot be read.
+    `cache` is a `homelab.gitops.Cache` (the command shares one with `homelab check`); the caller saves it."""
+    from homelab.gitops import Cache, load_tree
+
+    cluster = root / cfg.flux.path
+    if not (cluster / "kustomization.yaml").is_file() and not any(cluster.glob("*/*.yaml")):
+        return {"available": False, "reason": f"{cfg.flux.path} holds no Flux tree yet"}, Workload()
+    try:
+        tree = load_tree(root, cfg, cache=cache or Cache(None))
+    except HomelabError as exc:  # kubectl (kustomize) missing: the tree cannot be built here
+        return {"available": False, "reason": "; ".join(p.message for p in exc.problems)}, Workload()
+    try:
+        return sections(tree, cfg)
+    except (AttributeError, TypeError, ValueError, KeyError) as exc:
+        # An object of an unexpected shape (a list where a mapping belongs, ...): `homelab check`'s
+        # schema rules name it with file and line; the plan says it could not read the tree.
+        return {"available": False, "reason": f"an object in the Flux tree has an unexpected shape ({type(exc).__name__}: "
+                f"{exc}); `homelab check` names it"}, Workload()
+
+
+def sections(tree, cfg: HomelabConfig) -> tuple[dict, Workload]:
+    findings: list[Finding] = []
+    broken = [{"kustomization": ks.key, "error": ks.build_error.splitlines()[0][:300]}
+              for ks in tree.kustomizations.values() if ks.build_error]
+    levels = [[ks.name for ks in lvl] for lvl in tree.levels()]
+
+    # Longhorn: its chart settings and the replica count of each Longhorn StorageClass
+    lh_settings: dict[str, str] = {}
+    replicas_by_class: dict[str, int] = {}
+    for hr in tree.helm_releases():
+        if ((hr.spec.get("chart") or {}).get("spec") or {}).get("chart") == "longhorn":
+            values = hr.spec.get("values") or {}
+            lh_settings = {str(k): v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+                           for k, v in (values.get("defaultSettings") or {}).items()}
+            rc = str((values.get("persistence") or {}).get("defaultClassReplicaCount", ""))
+            if rc.isdigit():
+                replicas_by_class["longhorn"] = int(rc)
+    for sc in tree.by_kind("StorageClass"):
+        if sc.body.get("provisioner") == "driver.longhorn.io":
+            rc = str((sc.body.get("parameters") or {}).get("numberOfReplicas", ""))
+            if rc.isdigit():
+                replicas_by_class[sc.name] = int(rc)
+
+    pods: list[PodGroup] = []
+    volumes: list[Volume] = []
+    for hr in tree.helm_releases():
+        pods += _helm_pods(hr)
+        volumes += _helm_volumes(hr)
+    for obj in tree.by_kind("Deployment", "StatefulSet", "DaemonSet", group="apps"):
+        tmpl = ((obj.spec.get("template") or {}).get("spec")) or {}
+        cpu, mem, lcpu, lmem = _pod_requests(tmpl)
+        reps = obj.spec.get("replicas", 1)
+        pods.append(PodGroup(obj.namespace, obj.name, replicas=reps if isinstance(reps, int) else 1, cpu_millis=cpu,
+                             memory=mem, cpu_limit_millis=lcpu, memory_limit=lmem, per_node=obj.kind == "DaemonSet",
+                             file=obj.file, line=obj.line))
+        for i, vct in enumerate(obj.spec.get("volumeClaimTemplates") or []):
+            v = _pvc_volume((vct or {}).get("spec") or {}, obj.namespace, f"{obj.name}:{(vct.get('metadata') or {}).get('name', i)}",
+                            obj, replicas_by_class)
+            if v:
+                volumes.append(v)
+    for pvc in tree.by_kind("PersistentVolumeClaim"):
+        v = _pvc_volume(pvc.spec, pvc.namespace, pvc.name, pvc, replicas_by_class)
+        if v:
+            volumes.append(v)
+
+    # LoadBalancer addresses asked of MetalLB: Services, and chart values that carry the annotation (whether
+    # they are inside the pool is `homelab check`'s exposure/lb-outside-pool; the plan lists them)
+    lb_rows = []
+    for svc in tree.by_kind("Service"):
+        if svc.spec.get("type") == "LoadBalancer":
+            ips = str((svc.metadata.get("annotations") or {}).get(LB_ANNOTATION) or svc.spec.get("loadBalancerIP") or "")
+            lb_rows += [{"address": ip.strip(), "owner": f"{svc.namespace}/{svc.name}", **_loc(svc)}
+                        for ip in ips.split(",") if ip.strip()]
+    for hr in tree.helm_releases():
+        for _, node, _ in _walk(hr.spec.get("values") or {}):
+            ips = node.get(LB_ANNOTATION)
+            if isinstance(ips, str):
+                lb_rows += [{"address": ip.strip(), "owner": f"{hr.namespace}/{hr.name}", **_loc(hr)}
+                            for ip in ips.split(",") if ip.strip()]
+
+    # Certificates
+    certs: list[Certificate] = []
+    cert_rows = []
+    for c in tree.certificates():
+        names = tuple(str(n) for n in c.spec.get("dnsNames") or [])
+        dur = duration_days(c.spec.get("duration")) or 90.0
+        rb = duration_days(c.spec.get("renewBefore"))
+        pct = c.spec.get("renewBeforePercentage")
+        if rb is None and isinstance(pct, int):
+            rb = dur * pct / 100
+        issuer = (c.spec.get("issuerRef") or {}).get("name", "")
+        cert = Certificate(c.namespace, c.name, names, issuer=issuer, duration_days=dur, renew_before_days=rb,
+                           file=c.file, line=c.line)
+        certs.append(cert)
+        cert_rows.append({"namespace": c.namespace, "name": c.name, "dns_names": list(names), "issuer": issuer,
+                          "secret": c.spec.get("secretName"), "duration_days": dur,
+                          "renew_at_days_left": cert.renew_at_days_left, **_loc(c)})
+
+    # Routes, their protection and the certificate that covers each host
+    route_rows = []
+    for r in tree.routes():
+        hosts: list[str] = []
+        mws: list[str] = []
+        if r.kind == "IngressRoute":
+            for rule in r.spec.get("routes") or []:
+                hosts += _hosts_of(str((rule or {}).get("match", "")))
+                mws += [f"{m.get('namespace') or r.namespace}/{m.get('name')}" for m in (rule or {}).get("middlewares") or []
+                        if isinstance(m, dict)]
+            tls = (r.spec.get("tls") or {}).get("secretName")
+        else:
+            hosts = [str(rule.get("host")) for rule in r.spec.get("rules") or [] if isinstance(rule, dict) and rule.get("host")]
+            tls = next((t.get("secretName") for t in r.spec.get("tls") or [] if isinstance(t, dict)), None)
+        for h in dict.fromkeys(hosts):
+            covered = [f"{c['namespace']}/{c['name']}" for c in cert_rows if any(_covers(p, h) for p in c["dns_names"])]
+            route_rows.append({"host": h, "route": f"{r.namespace}/{r.name}", "kind": r.kind,
+                               "middlewares": list(dict.fromkeys(mws)), "tls_secret": tls, "certificates": covered, **_loc(r)})
+
+    # external-dns instances and the names each owns
+    instances = []
+    for hr in tree.helm_releases():
+        if ((hr.spec.get("chart") or {}).get("spec") or {}).get("chart") != "external-dns":
+            continue
+        v = hr.spec.get("values") or {}
+        prov = v.get("provider")
+        prov = prov.get("name") if isinstance(prov, dict) else prov
+        instances.append({"name": f"{hr.namespace}/{hr.name}", "provider": str(prov or ""),
+                          "domain_filters": [str(d) for d in v.get("domainFilters") or []],
+                          "exclude_domains": [str(d) for d in v.get("excludeDomains") or []], **_loc(hr)})
+
+    def under(name: str, zone: str) -> bool:
+        return name == zone or name.endswith("." + zone)
+
+    dns_rows = []
+    for row in route_rows:
+        owners = [i for i in instances if (not i["domain_filters"] or any(under(row["host"], d) for d in i["domain_filters"]))
+                  and not any(under(row["host"], d) for d in i["exclude_domains"])]
+        dns_rows.append({"name": row["host"], "owners": [i["name"] for i in owners], "route": row["route"]})
+        if instances and len(owners) > 1:
+            findings.append(Finding("plan/dns-owner-ambiguous", Severity.warning,
+                                    f"{row['host']} is claimed by {len(owners)} external-dns instances ({', '.join(i['name'] for i in owners)}): "
+                                    "each writes it to its own provider", row["file"], row["line"],
+                                    "give the broader instance excludeDomains for the narrower zone (e.g. the LAN domain)"))
+        elif instances and not owners:
+            findings.append(Finding("plan/dns-owner-missing", Severity.warning,
+                                    f"no external-dns instance writes a record for {row['host']}", row["file"], row["line"],
+                                    "add its zone to an instance's domainFilters"))
+
+    # Resource budget per namespace against the nodes
+    n_nodes = len(cfg.k3s.nodes)
+    by_ns: dict[str, dict] = defaultdict(lambda: {"cpu_requests_millis": 0, "memory_requests_bytes": 0, "cpu_limits_millis": 0,
+                                                  "memory_limits_bytes": 0, "pods": 0, "without_requests": []})
+    for p in pods:
+        count = n_nodes if p.per_node else p.replicas
+        ns = by_ns[p.namespace]
+        ns["cpu_requests_millis"] += p.cpu_millis * count
+        ns["memory_requests_bytes"] += p.memory * count
+        ns["cpu_limits_millis"] += p.cpu_limit_millis * count
+        ns["memory_limits_bytes"] += p.memory_limit * count
+        ns["pods"] += count
+        if not p.memory and not p.cpu_millis:
+            ns["without_requests"].append(p.name)
+    namespaces = [{"namespace": k, **v} for k, v in sorted(by_ns.items())]
+    total = {key: sum(n[key] for n in namespaces) for key in
+             ("cpu_requests_millis", "memory_requests_bytes", "cpu_limits_millis", "memory_limits_bytes", "pods")}
+    alloc = {"cpu_millis": sum(n.cores for n in cfg.k3s.nodes) * 1000,
+             "memory_bytes": sum(allocatable(n) for n in cfg.k3s.nodes)}
+    pending = unschedulable(Workload(pods=tuple(pods)), list(cfg.k3s.nodes))
+    if pending:
+        names = ", ".join(dict.fromkeys(f"{p.namespace}/{p.name}" for p in pending))
+        findings.append(Finding("plan/budget-exceeds-nodes", Severity.error,
+                                f"{len(pending)} pod(s) stay Pending even with every node up ({names}): the tree requests "
+                                f"{total['memory_requests_bytes'] / 2**30:.1f}GiB memory and {total['cpu_requests_millis'] / 1000:g} "
+                                f"cores, the nodes offer {alloc['memory_bytes'] / 2**30:.1f}GiB and {alloc['cpu_millis'] / 1000:g}",
+                                pending[0].file, pending[0].line, "give the K3s VMs more memory/cores or lower these requests"))
+
+    # Storage: what the volumes take with their replicas, against the data disks
+    default_r = replicas_by_class.get("longhorn", cfg.longhorn.replicas)
+    vol_rows = [{"namespace": v.namespace, "name": v.name, "size_bytes": v.size, "replicas": v.replicas or default_r,
+                 "file": v.file, "line": v.line} for v in volumes]
+    raw = sum(int(n.data_disk) for n in cfg.k3s.nodes)
+    with_replicas = sum(v["size_bytes"] * v["replicas"] for v in vol_rows)
+    if with_replicas > raw:
+        findings.append(Finding("plan/storage-exceeds-disks", Severity.error,
+                                f"Longhorn volumes need {with_replicas / 2**30:.0f}GiB with their replicas; the data disks hold "
+                                f"{raw / 2**30:.0f}GiB", None, None, "grow k3s.nodes[].data_disk or shrink the volumes"))
+
+    section = {
+        "available": True, "path": cfg.flux.path, "loadbalancers": lb_rows, "kustomizations": len(tree.kustomizations), "objects": len(tree.objects),
+        "build_errors": broken, "flux_levels": levels,
+        "dns": dns_rows, "external_dns": instances, "routes": route_rows, "certificates": cert_rows,
+        "volumes": vol_rows, "volume_bytes_with_replicas": with_replicas, "longhorn_settings": lh_settings,
+        "budget": {"namespaces": namespaces, "total": total, "allocatable": alloc,
+                   "note": "requests set in manifests and HelmRelease values; chart defaults are not visible without rendering charts"},
+        "findings": [f.to_dict() for f in findings],
+    }
+    workload = Workload(pods=tuple(pods), volumes=tuple(volumes), certificates=tuple(certs),
+                        longhorn_settings=lh_settings, source=cfg.flux.path)
+    return section, workload
+

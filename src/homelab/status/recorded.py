@@ -1,0 +1,88 @@
+"""Replaying recorded API responses: `homelab status --recorded DIR` reports from a saved snapshot.
+
+Useful for looking at a snapshot someone sent you, and what the tests use. DIR holds:
+
+    proxmox/nodes.json                 GET /api2/json/nodes                     ({"data": [...]})
+    proxmox/cluster_resources.json     GET /api2/json/cluster/resources
+    proxmox/nodes_<node>_qemu.json     GET /api2/json/nodes/<node>/qemu
+    kubernetes/<group|core>_<version>_<plural>.json   a List response (`kubectl get --raw` of the list URL)
+    dns.json                           {"name": ["address", ...]} as the Pi answered (a missing name is NXDOMAIN)
+    https.json                         {"name": status code, or an error message string}
+    meta.json                          {"recorded_at": "2026-11-28T06:00:00Z"}: expiry is counted from then
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.resolver
+import httpx
+
+
+class RecordedProxmox:
+    """Answers like `proxmoxer.ProxmoxAPI` (attribute paths, `node(...)` calls, `.get()`) from recorded files."""
+
+    def __init__(self, folder: Path, path: tuple[str, ...] = ()):
+        self._folder = folder
+        self._path = path
+
+    def __getattr__(self, name: str) -> "RecordedProxmox":
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return RecordedProxmox(self._folder, (*self._path, name))
+
+    def __call__(self, *parts: Any) -> "RecordedProxmox":
+        return RecordedProxmox(self._folder, (*self._path, *(str(p) for p in parts)))
+
+    def get(self, **params: Any) -> Any:
+        file = self._folder / ("_".join(self._path) + ".json")
+        if not file.exists():
+            raise FileNotFoundError(f"no recorded response for GET /{'/'.join(self._path)} ({file})")
+        return json.loads(file.read_text(encoding="utf-8"))["data"]  # proxmoxer unwraps "data" the same way
+
+
+class RecordedKube:
+    """A KubeReader over recorded List responses."""
+
+    def __init__(self, folder: Path):
+        self._folder = folder
+
+    def list(self, group: str, version: str, plural: str) -> list[dict[str, Any]]:
+        file = self._folder / f"{group or 'core'}_{version}_{plural}.json"
+        if not file.exists():
+            return []
+        return json.loads(file.read_text(encoding="utf-8"))["items"]
+
+
+class RecordedResolver:
+    """Answers `resolve(name, "A")` from a {name: [addresses]} map, with dnspython's own rdata and errors."""
+
+    def __init__(self, answers: dict[str, list[str]]):
+        self._answers = answers
+
+    def resolve(self, name: str, rdtype: str = "A") -> list[Any]:
+        if name not in self._answers:
+            raise dns.resolver.NXDOMAIN(qnames=[name])
+        return [dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(rdtype), a) for a in self._answers[name]]
+
+
+def recorded_transport(answers: dict[str, int | str]) -> httpx.MockTransport:
+    """An httpx transport answering each Host with its recorded status, or failing with the recorded error."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        host = request.headers.get("host", "")
+        answer = answers.get(host, "connection refused (no recorded answer)")
+        if isinstance(answer, str):
+            raise httpx.ConnectError(answer, request=request)
+        return httpx.Response(answer, request=request)
+
+    return httpx.MockTransport(handler)
+
+
+def load_json(path: Path, default: Any) -> Any:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else default

@@ -1,0 +1,58 @@
+"""Helpers for the `homelab check` tests: build a scratch repository from the clean fixture tree,
+break it with a rule's fixture overlay, and run the checks in-process."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from conftest import ROOT, SHARED
+
+FIXTURES = Path(__file__).parent / "fixtures" / "check"
+CLEAN = FIXTURES / "clean-tree"
+# The shared catalogue when it sits beside the repository (CI), else the copy vendored in schema/crds.
+CRD_SCHEMAS = SHARED / "crd-schemas" if (SHARED / "crd-schemas").is_dir() else ROOT / "schema" / "crds"
+
+
+def make_repo(dest: Path) -> Path:
+    """homelab.yaml + rendered glue + the clean Flux tree (a repository `homelab check` finds clean)."""
+    from homelab.config import load_config
+    from homelab.render import render_all, write
+
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "homelab.yaml", dest / "homelab.yaml")
+    shutil.copytree(CLEAN, dest, dirs_exist_ok=True)
+    write(render_all(load_config(dest / "homelab.yaml")), dest)
+    return dest
+
+
+def apply_overlay(repo: Path, overlay: Path, replacements: dict[str, str] | None = None) -> list[str]:
+    """Copy every file of `overlay` over the repository (re-rendering glue when homelab.yaml changes)."""
+    changed = []
+    for src in sorted(p for p in overlay.rglob("*") if p.is_file()):
+        rel = src.relative_to(overlay).as_posix()
+        text = src.read_text(encoding="utf-8")
+        for k, v in (replacements or {}).items():
+            text = text.replace(k, v)
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text(text, encoding="utf-8")
+        changed.append(rel)
+    if "homelab.yaml" in changed:
+        from homelab.config import load_config
+        from homelab.render import render_all, write
+
+        write(render_all(load_config(repo / "homelab.yaml")), repo)
+    return changed
+
+
+def check(repo: Path, **kw):
+    """Run every non-optional rule in-process, with the shared CRD schemas and a cache in the repo."""
+    from homelab.checks import Options, run_checks
+    from homelab.config import load_config
+    from homelab.gitops import Cache
+
+    cache = Cache(repo / ".homelab" / "cache" / "check.pickle")
+    opts = Options(schemas=kw.pop("schemas", CRD_SCHEMAS), **kw.pop("options", {}))
+    report = run_checks(repo, load_config(repo / "homelab.yaml"), options=opts, cache=cache, **kw)
+    cache.save()
+    return report

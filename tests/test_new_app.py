@@ -1,0 +1,120 @@
+"""`homelab new app NAME`: scaffolds an app that passes the same checks as the real tree (real
+`kubectl kustomize`, real schemas), routes it by its exposure, and never overwrites or half-writes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from conftest import ROOT, run_cli
+from fluxtree import TREE_REL, expected_middlewares, k8s_version, read_tree, routes, schema_errors, substitute
+
+APPS = f"{TREE_REL}/apps"
+
+
+def _lab(tmp_path: Path, services: dict[str, dict]) -> Path:
+    """A copy of the repository's homelab.yaml and Flux tree with extra services, rendered."""
+    shutil.copytree(ROOT / "kubernetes", tmp_path / "kubernetes")
+    yaml = YAML()
+    doc = yaml.load((ROOT / "homelab.yaml").read_text())
+    for name, svc in services.items():
+        doc["services"][name] = svc
+    with (tmp_path / "homelab.yaml").open("w") as fh:
+        yaml.dump(doc, fh)
+    from homelab.config import load_config
+    from homelab.render import render_all, write
+
+    write(render_all(load_config(tmp_path / "homelab.yaml")), tmp_path)
+    return tmp_path
+
+
+def _new(lab: Path, *args: str):
+    return run_cli("--config", str(lab / "homelab.yaml"), "new", "app", *args)
+
+
+def _snapshot(lab: Path) -> dict[str, str]:
+    return {str(p.relative_to(lab)): p.read_text() for p in sorted((lab / "kubernetes").rglob("*")) if p.is_file()}
+
+
+SERVICES = {
+    "wiki": {"hostname": "wiki", "exposure": "lan"},
+    "status": {"hostname": "status", "exposure": "public", "reason": "a public status page with nothing private on it"},
+    "notes": {"hostname": "notes", "exposure": "sso"},
+    "printer": {"hostname": "printer", "exposure": "lan", "sso": False},
+}
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed; the tree is built with `kubectl kustomize`")
+def test_scaffolded_apps_build_validate_and_carry_their_exposures_middlewares(tmp_path):
+    from homelab.config import load_config
+
+    lab = _lab(tmp_path, SERVICES)
+    for name in SERVICES:
+        res = _new(lab, name, "--image", f"ghcr.io/example/{name}:1.2.3", "--port", "8080")
+        assert res.returncode == 0, res.stderr
+        assert f"wrote {APPS}/{name}/ks.yaml" in res.stdout
+
+    cfg = load_config(lab / "homelab.yaml")
+    tree = read_tree(lab)
+    version = k8s_version(lab)
+    for name in SERVICES:
+        ks = tree.kustomizations[name]
+        assert ks.path == f"./{APPS}/{name}/app"
+        errors = [e for obj in ks.objects for e in schema_errors(substitute(obj, tree.settings)[0], version)]
+        assert errors == []
+        assert not [v for obj in ks.objects for v in substitute(obj, tree.settings)[1]]
+        hr = next(o for o in ks.objects if o["kind"] == "HelmRelease")
+        image = hr["spec"]["values"]["controllers"][name]["containers"]["app"]["image"]
+        assert (image["repository"], image["tag"]) == (f"ghcr.io/example/{name}", "1.2.3")
+    by_name = {obj["metadata"]["name"]: (var, route) for var, obj, route, _p in routes(tree)}
+    for name in SERVICES:
+        var, route = by_name[name]
+        assert var == f"HOST_{name.upper()}"
+        names = {m["name"] for m in route["middlewares"]} - {"security-headers"}
+        assert names == expected_middlewares(cfg.services[name]), name
+    assert "authentik-config" in tree.kustomizations["wiki"].depends_on
+    assert "authentik-config" not in tree.kustomizations["printer"].depends_on
+
+
+def test_new_app_refuses_to_overwrite_an_existing_app(tmp_path):
+    lab = _lab(tmp_path, {"wiki": SERVICES["wiki"]})
+    assert _new(lab, "wiki", "--image", "ghcr.io/example/wiki:1.0.0").returncode == 0
+    before = _snapshot(lab)
+    res = _new(lab, "wiki", "--image", "ghcr.io/example/wiki:2.0.0")
+    assert res.returncode == 2
+    assert "already exists; refusing to overwrite" in res.stderr and "Traceback" not in res.stderr
+    assert _snapshot(lab) == before
+    homepage = _new(lab, "homepage", "--image", "ghcr.io/example/homepage:1.0.0")
+    assert homepage.returncode == 2 and "refusing to overwrite" in homepage.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["ghost", "--image", "ghcr.io/example/ghost:1.0.0"], "homelab.yaml:"),
+    (["ghost", "--image", "ghcr.io/example/ghost:1.0.0"], "service 'ghost' is not declared"),
+    (["Wiki!", "--image", "ghcr.io/example/wiki:1.0.0"], "is not a valid app name"),
+    (["wiki", "--image", "ghcr.io/example/wiki"], "is not a pinned image reference"),
+    (["wiki", "--image", "ghcr.io/example/wiki:latest"], "is not a pinned image reference"),
+])
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, args, message):
+    lab = _lab(tmp_path, {"wiki": SERVICES["wiki"]})
+    before = _snapshot(lab)
+    res = _new(lab, *args)
+    assert res.returncode == 2, res.stdout
+    assert message in res.stderr and "hint:" in res.stderr and "Traceback" not in res.stderr
+    assert _snapshot(lab) == before
+
+
+def test_a_service_added_without_render_is_refused_until_cluster_settings_is_current(tmp_path):
+    lab = _lab(tmp_path, {})
+    yaml = YAML()
+    doc = yaml.load((lab / "homelab.yaml").read_text())
+    doc["services"]["wiki"] = SERVICES["wiki"]
+    with (lab / "homelab.yaml").open("w") as fh:
+        yaml.dump(doc, fh)
+    before = _snapshot(lab)
+    res = _new(lab, "wiki", "--image", "ghcr.io/example/wiki:1.0.0")
+    assert res.returncode == 2 and "run `homelab render` first" in res.stderr
+    assert _snapshot(lab) == before

@@ -1,0 +1,213 @@
+"""`homelab status` against recorded Proxmox and Kubernetes API responses (tests/fixtures/status/).
+
+`healthy/` is a lab where everything works; `unhealthy/` has one of each failure the report must
+catch: a stopped VM, a NotReady node, a failed HelmRelease (and the Kustomization waiting on it), a
+certificate 5 days from expiry whose renewal fails, a degraded Longhorn volume, a lan name missing
+from the Pi, one pointing at the wrong address, and routes answering 503 or not at all.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from homelab.config import load_config
+from homelab.status import Sources, collect, recorded_sources
+from homelab.status import kube as k
+from homelab.status import proxmox
+from homelab.status.recorded import RecordedProxmox
+
+from conftest import ROOT, SHARED, run_cli
+
+FIXTURES = ROOT / "tests" / "fixtures" / "status"
+NOW = datetime(2026, 11, 28, 6, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return load_config(ROOT / "homelab.yaml")
+
+
+def items(case: str, name: str) -> list[dict]:
+    return json.loads((FIXTURES / case / "kubernetes" / name).read_text())["items"]
+
+
+class ListStandIn:
+    """A KubeReader stand-in serving hand-edited copies of recorded objects."""
+
+    def __init__(self, **lists):
+        self.lists = lists
+
+    def list(self, group, version, plural):
+        return self.lists.get(plural, [])
+
+
+# --- the whole report, through the CLI -------------------------------------------------------
+
+def test_status_json_of_a_healthy_lab_exits_zero():
+    res = run_cli("status", "--json", "--recorded", str(FIXTURES / "healthy"))
+    assert res.returncode == 0, res.stdout + res.stderr
+    report = json.loads(res.stdout)
+    assert report["healthy"] is True and report["unhealthy"] == 0
+    sections = {c["section"] for c in report["checks"]}
+    assert sections == {"proxmox-host", "vm", "node", "kustomization", "helmrelease", "certificate", "volume", "dns", "https"}
+
+
+def test_status_json_names_every_unhealthy_case_and_exits_nonzero():
+    res = run_cli("status", "--json", "--recorded", str(FIXTURES / "unhealthy"))
+    assert res.returncode == 1, res.stderr
+    report = json.loads(res.stdout)
+    bad = {(c["section"], c["name"]): c for c in report["checks"] if not c["ok"]}
+    assert set(bad) == {
+        ("vm", "k3s-3"),
+        ("node", "k3s-3"),
+        ("helmrelease", "authentik/authentik"),
+        ("kustomization", "flux-system/apps"),
+        ("certificate", "traefik/wildcard"),
+        ("volume", "authentik/data-authentik-postgresql-0"),
+        ("dns", "home.lan.example.com"),
+        ("dns", "grafana.lan.example.com"),
+        ("https", "home.lan.example.com"),
+        ("https", "prometheus.lan.example.com"),
+    }
+    assert bad[("vm", "k3s-3")]["state"] == "stopped"
+    assert bad[("node", "k3s-3")]["state"] == "NotReady"
+    assert "context deadline exceeded" in bad[("helmrelease", "authentik/authentik")]["detail"]
+    assert bad[("certificate", "traefik/wildcard")]["state"] == "5d"
+    assert bad[("volume", "authentik/data-authentik-postgresql-0")]["state"] == "degraded"
+    assert report["unhealthy"] == 10
+
+
+def test_status_table_marks_problems_and_exits_nonzero():
+    res = run_cli("status", "--recorded", str(FIXTURES / "unhealthy"), env={"COLUMNS": "200"})
+    assert res.returncode == 1
+    assert "unhealthy: 10 of" in res.stdout and "✗ degraded" in res.stdout and "Traceback" not in res.stderr
+
+
+# --- each collector ---------------------------------------------------------------------------
+
+def test_certificate_days_to_expiry_and_threshold():
+    certs = items("healthy", "cert-manager.io_v1_certificates.json")
+    fine = k.collect_certificates(ListStandIn(certificates=certs), NOW)
+    assert all(c.ok for c in fine) and fine[0].state == "60d"
+    soon = copy.deepcopy(certs[0])
+    soon["status"]["notAfter"] = "2026-12-03T06:00:00Z"  # 5 days, Ready still True: renewal overdue
+    expired = copy.deepcopy(certs[0])
+    expired["status"]["notAfter"] = "2026-11-20T06:00:00Z"
+    got = k.collect_certificates(ListStandIn(certificates=[soon, expired]), NOW)
+    assert [(c.ok, c.state) for c in got] == [(False, "5d"), (False, "-8d")]
+    assert "expired 8 days ago" in got[1].detail
+    assert k.collect_certificates(ListStandIn(certificates=[soon]), NOW, warn_days=3)[0].ok
+
+
+@pytest.mark.parametrize("robustness,state,ok", [
+    ("healthy", "attached", True), ("degraded", "attached", False), ("faulted", "detached", False),
+    ("unknown", "detached", True), ("unknown", "attached", False)])
+def test_longhorn_volume_robustness(robustness, state, ok):
+    vol = copy.deepcopy(items("healthy", "longhorn.io_v1beta2_volumes.json")[0])
+    vol["status"].update(robustness=robustness, state=state)
+    (check,) = k.collect_volumes(ListStandIn(volumes=[vol]))
+    assert check.ok is ok and check.state == robustness
+
+
+def test_flux_object_suspended_or_not_yet_reconciled_is_not_healthy():
+    hrs = items("healthy", "helm.toolkit.fluxcd.io_v2_helmreleases.json")
+    suspended, stale = copy.deepcopy(hrs[0]), copy.deepcopy(hrs[1])
+    suspended["spec"]["suspend"] = True
+    stale["metadata"]["generation"] = 3  # spec changed; Ready=True is about generation 2
+    checks = k.collect_flux(ListStandIn(helmreleases=[hrs[2], suspended, stale]))
+    assert [(c.ok, c.state) for c in checks] == [(True, "Ready"), (False, "Suspended"), (False, "Progressing")]
+    assert checks[0].detail == "metallb@0.16.1"
+
+
+def test_node_in_homelab_yaml_but_not_in_cluster_is_reported(cfg):
+    nodes = items("healthy", "core_v1_nodes.json")[:2]
+    checks = k.collect_nodes(cfg, ListStandIn(nodes=nodes))
+    assert [(c.name, c.ok, c.state) for c in checks][-1] == ("k3s-3", False, "missing")
+
+
+def test_proxmox_offline_host_and_missing_vm(cfg, tmp_path):
+    src = FIXTURES / "healthy" / "proxmox"
+    nodes = json.loads((src / "nodes.json").read_text())
+    nodes["data"][1] = {"id": "node/pve2", "type": "node", "node": "pve2", "status": "offline", "level": ""}
+    res = json.loads((src / "cluster_resources.json").read_text())
+    res["data"] = [r for r in res["data"] if r.get("vmid") != 202]
+    (tmp_path / "nodes.json").write_text(json.dumps(nodes))
+    (tmp_path / "cluster_resources.json").write_text(json.dumps(res))
+    checks = {(c.section, c.name): c for c in proxmox.collect(cfg, RecordedProxmox(tmp_path))}
+    assert (checks[("proxmox-host", "pve2")].ok, checks[("proxmox-host", "pve2")].state) == (False, "offline")
+    assert checks[("vm", "k3s-2")].state == "missing" and checks[("vm", "k3s-1")].ok
+
+
+def test_template_exists_reads_the_template_hosts_qemu_list(cfg):
+    assert proxmox.template_exists(RecordedProxmox(FIXTURES / "healthy" / "proxmox"), cfg)
+
+
+def test_unreachable_api_is_one_unhealthy_check_without_the_token(cfg):
+    secret = "d5e0f1a2-3b4c-4d5e-8f9a-0b1c2d3e4f5a"
+
+    def refuse():
+        raise ConnectionError(f"HTTPSConnectionPool(host='192.168.1.2', port=8006): token {secret} refused")
+
+    healthy = recorded_sources(FIXTURES / "healthy", NOW)
+    src = Sources(proxmox=refuse, kube=healthy.kube, resolver=healthy.resolver, transport=healthy.transport,
+                  now=NOW, mask=lambda s: s.replace(secret, "********"))
+    report = collect(cfg, src)
+    bad = report.problems
+    assert [(c.section, c.name, c.state) for c in bad] == [("proxmox", "api", "unreachable")]
+    assert secret not in bad[0].detail and "192.168.1.2" in bad[0].detail
+
+
+def test_malformed_proxmox_token_is_a_clear_error_without_its_value():
+    from homelab.errors import HomelabError
+
+    with pytest.raises(HomelabError) as err:
+        proxmox.parse_token({"PROXMOX_VE_API_TOKEN": "just-a-secret-value"})
+    assert "user@realm!tokenid=secret" in str(err.value) and "just-a-secret-value" not in str(err.value)
+    assert proxmox.parse_token({"PROXMOX_VE_API_TOKEN": "terraform@pve!homelab=abc-123"}) == ("terraform@pve", "homelab", "abc-123")
+
+
+# --- the fixtures are shaped like the real APIs -----------------------------------------------
+
+CRD_OF = {
+    "kustomize.toolkit.fluxcd.io_v1_kustomizations.json": "kustomize.toolkit.fluxcd.io/kustomization_v1.json",
+    "helm.toolkit.fluxcd.io_v2_helmreleases.json": "helm.toolkit.fluxcd.io/helmrelease_v2.json",
+    "cert-manager.io_v1_certificates.json": "cert-manager.io/certificate_v1.json",
+    "longhorn.io_v1beta2_volumes.json": "longhorn.io/volume_v1beta2.json",
+}
+
+
+@pytest.mark.parametrize("case", ["healthy", "unhealthy"])
+@pytest.mark.parametrize("fixture", sorted(CRD_OF))
+def test_recorded_custom_resources_match_their_crd_schema(case, fixture):
+    # The schemas live beside the repository (../shared, or ../../shared from a worktree).
+    candidates = [base / "crd-schemas" / CRD_OF[fixture] for base in (SHARED, ROOT.parents[1] / "shared")]
+    schema_file = next((c for c in candidates if c.exists()), None)
+    if schema_file is None:
+        pytest.skip(f"CRD schema {CRD_OF[fixture]} is not available on this machine (looked in {candidates[0].parent.parent})")
+    import jsonschema
+
+    schema = json.loads(schema_file.read_text())
+    for obj in items(case, fixture):
+        jsonschema.validate(obj, schema)
+
+
+@pytest.mark.parametrize("case", ["healthy", "unhealthy"])
+def test_recorded_nodes_round_trip_through_the_kubernetes_clients_model(case):
+    """Every field of the recorded NodeList is a real V1Node field: the client's model keeps all of it."""
+    from kubernetes.client import ApiClient
+
+    raw = json.loads((FIXTURES / case / "kubernetes" / "core_v1_nodes.json").read_text())
+    api = ApiClient()
+    model = api.deserialize(json.dumps(raw), "V1NodeList", "application/json")
+    back = json.loads(json.dumps(api.sanitize_for_serialization(model)).replace("+00:00", "Z"))
+    assert back == raw
+
+
+def test_recorded_snapshot_with_a_bad_timestamp_is_a_usage_error(tmp_path):
+    (tmp_path / "meta.json").write_text('{"recorded_at": "yesterday"}')
+    res = run_cli("status", "--recorded", str(tmp_path))
+    assert res.returncode == 2 and "not a recorded status snapshot" in res.stderr and "Traceback" not in res.stderr
