@@ -6,12 +6,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from conftest import ROOT, SHARED
+from conftest import CRD_SCHEMAS, ROOT
 
 FIXTURES = Path(__file__).parent / "fixtures" / "check"
 CLEAN = FIXTURES / "clean-tree"
-# The shared catalogue when it sits beside the repository (CI), else the copy vendored in schema/crds.
-CRD_SCHEMAS = SHARED / "crd-schemas" if (SHARED / "crd-schemas").is_dir() else ROOT / "schema" / "crds"
 
 
 def make_repo(dest: Path) -> Path:

@@ -11,6 +11,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
+# CRD JSON schemas: the project's shared catalogue beside the repository (as CI lays it out),
+# else the copy vendored in schema/crds (what `homelab check` uses by default).
+CRD_SCHEMAS = SHARED / "crd-schemas" if (SHARED / "crd-schemas").is_dir() else ROOT / "schema" / "crds"
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,

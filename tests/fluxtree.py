@@ -18,7 +18,7 @@ from pathlib import Path
 import jsonschema
 from ruamel.yaml import YAML
 
-from conftest import ROOT, SHARED
+from conftest import CRD_SCHEMAS, ROOT
 
 TREE_REL = "kubernetes/clusters/homelab"
 SETTINGS_REL = f"{TREE_REL}/flux-system/cluster-settings.yaml"
@@ -28,12 +28,10 @@ SUBSTITUTE_OFF = "kustomize.toolkit.fluxcd.io/substitute"
 VAR_RE = re.compile(r"\$\{([_a-zA-Z][_a-zA-Z0-9]*)\}")
 
 def crd_schema_dir() -> Path:
-    """The CRD schemas: the repository's vendored copy (schema/crds) when present, else the
-    project's shared set beside the repository."""
-    for path in (ROOT / "schema" / "crds", SHARED / "crd-schemas", Path("/work/shared/crd-schemas")):
-        if path.is_dir():
-            return path
-    raise FileNotFoundError("no CRD schemas: expected schema/crds in the repository or ../shared/crd-schemas")
+    """The CRD schemas (see conftest.CRD_SCHEMAS)."""
+    if not CRD_SCHEMAS.is_dir():
+        raise FileNotFoundError(f"no CRD schemas at {CRD_SCHEMAS}")
+    return CRD_SCHEMAS
 
 
 def load_all(text: str) -> list[dict]:

@@ -20,7 +20,7 @@ from homelab.status import kube as k
 from homelab.status import proxmox
 from homelab.status.recorded import RecordedProxmox
 
-from conftest import ROOT, SHARED, run_cli
+from conftest import CRD_SCHEMAS, ROOT, run_cli
 
 FIXTURES = ROOT / "tests" / "fixtures" / "status"
 NOW = datetime(2026, 11, 28, 6, 0, tzinfo=timezone.utc)
@@ -183,11 +183,7 @@ CRD_OF = {
 @pytest.mark.parametrize("case", ["healthy", "unhealthy"])
 @pytest.mark.parametrize("fixture", sorted(CRD_OF))
 def test_recorded_custom_resources_match_their_crd_schema(case, fixture):
-    # The schemas live beside the repository (../shared, or ../../shared from a worktree).
-    candidates = [base / "crd-schemas" / CRD_OF[fixture] for base in (SHARED, ROOT.parents[1] / "shared")]
-    schema_file = next((c for c in candidates if c.exists()), None)
-    if schema_file is None:
-        pytest.skip(f"CRD schema {CRD_OF[fixture]} is not available on this machine (looked in {candidates[0].parent.parent})")
+    schema_file = CRD_SCHEMAS / CRD_OF[fixture]
     import jsonschema
 
     schema = json.loads(schema_file.read_text())

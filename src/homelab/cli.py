@@ -23,7 +23,9 @@ from homelab.errors import HomelabError
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 # Commands that live in their own modules under homelab.commands; each exposes `command`
-# (a click command using `homelab.context.pass_ctx`). Add one name per line.
+# (a click command using `homelab.context.pass_ctx`). Add one name per line. They are imported
+# only when invoked: `homelab check` in a pre-commit hook must not pay for the Kubernetes,
+# Proxmox and HTTP clients that `status` and `up` need.
 COMMAND_MODULES: list[str] = [
     "check",
     "plan",
@@ -35,7 +37,19 @@ COMMAND_MODULES: list[str] = [
 ]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyGroup(click.Group):
+    """click's documented pattern for lazily loaded subcommands."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *COMMAND_MODULES])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMAND_MODULES:
+            return importlib.import_module(f"homelab.commands.{cmd_name}").command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="homelab")
 @click.option("-c", "--config", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_CONFIG,
               show_default=True, envvar="HOMELAB_CONFIG", help="The site file; the repository root is its folder.")
@@ -86,14 +100,6 @@ def render(ctx: Context, check: bool) -> None:
         click.echo(f"wrote {rel}")
     if not changed:
         click.echo("glue files are current; nothing written")
-
-
-def _load_command_modules() -> None:
-    for mod in COMMAND_MODULES:
-        cli.add_command(importlib.import_module(f"homelab.commands.{mod}").command)
-
-
-_load_command_modules()
 
 
 def main() -> None:

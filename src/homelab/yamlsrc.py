@@ -59,9 +59,30 @@ def _plain(node: Any) -> Any:
     return node
 
 
+_PARSED: dict[tuple[str, str, int, int], tuple[LocatedDoc, Any]] = {}
+
+
 def load_located(path: Path, display: str | None = None) -> tuple[LocatedDoc, Any]:
-    """Parse one YAML document; raise HomelabError (file:line) on any syntax problem."""
+    """Parse one YAML document; raise HomelabError (file:line) on any syntax problem.
+
+    Parsed once per process per file version: the config and the plan's line lookups share it
+    (round-trip parsing is the slow part of every command's start-up). Callers must not mutate it.
+    """
     name = display or str(path)
+    try:
+        st = Path(path).stat()
+        key = (str(Path(path).resolve()), name, st.st_mtime_ns, st.st_size)
+    except OSError:
+        key = None
+    if key in _PARSED:
+        return _PARSED[key]
+    result = _parse(Path(path), name)
+    if key is not None:
+        _PARSED[key] = result
+    return result
+
+
+def _parse(path: Path, name: str) -> tuple[LocatedDoc, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
