@@ -7,27 +7,11 @@ from pathlib import Path
 
 import click
 
+from homelab.checks.settings import configured_excludes
 from homelab.context import Context, pass_ctx
 from homelab.errors import HomelabError
 
 CACHE_FILE = ".homelab/cache/check.pickle"
-
-
-def _configured_excludes(root: Path) -> tuple[str, ...]:
-    """`[tool.homelab.check] exclude = [...]` in the repository's pyproject.toml, if any."""
-    import tomllib
-
-    p = root / "pyproject.toml"
-    if not p.is_file():
-        return ()
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise HomelabError.single(str(p), f"cannot read [tool.homelab.check]: {exc}") from None
-    ex = data.get("tool", {}).get("homelab", {}).get("check", {}).get("exclude", [])
-    if not isinstance(ex, list) or not all(isinstance(x, str) for x in ex):
-        raise HomelabError.single(str(p), "[tool.homelab.check] exclude must be a list of glob strings")
-    return tuple(ex)
 
 
 @click.command("check")
@@ -80,7 +64,7 @@ def command(ctx: Context, fmt: str, select: tuple[str, ...], ignore: tuple[str, 
     report = run_checks(ctx.root, cfg, select=sel, ignore=ign, cache=cache,
                         options=Options(schemas=schemas.resolve() if schemas else None,
                                         kubernetes_version=kubernetes_version, infra=infra,
-                                        exclude=_configured_excludes(ctx.root) + exclude))
+                                        exclude=configured_excludes(ctx.root) + exclude))
     cache.save()
     text = {"text": rep.text, "json": rep.to_json, "sarif": rep.to_sarif}[fmt](report)
     if output:

@@ -41,9 +41,9 @@ def check_summary(ctx: Context, cache) -> dict:
     """`homelab check` as it runs by default (rules, and the excludes of [tool.homelab.check]), summarised:
     counts and the first findings."""
     from homelab.checks import Options, run_checks
-    from homelab.commands.check import _configured_excludes
+    from homelab.checks.settings import configured_excludes
 
-    report = run_checks(ctx.root, ctx.cfg, cache=cache, options=Options(exclude=_configured_excludes(ctx.root)))
+    report = run_checks(ctx.root, ctx.cfg, cache=cache, options=Options(exclude=configured_excludes(ctx.root)))
     errors = [f for f in report.findings if f.severity.value == "error"]
     warnings = [f for f in report.findings if f.severity.value == "warning"]
     return {"available": True, "errors": len(errors), "warnings": len(warnings), "waived": len(report.waived),
