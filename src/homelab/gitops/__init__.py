@@ -19,9 +19,9 @@ findings by `homelab.checks`.
 
 from homelab.gitops.cache import Cache
 from homelab.gitops.loader import load_tree
-from homelab.gitops.model import FluxKustomization, FluxTree, K8sObject, Ref
+from homelab.gitops.model import ChartSpec, FluxKustomization, FluxTree, K8sObject, Ref
 from homelab.gitops.substitute import substitute
 from homelab.gitops.yamlfiles import DocInfo, ParsedYaml, YamlProblem, line_of, parse_yaml
 
-__all__ = ["Cache", "DocInfo", "FluxKustomization", "FluxTree", "K8sObject", "ParsedYaml", "Ref", "YamlProblem",
+__all__ = ["Cache", "ChartSpec", "DocInfo", "FluxKustomization", "FluxTree", "K8sObject", "ParsedYaml", "Ref", "YamlProblem",
            "line_of", "load_tree", "parse_yaml", "substitute"]

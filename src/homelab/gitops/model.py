@@ -109,6 +109,36 @@ class K8sObject:
         return f"{self.kind} {ns}{self.name}"
 
 
+@dataclass(frozen=True)
+class ChartSpec:
+    """What a HelmRelease installs: chart `name` at `version` from the repository at `repo`.
+
+    `repo` is the repository's URL without the chart: `https://…` for an HTTP repository (with an
+    `index.yaml`), `oci://host/path` for OCI (the chart's artifact is `{repo}/{name}:{version}`).
+    `source` is the Flux source object the HelmRelease names; `version_keys` are the keys, in the
+    object that pins the version, of that pin (for findings at its line); `pinned_by` is that object.
+    """
+
+    name: str
+    version: str
+    repo: str
+    source: Ref
+    pinned_by: K8sObject | None = field(default=None, compare=False, repr=False)
+    version_keys: tuple[str | int, ...] = ()
+
+    @property
+    def oci(self) -> bool:
+        return self.repo.startswith("oci://")
+
+    @property
+    def artifact(self) -> str:
+        """`oci://host/path/name:version` for OCI, else the archive's conventional file name."""
+        return f"{self.repo}/{self.name}:{self.version}" if self.oci else f"{self.name}-{self.version}.tgz"
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version} ({self.repo})"
+
+
 @dataclass
 class FluxKustomization:
     """A Flux Kustomization (kustomize.toolkit.fluxcd.io) and what it applies.
@@ -202,6 +232,36 @@ class FluxTree:
 
     def helm_releases(self) -> list[K8sObject]:
         return self.by_kind("HelmRelease", group=HELM_RELEASE[0])
+
+    def chart_of(self, hr: K8sObject) -> ChartSpec | None:
+        """The chart a HelmRelease installs (`chart.spec` with a HelmRepository, or `chartRef` to an
+        OCIRepository), resolved through its source in the tree; None when the source is not there
+        or names no URL."""
+        spec = hr.spec.get("chart")
+        spec = spec.get("spec") if isinstance(spec, dict) else None
+        if isinstance(spec, dict):
+            ref = spec.get("sourceRef") if isinstance(spec.get("sourceRef"), dict) else {}
+            source = Ref(str(ref.get("kind") or "HelmRepository"), str(ref.get("name") or ""),
+                         str(ref.get("namespace") or hr.namespace))
+            src = self.find(source.kind, source.name, source.namespace, group="source.toolkit.fluxcd.io")
+            url = str((src.spec.get("url") if src else "") or "").rstrip("/")
+            if not url:
+                return None
+            if src is not None and src.spec.get("type") == "oci" and not url.startswith("oci://"):
+                url = "oci://" + url.split("://", 1)[-1]
+            return ChartSpec(str(spec.get("chart") or ""), str(spec.get("version") or ""), url, source,
+                             hr, ("spec", "chart", "spec", "version"))
+        ref = hr.spec.get("chartRef")
+        if isinstance(ref, dict) and ref.get("kind") == "OCIRepository":
+            source = Ref("OCIRepository", str(ref.get("name") or ""), str(ref.get("namespace") or hr.namespace))
+            src = self.find(source.kind, source.name, source.namespace, group="source.toolkit.fluxcd.io")
+            url = str((src.spec.get("url") if src else "") or "").rstrip("/")
+            if src is None or not url.startswith("oci://") or "/" not in url[len("oci://"):]:
+                return None
+            repo, name = url.rsplit("/", 1)
+            tag = src.spec.get("ref", {}).get("tag") if isinstance(src.spec.get("ref"), dict) else None
+            return ChartSpec(name, str(tag or ""), repo, source, src, ("spec", "ref", "tag"))
+        return None
 
     def routes(self) -> list[K8sObject]:
         """Traefik IngressRoutes (traefik.io) and plain networking.k8s.io Ingresses."""
