@@ -43,8 +43,12 @@ def mirror_folder(repo: str) -> str:
     return repo.split("://", 1)[-1].strip("/")
 
 
-def fetch(spec: ChartSpec, *, offline: bool = False) -> ChartArchive | Unavailable:
-    """The archive of `spec`. Today: from a directory mirror only (download and cache to come)."""
+def fetch(spec: ChartSpec, *, download: bool = False, offline: bool = False) -> ChartArchive | Unavailable:
+    """The archive of `spec`, from the cache or the mirror.
+
+    Nothing is fetched from a chart's own repository unless `download` (the user asked: `homelab
+    charts pull`, `check --pull`); `offline` forbids every HTTP request, an http mirror's included.
+    Today: a directory mirror only (the cache and downloads are still to come)."""
     if not spec.name or not spec.version:
         return Unavailable(spec, "the chart's name or version is not pinned")
     mirror = os.environ.get(MIRROR_ENV, "")
