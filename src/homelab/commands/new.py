@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from homelab.config.model import Exposure, HomelabConfig, Service
+from homelab.config.model import HomelabConfig, Service
 from homelab.context import Context, pass_ctx
 from homelab.errors import HomelabError
 
@@ -34,19 +34,8 @@ def host_var(name: str) -> str:
     return "HOST_" + name.upper().replace("-", "_")
 
 
-def middlewares(svc: Service) -> list[str]:
-    """The brief's convention: LAN routes carry the allowlist (and SSO unless sso: false), `sso` routes
-    SSO, `public` routes neither; every route gets the security headers."""
-    names = []
-    if svc.exposure is Exposure.lan:
-        names.append("lan-allowlist")
-    if svc.exposure is Exposure.sso or (svc.exposure is Exposure.lan and svc.sso):
-        names.append("authentik-forward-auth")
-    return names + ["security-headers"]
-
-
 def _ks(name: str, svc: Service) -> str:
-    deps = ["traefik-config"] + (["authentik-config"] if "authentik-forward-auth" in middlewares(svc) else [])
+    deps = ["traefik-config"] + (["authentik-config"] if svc.requires_sso else [])
     dep_lines = "".join(f"    - name: {d}\n" for d in deps)
     return f"""# yaml-language-server: $schema={FLUX}/kustomization-kustomize-v1.json
 apiVersion: kustomize.toolkit.fluxcd.io/v1
@@ -141,8 +130,8 @@ spec:
 
 def _ingressroute(name: str, svc: Service, port: int) -> str:
     var = host_var(name)
-    target = "${TRAEFIK_LB_IP}" if svc.exposure is Exposure.lan else "${PUBLIC_TARGET}"
-    mws = "".join(f"        - name: {m}\n          namespace: traefik\n" for m in middlewares(svc))
+    target = "${TRAEFIK_LB_IP}" if svc.on_lan else "${PUBLIC_TARGET}"
+    mws = "".join(f"        - name: {m}\n          namespace: traefik\n" for m in svc.middlewares())
     return f"""# yaml-language-server: $schema={CRD}/traefik.io/ingressroute_v1alpha1.json
 # https://${{{var}}} ({svc.exposure.value} in homelab.yaml). The target annotation tells external-dns where the
 # name points; the wildcard certificate is Traefik's default.

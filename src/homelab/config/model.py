@@ -204,6 +204,13 @@ class Exposure(str, Enum):
     public = "public"
 
 
+# The shared Traefik Middlewares (namespace `traefik`) a route carries for its exposure.
+MIDDLEWARE_NAMESPACE = "traefik"
+LAN_ALLOWLIST = "lan-allowlist"
+FORWARD_AUTH = "authentik-forward-auth"
+SECURITY_HEADERS = "security-headers"
+
+
 class Service(Strict):
     hostname: DnsLabel
     """The first label of the service's name: `<hostname>.lan.<domain>` when exposure is `lan`, else `<hostname>.<domain>`."""
@@ -213,6 +220,24 @@ class Service(Strict):
     """For `lan` services: also require Authentik forward auth (`sso` services always do)."""
     reason: str | None = Field(default=None, min_length=10)
     """Why a `public` service may skip SSO (required for `public`)."""
+
+    @property
+    def on_lan(self) -> bool:
+        """Served under the LAN domain, reachable only through the LAN allowlist."""
+        return self.exposure is Exposure.lan
+
+    @property
+    def requires_sso(self) -> bool:
+        """Behind Authentik forward auth: `sso` services always, `lan` services unless `sso: false`."""
+        return self.exposure is Exposure.sso or (self.on_lan and self.sso)
+
+    def access_middlewares(self) -> list[str]:
+        """The Middlewares that decide who gets in: the LAN allowlist and/or Authentik forward auth."""
+        return ([LAN_ALLOWLIST] if self.on_lan else []) + ([FORWARD_AUTH] if self.requires_sso else [])
+
+    def middlewares(self) -> list[str]:
+        """Every shared Middleware (in namespace `traefik`) the service's route carries, in order."""
+        return [*self.access_middlewares(), SECURITY_HEADERS]
 
 
 class HomelabConfig(Strict):
@@ -243,7 +268,12 @@ class HomelabConfig(Strict):
 
     def fqdn(self, service: str) -> str:
         svc = self.services[service]
-        base = self.site.lan_domain if svc.exposure is Exposure.lan else self.site.domain
+        base = self.site.lan_domain if svc.on_lan else self.site.domain
         return f"{svc.hostname}.{base}"
+
+    def service_for_host(self, host: str) -> tuple[str, Service] | None:
+        """The service whose name is `host` (compared case-insensitively, as DNS does)."""
+        host = host.lower()
+        return next(((n, s) for n, s in self.services.items() if self.fqdn(n).lower() == host), None)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 
 from homelab.config import HomelabConfig
-from homelab.config.model import Exposure
 from homelab.drills.answers import allocatable
 
 GiB = 2**30
@@ -83,11 +82,10 @@ def _in_pool(addr: str, pool) -> bool:
 def routes(cfg: HomelabConfig) -> list[dict]:
     out = []
     for name, svc in cfg.services.items():
-        lan = svc.exposure is Exposure.lan
-        protection = (["lan-allowlist"] if lan else []) + (
-            ["authentik-forward-auth"] if (svc.exposure is Exposure.sso or (lan and svc.sso)) else [])
+        lan = svc.on_lan
         out.append({
-            "service": name, "host": cfg.fqdn(name), "exposure": svc.exposure.value, "protection": protection,
+            "service": name, "host": cfg.fqdn(name), "exposure": svc.exposure.value,
+            "protection": svc.access_middlewares(),
             "reason": svc.reason, "zone": cfg.site.lan_domain if lan else cfg.site.domain,
             "dns_owner": DNS_OWNER[lan], "target": str(cfg.metallb.traefik_address),
         })

@@ -9,7 +9,6 @@ from homelab import render
 from homelab.checks.context import CheckContext
 from homelab.checks.registry import finding, rule
 from homelab.checks.rules._util import where
-from homelab.checks.rules.exposure import route_entries
 from homelab.config.types import AddressRange
 
 
@@ -41,17 +40,18 @@ def metallb_pool(ctx: CheckContext):
 def route_host(ctx: CheckContext):
     domain = ctx.cfg.site.domain.lower()
     known = {ctx.cfg.fqdn(n) for n in ctx.cfg.services}
-    for o in ctx.tree.routes():
-        for _, hosts, _, keys in route_entries(o):
-            for host in hosts:
-                if not (host == domain or host.endswith("." + domain)):
-                    yield finding("site/route-host", f"{host} ({where(o)}) is not under {domain}, the domain in homelab.yaml",
-                                  o.file or None, o.line_of(*keys), "use ${HOST_<SERVICE>} from cluster-settings")
-                elif host not in known:
-                    yield finding("site/route-host", f"{host} ({where(o)}) is not a service in homelab.yaml, so its exposure is undeclared",
-                                  o.file or None, o.line_of(*keys),
-                                  "add it under services: in homelab.yaml (hostname, exposure), run `homelab render`, "
-                                  "and use ${HOST_<SERVICE>}")
+    for route in ctx.tree.route_rules():
+        o = route.obj
+        for host in route.hosts:
+            if not (host == domain or host.endswith("." + domain)):
+                yield finding("site/route-host", f"{host} ({where(o)}) is not under {domain}, the domain in homelab.yaml",
+                              o.file or None, route.line, "use ${HOST_<SERVICE>} from cluster-settings")
+            elif host not in known:
+                yield finding("site/route-host",
+                              f"{host} ({where(o)}) is not a service in homelab.yaml, so its exposure is undeclared",
+                              o.file or None, route.line,
+                              "add it under services: in homelab.yaml (hostname, exposure), run `homelab render`, "
+                              "and use ${HOST_<SERVICE>}")
 
 
 def _replica_values(v: Any) -> list[int]:
@@ -78,8 +78,7 @@ def replicas(ctx: CheckContext):
     nodes = len(ctx.cfg.k3s.nodes)
     checks = []
     for hr in ctx.tree.helm_releases():
-        chart = ((hr.spec.get("chart") or {}).get("spec") or {}).get("chart") if isinstance(hr.spec.get("chart"), dict) else None
-        if chart != "longhorn":
+        if hr.chart is None or hr.chart.name != "longhorn":
             continue
         values = hr.spec.get("values") or {}
         checks.append((hr, (values.get("persistence") or {}).get("defaultClassReplicaCount"),
