@@ -16,12 +16,13 @@ from pathlib import Path
 
 import hcl2
 
+from homelab import paths
 from homelab.findings import Finding, Severity
 
-TERRAFORM_DIR = "terraform"
-TFVARS = "terraform/homelab.auto.tfvars.json"
-PACKER_DIR = "packer/ubuntu-2404"
-PKRVARS = "packer/ubuntu-2404/homelab.auto.pkrvars.hcl"
+TERRAFORM_DIR = paths.TERRAFORM_DIR
+TFVARS = paths.TFVARS
+PACKER_DIR = paths.PACKER_DIR
+PKRVARS = paths.PKRVARS
 
 # Keys HCL's JSON syntax treats as comments, and python-hcl2's own bookkeeping keys.
 _NOT_VALUES = {"//", "__comments__", "__inline_comments__"}
