@@ -26,6 +26,7 @@ from homelab.drills.workload import Certificate, PodGroup, Volume, Workload
 from homelab.errors import HomelabError
 from homelab.checks.registry import declare, finding
 from homelab.findings import Finding, Severity
+from homelab.paths import FluxPaths
 from homelab.plan.quantity import bytes_, cpu_millis, duration_days
 
 LB_ANNOTATION = "metallb.io/loadBalancerIPs"
@@ -151,7 +152,7 @@ def read(root: Path, cfg: HomelabConfig, cache=None) -> tuple[dict, Workload]:
     `cache` is a `homelab.gitops.Cache` (the command shares one with `homelab check`); the caller saves it."""
     from homelab.gitops import Cache, load_tree
 
-    cluster = root / cfg.flux.path
+    cluster = root / FluxPaths.of(cfg).cluster
     if not (cluster / "kustomization.yaml").is_file() and not any(cluster.glob("*/*.yaml")):
         return {"available": False, "reason": f"{cfg.flux.path} holds no Flux tree yet"}, Workload()
     try:
@@ -253,8 +254,10 @@ def sections(tree, cfg: HomelabConfig) -> tuple[dict, Workload]:
         if r.kind == "IngressRoute":
             for rule in r.spec.get("routes") or []:
                 hosts += _hosts_of(str((rule or {}).get("match", "")))
-                mws += [f"{m.get('namespace') or r.namespace}/{m.get('name')}" for m in (rule or {}).get("middlewares") or []
-                        if isinstance(m, dict)]
+                refs = [(str(m.get("namespace") or r.namespace), str(m.get("name")))
+                        for m in (rule or {}).get("middlewares") or [] if isinstance(m, dict)]
+                # what Traefik runs: an exposure chain counts as its members
+                mws += [f"{ns}/{name}" for ns, name in tree.middlewares_run(refs)]
             tls = (r.spec.get("tls") or {}).get("secretName")
         else:
             hosts = [str(rule.get("host")) for rule in r.spec.get("rules") or [] if isinstance(rule, dict) and rule.get("host")]

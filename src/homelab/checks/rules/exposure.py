@@ -77,6 +77,7 @@ def route_protection(ctx: CheckContext):
                 if ref not in middlewares and ref[0] and o.kind == "IngressRoute":
                     yield finding("exposure/middleware-missing", f"{where(o)} uses Middleware {ref[0]}/{ref[1]}, which is not in the tree; Traefik "
                                   "rejects the whole route", o.file or None, line(), "fix the name or namespace")
+            mws = set(tree.middlewares_run(sorted(mws)))  # chains (the exposure profiles) by their members
             for host in hosts:
                 name, svc = _service_for(ctx, host)
                 label = f"{host} ({where(o)})"
@@ -97,6 +98,16 @@ def route_protection(ctx: CheckContext):
                                       o.file or None, line(),
                                       "add middlewares: [{name: authentik-forward-auth, namespace: traefik}], or mark "
                                       f"service {name or '<name>'} `exposure: public` with a `reason` in homelab.yaml")
+    for chain in middlewares.values():
+        members = (chain.spec.get("chain") or {}).get("middlewares") if isinstance(chain.spec.get("chain"), dict) else None
+        for i, m in enumerate(members or []):
+            ref = (chain.namespace, str((m or {}).get("name") if isinstance(m, dict) else m))
+            if ref not in middlewares:
+                yield Finding("exposure/middleware-missing", Severity.error,
+                              f"chain {where(chain)} lists Middleware {ref[1]}, which is not in namespace {ref[0]}; "
+                              "Traefik rejects every route that uses the chain", chain.file or None,
+                              chain.line_of("spec", "chain", "middlewares", i),
+                              "a chain's members must be Middlewares in the chain's own namespace")
     allow = middlewares.get(ALLOWLIST)
     if allow is not None:
         spec = allow.spec.get("ipAllowList") or allow.spec.get("ipWhiteList") or {}
