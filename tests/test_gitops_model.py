@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from homelab.config import load_config
-from homelab.config.model import FORWARD_AUTH, LAN_ALLOWLIST, SECURITY_HEADERS
+from homelab.config.model import ALLOWLIST, FORWARD_AUTH, HEADERS
 from homelab.gitops.model import Certificate, K8sObject, Route, hosts_of, name_covers
 from conftest import ROOT
 
@@ -78,8 +78,8 @@ def test_each_exposure_has_one_set_of_middlewares():
     cfg = load_config(ROOT / "homelab.yaml")
     for svc in cfg.services.values():
         mws = svc.middlewares()
-        assert mws[-1] == SECURITY_HEADERS and mws[:-1] == svc.access_middlewares()
-        assert (LAN_ALLOWLIST in mws) is (svc.exposure.value == "lan")
+        assert mws[-1] == HEADERS and list(mws[:-1]) == svc.access_middlewares()
+        assert (ALLOWLIST in mws) is (svc.exposure.value == "lan")
         assert (FORWARD_AUTH in mws) is (svc.exposure.value == "sso" or (svc.exposure.value == "lan" and svc.sso))
     name = next(iter(cfg.services))
     assert cfg.service_for_host(cfg.fqdn(name).upper()) == (name, cfg.services[name])

@@ -16,13 +16,14 @@ from pathlib import Path
 
 import hcl2
 
+from homelab import paths
 from homelab.checks.registry import declare, finding
 from homelab.findings import Finding
 
-TERRAFORM_DIR = "terraform"
-TFVARS = "terraform/homelab.auto.tfvars.json"
-PACKER_DIR = "packer/ubuntu-2404"
-PKRVARS = "packer/ubuntu-2404/homelab.auto.pkrvars.hcl"
+TERRAFORM_DIR = paths.TERRAFORM_DIR
+TFVARS = paths.TFVARS
+PACKER_DIR = paths.PACKER_DIR
+PKRVARS = paths.PKRVARS
 
 declare("hcl/parse-error", "the HCL and the rendered variables files parse", reported_by="check")
 for _kind in ("terraform", "packer"):

@@ -19,11 +19,12 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
+from homelab import paths
 from homelab.config.model import NodeRole
 from homelab.config.types import DnsLabel
 from homelab.errors import HomelabError, problem
 
-PATH = "ansible/inventories/k3s-nodes.yml"
+PATH = paths.K3S_INVENTORY
 OUTPUT_NAME = "k3s_nodes"
 HEADER = "# generated from terraform output by `homelab inventory`; do not edit by hand\n"
 WHOLE_HINT = "pass all of `terraform output -json`, not `terraform output -json k3s_nodes` (its value alone)"

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from homelab import paths
 from homelab.checks import waivers as waiver_mod
 from homelab.checks.context import CheckContext, Options
 from homelab.checks.registry import RULE_FAILED, Rule, check_rules, selected
@@ -37,10 +38,11 @@ def _sort_key(f: Finding) -> tuple:
 
 
 def run_checks(root: Path, cfg: HomelabConfig, *, select: list[str] | None = None, ignore: list[str] | None = None,
-               options: Options | None = None, cache: Cache | None = None) -> Report:
+               options: Options | None = None, cache: Cache | None = None, config_file: str | None = None) -> Report:
     select, ignore = select or [], ignore or []
     options = options or Options()
-    ctx = CheckContext(root=root.resolve(), cfg=cfg, cache=cache or Cache(None), options=options)
+    ctx = CheckContext(root=root.resolve(), cfg=cfg, cache=cache or Cache(None), options=options,
+                       config_file=config_file or paths.CONFIG_FILE)
     report = Report(root=ctx.root)
     t0 = time.perf_counter()
     raw: list[Finding] = []

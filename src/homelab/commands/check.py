@@ -7,11 +7,12 @@ from pathlib import Path
 
 import click
 
+from homelab import paths
 from homelab.checks.settings import configured_excludes
 from homelab.context import Context, pass_ctx
 from homelab.errors import HomelabError
 
-CACHE_FILE = ".homelab/cache/check.pickle"
+CACHE_FILE = paths.CHECK_CACHE
 
 
 @click.command("check")
@@ -59,7 +60,7 @@ def command(ctx: Context, fmt: str, select: tuple[str, ...], ignore: tuple[str, 
         raise HomelabError.single("--kubernetes-version", f"'{kubernetes_version}' is not a version like 1.36")
     cfg = ctx.cfg
     cache = Cache(None if no_cache else ctx.root / CACHE_FILE)
-    report = run_checks(ctx.root, cfg, select=sel, ignore=ign, cache=cache,
+    report = run_checks(ctx.root, cfg, select=sel, ignore=ign, cache=cache, config_file=ctx.config_path.name,
                         options=Options(schemas=schemas.resolve() if schemas else None,
                                         kubernetes_version=kubernetes_version, infra=infra,
                                         exclude=configured_excludes(ctx.root) + exclude))

@@ -15,6 +15,7 @@ from uuid import UUID
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
 
 from homelab.config.types import DnsLabel, Domain, Duration, Range, Size
+from homelab.paths import DEFAULT_FLUX_PATH
 
 
 class Strict(BaseModel):
@@ -177,7 +178,7 @@ class Flux(Strict):
     """The Git repository Flux watches (https:// or ssh://)."""
     branch: str = "main"
     """The branch Flux follows."""
-    path: str = "kubernetes/clusters/homelab"
+    path: str = DEFAULT_FLUX_PATH
     """The cluster's folder in the repository."""
     interval: Duration = "10m"
     """How often Flux reconciles without a webhook."""
@@ -204,11 +205,18 @@ class Exposure(str, Enum):
     public = "public"
 
 
-# The shared Traefik Middlewares (namespace `traefik`) a route carries for its exposure.
+# What each exposure profile carries, in order: the shared Traefik Middlewares (namespace `traefik`) that the
+# chain Middleware `exposure-<profile>` in the Flux tree lists. Routes name the chain as
+# `exposure-${EXPOSURE_<SERVICE>}`, so a service's exposure in homelab.yaml reaches its route by substitution.
 MIDDLEWARE_NAMESPACE = "traefik"
-LAN_ALLOWLIST = "lan-allowlist"
-FORWARD_AUTH = "authentik-forward-auth"
-SECURITY_HEADERS = "security-headers"
+ALLOWLIST, FORWARD_AUTH, HEADERS = "lan-allowlist", "authentik-forward-auth", "security-headers"
+PROTECTIVE = (ALLOWLIST, FORWARD_AUTH)  # the middlewares that decide who gets in
+EXPOSURE_PROFILES: dict[str, tuple[str, ...]] = {
+    "lan": (ALLOWLIST, FORWARD_AUTH, HEADERS),
+    "lan-nosso": (ALLOWLIST, HEADERS),
+    "sso": (FORWARD_AUTH, HEADERS),
+    "public": (HEADERS,),
+}
 
 
 class Service(Strict):
@@ -222,6 +230,17 @@ class Service(Strict):
     """Why a `public` service may skip SSO (required for `public`)."""
 
     @property
+    def profile(self) -> str:
+        """The exposure profile its route names: `lan`, `lan-nosso`, `sso` or `public`."""
+        if self.exposure is Exposure.lan:
+            return "lan" if self.sso else "lan-nosso"
+        return self.exposure.value
+
+    def middlewares(self) -> tuple[str, ...]:
+        """The Middlewares (namespace `traefik`) its route must run, in order."""
+        return EXPOSURE_PROFILES[self.profile]
+
+    @property
     def on_lan(self) -> bool:
         """Served under the LAN domain, reachable only through the LAN allowlist."""
         return self.exposure is Exposure.lan
@@ -229,15 +248,11 @@ class Service(Strict):
     @property
     def requires_sso(self) -> bool:
         """Behind Authentik forward auth: `sso` services always, `lan` services unless `sso: false`."""
-        return self.exposure is Exposure.sso or (self.on_lan and self.sso)
+        return FORWARD_AUTH in self.middlewares()
 
     def access_middlewares(self) -> list[str]:
-        """The Middlewares that decide who gets in: the LAN allowlist and/or Authentik forward auth."""
-        return ([LAN_ALLOWLIST] if self.on_lan else []) + ([FORWARD_AUTH] if self.requires_sso else [])
-
-    def middlewares(self) -> list[str]:
-        """Every shared Middleware (in namespace `traefik`) the service's route carries, in order."""
-        return [*self.access_middlewares(), SECURITY_HEADERS]
+        """The Middlewares of its route that decide who gets in: the LAN allowlist and/or forward auth."""
+        return [m for m in self.middlewares() if m in PROTECTIVE]
 
 
 class HomelabConfig(Strict):
@@ -275,5 +290,11 @@ class HomelabConfig(Strict):
         """The service whose name is `host` (compared case-insensitively, as DNS does)."""
         host = host.lower()
         return next(((n, s) for n, s in self.services.items() if self.fqdn(n).lower() == host), None)
+
+    def dns_target(self, service: str) -> str:
+        """Where the service's DNS record points: Traefik for `lan`, the router's public name or address otherwise."""
+        if self.services[service].exposure is Exposure.lan:
+            return str(self.metallb.traefik_address)
+        return self.site.public_target or str(self.metallb.traefik_address)
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from homelab import tools
 from homelab.checks.registry import declare
 from homelab.errors import HomelabError, problem
+from homelab.paths import FluxPaths
 
 if TYPE_CHECKING:
     from homelab.pipeline.stages import PipelineContext, Stage
@@ -88,12 +89,13 @@ def check_ssh_key(pctx: "PipelineContext") -> list[str]:
 
 def check_git_remote(pctx: "PipelineContext") -> list[str]:
     flux = pctx.cfg.flux
+    cluster = FluxPaths.of(pctx.cfg).cluster
     head = pctx.runner.capture(["git", "rev-parse", "HEAD"], quiet=True)
     if not head.ok:
         return [f"{pctx.root} is not a Git checkout with a commit; Flux deploys from Git"]
-    dirty = pctx.runner.capture(["git", "status", "--porcelain", "--", flux.path], quiet=True)
+    dirty = pctx.runner.capture(["git", "status", "--porcelain", "--", cluster], quiet=True)
     if dirty.stdout.strip():
-        return [f"uncommitted changes under {flux.path}; commit and push them, Flux only sees what is in Git"]
+        return [f"uncommitted changes under {cluster}; commit and push them, Flux only sees what is in Git"]
     remote = pctx.runner.capture(["git", "ls-remote", flux.repository, f"refs/heads/{flux.branch}"], quiet=True)
     if not remote.ok or not remote.stdout.strip():
         return [f"cannot read branch {flux.branch} of {flux.repository}: "

@@ -25,6 +25,7 @@ from homelab.errors import HomelabError
 from homelab.checks.registry import declare, finding
 from homelab.findings import Finding, Severity
 from homelab.gitops.model import Route
+from homelab.paths import FluxPaths
 from homelab.plan.quantity import bytes_, cpu_millis, duration_days
 
 LB_ANNOTATION = "metallb.io/loadBalancerIPs"
@@ -138,7 +139,7 @@ def read(root: Path, cfg: HomelabConfig, cache=None) -> tuple[dict, Workload]:
     `cache` is a `homelab.gitops.Cache` (the command shares one with `homelab check`); the caller saves it."""
     from homelab.gitops import Cache, load_tree
 
-    cluster = root / cfg.flux.path
+    cluster = root / FluxPaths.of(cfg).cluster
     if not (cluster / "kustomization.yaml").is_file() and not any(cluster.glob("*/*.yaml")):
         return {"available": False, "reason": f"{cfg.flux.path} holds no Flux tree yet"}, Workload()
     try:
@@ -237,7 +238,8 @@ def sections(tree, cfg: HomelabConfig) -> tuple[dict, Workload]:
     for r in tree.routes():
         rules = Route.of(r)
         hosts = [h for rule in rules for h in rule.hosts]
-        mws = [f"{ns}/{name}" for rule in rules for ns, name in rule.middlewares]
+        # what Traefik runs: an exposure chain counts as its members
+        mws = [f"{ns}/{name}" for rule in rules for ns, name in tree.middlewares_run(rule.middlewares)]
         if r.kind == "IngressRoute":
             tls = (r.spec.get("tls") or {}).get("secretName")
         else:

@@ -19,12 +19,13 @@ from typing import Any
 from homelab.checks.context import CheckContext
 from homelab.checks.registry import finding, rule
 from homelab.checks.rules._util import where
+from homelab.config.model import ALLOWLIST as ALLOWLIST_NAME
 from homelab.config.model import FORWARD_AUTH as FORWARD_AUTH_NAME
-from homelab.config.model import LAN_ALLOWLIST, MIDDLEWARE_NAMESPACE
+from homelab.config.model import MIDDLEWARE_NAMESPACE
 from homelab.gitops import K8sObject
 from homelab.gitops.model import Route
 
-ALLOWLIST = (MIDDLEWARE_NAMESPACE, LAN_ALLOWLIST)
+ALLOWLIST = (MIDDLEWARE_NAMESPACE, ALLOWLIST_NAME)
 FORWARD_AUTH = (MIDDLEWARE_NAMESPACE, FORWARD_AUTH_NAME)
 
 
@@ -42,6 +43,7 @@ def route_protection(ctx: CheckContext):
             if ref not in middlewares and ref[0] and o.kind == "IngressRoute":
                 yield finding("exposure/middleware-missing", f"{where(o)} uses Middleware {ref[0]}/{ref[1]}, which is not in the tree; Traefik "
                               "rejects the whole route", o.file or None, line(), "fix the name or namespace")
+        mws = tuple(tree.middlewares_run(sorted(mws)))  # chains (the exposure profiles) by their members
         for host in route.hosts:
             found = ctx.cfg.service_for_host(host)
             name, svc = found if found else (None, None)
@@ -50,7 +52,7 @@ def route_protection(ctx: CheckContext):
             if not on_lan and not (host == domain or host.endswith("." + domain)):
                 continue  # not ours: site/route-host reports it
             # What homelab.yaml requires of this route; a host it does not declare gets the strictest rule.
-            required = set(svc.access_middlewares()) if svc else {LAN_ALLOWLIST, FORWARD_AUTH_NAME} if on_lan else {FORWARD_AUTH_NAME}
+            required = set(svc.access_middlewares()) if svc else {ALLOWLIST_NAME, FORWARD_AUTH_NAME} if on_lan else {FORWARD_AUTH_NAME}
             if on_lan and ALLOWLIST not in mws:
                 yield finding("exposure/lan-allowlist", f"{label} is a LAN name but the route lacks the traefik/lan-allowlist Middleware, "
                               "so anyone who can reach Traefik can reach it", o.file or None, line(),
@@ -67,6 +69,16 @@ def route_protection(ctx: CheckContext):
                               o.file or None, line(),
                               "add middlewares: [{name: authentik-forward-auth, namespace: traefik}], or mark "
                               f"service {name or '<name>'} `exposure: public` with a `reason` in homelab.yaml")
+    for chain in middlewares.values():
+        members = (chain.spec.get("chain") or {}).get("middlewares") if isinstance(chain.spec.get("chain"), dict) else None
+        for i, m in enumerate(members or []):
+            ref = (chain.namespace, str((m or {}).get("name") if isinstance(m, dict) else m))
+            if ref not in middlewares:
+                yield finding("exposure/middleware-missing",
+                              f"chain {where(chain)} lists Middleware {ref[1]}, which is not in namespace {ref[0]}; "
+                              "Traefik rejects every route that uses the chain", chain.file or None,
+                              chain.line_of("spec", "chain", "middlewares", i),
+                              "a chain's members must be Middlewares in the chain's own namespace")
     allow = middlewares.get(ALLOWLIST)
     if allow is not None:
         spec = allow.spec.get("ipAllowList") or allow.spec.get("ipWhiteList") or {}

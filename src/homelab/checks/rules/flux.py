@@ -29,7 +29,7 @@ def path_missing(ctx: CheckContext):
         if ks.path.startswith("..") or not p.is_relative_to(ctx.root):
             file, line = _ks_location(ctx, ks, "spec", "path")
             yield finding("flux/path-missing", f"Kustomization {ks.key}: path '{ks.path}' leaves the repository",
-                          file, line, "paths are relative to the repository root, e.g. ./kubernetes/clusters/homelab/apps/x")
+                          file, line, f"paths are relative to the repository root, e.g. ./{ctx.tree.cluster_path}/apps/x")
         elif not p.is_dir():
             file, line = _ks_location(ctx, ks, "spec", "path")
             yield finding("flux/path-missing", f"Kustomization {ks.key}: path './{ks.path}' does not exist",

@@ -10,7 +10,7 @@ import re
 import sys
 from pathlib import Path
 
-from homelab import tools
+from homelab import paths, tools
 from homelab.checks.context import CheckContext
 from homelab.checks.registry import finding, rule
 from homelab.findings import Finding, Severity
@@ -58,18 +58,18 @@ def ansible_lint(ctx: CheckContext):
     if exe is None:
         _skip(ctx, "infra/ansible-lint", "ansible-lint")
         return
-    if not (ctx.root / "ansible").is_dir():
+    if not (ctx.root / paths.ANSIBLE_DIR).is_dir():
         ctx.note("infra/ansible-lint: no ansible/ folder")
         return
     env = {**os.environ, "PATH": f"{Path(exe).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    res = tools.run([exe, "--offline", "-p", "--nocolor", "ansible"], cwd=ctx.root, timeout=600, env=env)
+    res = tools.run([exe, "--offline", "-p", "--nocolor", paths.ANSIBLE_DIR], cwd=ctx.root, timeout=600, env=env)
     for line in res.stdout.splitlines():
         m = _PARSEABLE.match(line.strip())
         if m:
             yield finding("infra/ansible-lint", m.group("msg"), m.group("file"), int(m.group("line")))
     if res.returncode != 0 and not any(_PARSEABLE.match(l.strip()) for l in res.stdout.splitlines()):
         first = (res.stderr.strip().splitlines() or ["ansible-lint failed"])[-1]
-        yield finding("infra/ansible-lint", f"ansible-lint failed: {first}", "ansible", None)
+        yield finding("infra/ansible-lint", f"ansible-lint failed: {first}", paths.ANSIBLE_DIR, None)
 
 
 @rule("infra/yamllint", "YAML files pass yamllint", optional=True, needs_tree=False)

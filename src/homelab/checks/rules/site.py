@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from homelab import render
 from homelab.checks.context import CheckContext
 from homelab.checks.registry import finding, rule
 from homelab.checks.rules._util import where
+from homelab.config.model import ALLOWLIST, FORWARD_AUTH, HEADERS, MIDDLEWARE_NAMESPACE, PROTECTIVE
 from homelab.config.types import AddressRange
+from homelab.render.flux import exposure_var, target_var
 
 
 @rule("site/glue-stale", "the glue files generated from homelab.yaml are current", needs_tree=False)
@@ -52,6 +55,53 @@ def route_host(ctx: CheckContext):
                               o.file or None, route.line,
                               "add it under services: in homelab.yaml (hostname, exposure), run `homelab render`, "
                               "and use ${HOST_<SERVICE>}")
+
+
+TARGET_ANNOTATION = "external-dns.alpha.kubernetes.io/target"
+_SHORT = {ALLOWLIST: "LAN allowlist", FORWARD_AUTH: "Authentik SSO", HEADERS: "security headers"}
+
+
+def _describe(names: Iterable[str]) -> str:
+    return " + ".join(_SHORT.get(n, n) for n in names) or "no middleware"
+
+
+@rule("site/exposure-drift", "every route runs the middlewares and DNS target its service's exposure in homelab.yaml asks for")
+def exposure_drift(ctx: CheckContext):
+    cfg, tree = ctx.cfg, ctx.tree
+    for route in tree.route_rules():
+        o, keys = route.obj, route.keys
+        annotations = o.metadata.get("annotations") or {}
+        run = [name for ns, name in tree.middlewares_run(sorted(route.middlewares)) if ns == MIDDLEWARE_NAMESPACE]
+        for host in route.hosts:
+            found = cfg.service_for_host(host)
+            if found is None:
+                continue  # site/route-host reports it
+            name, svc = found
+            want = svc.middlewares()
+            line = ctx.config_line("services", name, "exposure")
+            follow = (f"{ctx.config_file}:{line} gives services.{name} exposure {svc.exposure.value}"
+                      + (", sso: false" if svc.profile == "lan-nosso" else "")
+                      + f"; make the route carry only {{name: exposure-${{{exposure_var(name)}}}, namespace: "
+                      f"{MIDDLEWARE_NAMESPACE}}} so it follows homelab.yaml (and run `homelab render`), or change "
+                      "the exposure there")
+            # Too little protection is exposure/lan-allowlist's and exposure/sso's finding; too much
+            # (the LAN allowlist on a public name, SSO on a webhook) locks out the users it is meant for.
+            extra = [m for m in run if m in PROTECTIVE and m not in want]
+            if extra:
+                mw_keys = (*keys[:-1], "middlewares") if o.kind == "IngressRoute" else keys
+                yield finding("site/exposure-drift",
+                              f"{host} ({where(o)}) runs {_describe(run)}, but its service {name} is "
+                              f"{svc.profile} in homelab.yaml ({_describe(want)}): {_describe(extra)} locks out the "
+                              "users it is meant for",
+                              o.file or None, o.line_of(*mw_keys), follow)
+            target = annotations.get(TARGET_ANNOTATION)
+            if target is not None and str(target) != cfg.dns_target(name):
+                yield finding("site/exposure-drift",
+                              f"{host} ({where(o)}) publishes its DNS record pointing at {target}, but exposure "
+                              f"{svc.exposure.value} in homelab.yaml means {cfg.dns_target(name)}",
+                              o.file or None, o.line_of("metadata", "annotations", TARGET_ANNOTATION),
+                              f"{ctx.config_file}:{line} sets the exposure; use "
+                              f"{TARGET_ANNOTATION}: ${{{target_var(name)}}} so the record follows it")
 
 
 def _replica_values(v: Any) -> list[int]:
