@@ -38,7 +38,7 @@ class CheckContext:
 
     def config_line(self, *keys: str | int) -> int | None:
         """The line of a key of homelab.yaml (the deepest one that exists), for findings and hints."""
-        from homelab.yamlsrc import load_located
+        from homelab.yamlio import load_located
 
         try:
             doc, _ = load_located(self.root / self.config_file, display=self.config_file)

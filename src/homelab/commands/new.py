@@ -211,7 +211,7 @@ def app(ctx: Context, name: str, image: str, port: int) -> None:
     """Scaffold apps/NAME in the example app's pattern (NAME must be a service in homelab.yaml)."""
     from homelab import render
 
-    from homelab.yamlsrc import load_located
+    from homelab.yamlio import load_located
 
     cfg = ctx.cfg
     doc, _ = load_located(ctx.config_path)
