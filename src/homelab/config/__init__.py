@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from homelab.config import rules
 from homelab.config.model import HomelabConfig
-from homelab.checks.registry import declare
+from homelab.registry import declare
 from homelab.errors import HomelabError, Problem, problem
 from homelab.yamlio import LocatedDoc, load_located
 

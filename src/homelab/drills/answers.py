@@ -22,7 +22,7 @@ from homelab.config import HomelabConfig
 from homelab.config.model import Exposure, K3sNode, NodeRole
 from homelab.drills.scenarios import Scenario
 from homelab.drills.workload import PodGroup, Workload
-from homelab.checks.registry import declare, get
+from homelab.registry import declare, get
 from homelab.findings import Finding, Severity
 
 GiB = 2**30

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from homelab import tools
-from homelab.checks.registry import declare
+from homelab.registry import declare
 from homelab.errors import HomelabError, problem
 from homelab.paths import FluxPaths
 

@@ -22,7 +22,7 @@ from homelab.config import HomelabConfig
 from homelab.drills.answers import allocatable, unschedulable
 from homelab.drills.workload import Certificate, PodGroup, Volume, Workload
 from homelab.errors import HomelabError
-from homelab.checks.registry import declare, finding
+from homelab.registry import declare, finding
 from homelab.findings import Finding, Severity
 from homelab.gitops.model import Route
 from homelab.paths import FluxPaths
