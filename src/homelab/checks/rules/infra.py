@@ -13,7 +13,7 @@ from pathlib import Path
 from homelab import paths, tools
 from homelab.checks.context import CheckContext
 from homelab.checks.registry import finding, rule
-from homelab.findings import Finding, Severity
+from homelab.findings import Severity
 
 
 def _skip(ctx: CheckContext, rule_id: str, program: str) -> None:
@@ -69,11 +69,7 @@ def ansible_lint(ctx: CheckContext):
             yield finding("infra/ansible-lint", m.group("msg"), m.group("file"), int(m.group("line")))
     if res.returncode != 0 and not any(_PARSEABLE.match(l.strip()) for l in res.stdout.splitlines()):
         first = (res.stderr.strip().splitlines() or ["ansible-lint failed"])[-1]
-<<<<<<< HEAD
-        yield finding("infra/ansible-lint", f"ansible-lint failed: {first}", "ansible", None)
-=======
-        yield Finding("infra/ansible-lint", Severity.error, f"ansible-lint failed: {first}", paths.ANSIBLE_DIR, None)
->>>>>>> wt-site
+        yield finding("infra/ansible-lint", f"ansible-lint failed: {first}", paths.ANSIBLE_DIR, None)
 
 
 @rule("infra/yamllint", "YAML files pass yamllint", optional=True, needs_tree=False)
