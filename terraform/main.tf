@@ -9,7 +9,7 @@ resource "proxmox_virtual_environment_vm" "k3s" {
   node_name   = var.proxmox_hosts[each.value.proxmox_host].node_name
   vm_id       = each.value.vm_id
 
-  # The seed's power-loss recovery: hosts boot, VMs start by themselves, servers first so etcd
+  # Power-loss recovery: hosts boot, VMs start by themselves, servers first so etcd
   # regains quorum before agents rejoin.
   on_boot = true
   started = true

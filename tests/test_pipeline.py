@@ -281,7 +281,7 @@ def test_a_node_added_to_homelab_yaml_reruns_only_what_it_changes(lab):
     text = cfg_file.read_text()
     node = text[text.index("    - name: k3s-3"):text.index("metallb:")].rstrip() + "\n"
     new = node.replace("k3s-3", "k3s-4").replace("203", "204").replace("192.168.10.13", "192.168.10.14") \
-              .replace("host: pve2                     # the seed's placement: `homelab plan` shows what losing pve2 costs",
+              .replace("host: pve2                     # two servers on pve2 on purpose: `homelab plan` shows the cost",
                        "host: pve1")
     cfg_file.write_text(text.replace(node, node + new))
     write(render_all(load_config(cfg_file)), lab.root)

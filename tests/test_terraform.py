@@ -108,7 +108,7 @@ def _copy_repo(tmp_path: Path) -> Path:
 def test_an_undeclared_variable_in_the_tfvars_is_caught(tmp_path: Path):
     root = _copy_repo(tmp_path)
     data = _tfvars()
-    data["node_count"] = 3  # the seed's old knob: Terraform would only warn and ignore it
+    data["node_count"] = 3  # a knob nothing declares: Terraform would only warn and ignore it
     (root / "terraform/homelab.auto.tfvars.json").write_text(json.dumps(data, indent=2))
     [finding] = check_terraform(root)
     assert finding.rule == "terraform/undeclared-variable" and "'node_count'" in finding.message

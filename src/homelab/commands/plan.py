@@ -3,7 +3,7 @@
 Exit codes: 2 for a bad homelab.yaml or bad options; 1 when the repository is not what it should be
 (stale or missing glue files, errors from `homelab check`); drills are reported but do not fail the
 command unless `--strict` is given, because a drill error describes a risk of a valid design (the
-bundled seed placement loses etcd quorum with pve2 on purpose) rather than a broken repository.
+bundled placement loses etcd quorum with pve2 on purpose) rather than a broken repository.
 """
 
 from __future__ import annotations

@@ -67,9 +67,9 @@ class Network(Strict):
 
 class Networks(Strict):
     management: Network
-    """Where the Proxmox hosts, the Pi and the router live (the seed's 192.168.1.0/24)."""
+    """Where the Proxmox hosts, the Pi and the router live (e.g. 192.168.1.0/24)."""
     k3s: Network
-    """The K3s VLAN (the seed's VLAN 10, 192.168.10.0/24); the VMs and the MetalLB pool live here."""
+    """The K3s VLAN (e.g. VLAN 10, 192.168.10.0/24); the VMs and the MetalLB pool live here."""
 
 
 class ProxmoxHost(Strict):
@@ -80,7 +80,7 @@ class ProxmoxHost(Strict):
     node_name: DnsLabel
     """The Proxmox node name (as shown in the cluster, usually the hostname)."""
     storage: str = "local-zfs"
-    """Datastore for VM disks (the seed uses ZFS pools)."""
+    """Datastore for VM disks (e.g. a local ZFS pool)."""
     cores: int = Field(ge=1)
     """Physical cores the host offers to VMs."""
     memory: Size
@@ -98,14 +98,14 @@ class Template(Strict):
 
 class Proxmox(Strict):
     hosts: dict[DnsLabel, ProxmoxHost] = Field(min_length=1)
-    """The Proxmox hosts, by name (the seed: pve1 and pve2)."""
+    """The Proxmox hosts, by name (e.g. pve1 and pve2)."""
     template: Template
     """The cloud-init template every K3s VM is cloned from."""
 
 
 class Pi(Strict):
     name: DnsLabel
-    """Hostname of the Raspberry Pi (the seed: main-rpi4)."""
+    """Hostname of the Raspberry Pi (e.g. main-rpi4)."""
     address: IPv4Address
     """Its management address; it answers DNS for the LAN."""
     dns: bool = True
@@ -166,7 +166,7 @@ class MetalLB(Strict):
 
 class Longhorn(Strict):
     replicas: int = Field(default=2, ge=1)
-    """Replicas per volume (the seed: 2, across nodes)."""
+    """Replicas per volume (each on a different node)."""
     data_path: str = Field(default="/var/lib/longhorn", pattern=r"^/[^\s]*$")
     """Where the second disk is mounted and Longhorn keeps its data."""
     backup_target: str = ""

@@ -1,4 +1,4 @@
-"""What-if analysis of the seed's failure modes against the lab in homelab.yaml.
+"""What-if analysis of the lab's failure modes against the lab in homelab.yaml.
 
 `run(cfg, ...)` plays every scenario (each Proxmox host down, each VM down, the Pi down, the
 internet down, all power lost and restored) and answers the same questions for each: etcd

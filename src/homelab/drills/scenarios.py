@@ -1,4 +1,4 @@
-"""The seed's failure modes, as scenarios over the lab in homelab.yaml."""
+"""The failure modes a small lab must survive, as scenarios over the lab in homelab.yaml."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from homelab.drills.answers import allocatable
 
 GiB = 2**30
 
-# external-dns runs twice (component facts §6): one instance writes lan names to Pi-hole, one public names to Cloudflare.
+# external-dns runs twice: one instance writes lan names to Pi-hole, one public names to Cloudflare.
 DNS_OWNER = {True: "external-dns-pihole", False: "external-dns-cloudflare"}
 
 

@@ -1,7 +1,7 @@
 """Mermaid diagrams generated from the real configuration, so the docs cannot drift from the repository.
 
-`architecture.mmd` is the seed's layer diagram with this lab's hosts, VMs, addresses and routes;
-`provisioning.mmd` is the seed's provisioning flow with this lab's template, VMs and Flux source.
+`architecture.mmd` is the README's layer diagram with this lab's hosts, VMs, addresses and routes;
+`provisioning.mmd` is the provisioning flow (template, VMs, hosts, Flux) with this lab's template, VMs and Flux source.
 SVG files are written as well when the Mermaid CLI (`mmdc`) is installed.
 """
 
