@@ -3,10 +3,9 @@ break it with a rule's fixture overlay, and run the checks in-process."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-from conftest import CRD_SCHEMAS, ROOT
+from conftest import CRD_SCHEMAS, copy_repo, render_glue
 
 FIXTURES = Path(__file__).parent / "fixtures" / "check"
 CLEAN = FIXTURES / "clean-tree"
@@ -14,14 +13,7 @@ CLEAN = FIXTURES / "clean-tree"
 
 def make_repo(dest: Path) -> Path:
     """homelab.yaml + rendered glue + the clean Flux tree (a repository `homelab check` finds clean)."""
-    from homelab.config import load_config
-    from homelab.render import render_all, write
-
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "homelab.yaml", dest / "homelab.yaml")
-    shutil.copytree(CLEAN, dest, dirs_exist_ok=True)
-    write(render_all(load_config(dest / "homelab.yaml")), dest)
-    return dest
+    return copy_repo(dest, overlay=CLEAN)
 
 
 def apply_overlay(repo: Path, overlay: Path, replacements: dict[str, str] | None = None) -> list[str]:
@@ -36,10 +28,7 @@ def apply_overlay(repo: Path, overlay: Path, replacements: dict[str, str] | None
         (repo / rel).write_text(text, encoding="utf-8")
         changed.append(rel)
     if "homelab.yaml" in changed:
-        from homelab.config import load_config
-        from homelab.render import render_all, write
-
-        write(render_all(load_config(repo / "homelab.yaml")), repo)
+        render_glue(repo)
     return changed
 
 

@@ -1,31 +1,31 @@
-"""Reads the Flux tree the way Flux does, for the tests: kustomize builds of every Flux Kustomization
-path (the real `kubectl kustomize`), `postBuild.substituteFrom` cluster-settings, and schema
-validation of every object (Kubernetes' own schemas from `kubernetes-validate`, custom resources
-from the shared CRD schemas)."""
+"""The Flux tree for the tests, read by the tool's own reader (`homelab.gitops.load_tree`: the real
+`kubectl kustomize` builds, postBuild substitution from cluster-settings), plus what the tests add:
+the objects as the repository writes them (to hold the `${VAR}` conventions) and schema validation
+of every object against Kubernetes' own schemas and the CRD schemas (an oracle independent of
+`homelab check`'s)."""
 
 from __future__ import annotations
 
-import io
+import copy
 import json
 import re
-import shutil
-import subprocess
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 import jsonschema
-from ruamel.yaml import YAML
 
 from conftest import CRD_SCHEMAS, ROOT
+from homelab import yamlio
+from homelab.gitops import Cache, FluxTree, K8sObject, load_tree
+from homelab.gitops.substitute import substitute as flux_substitute
 
 TREE_REL = "kubernetes/clusters/homelab"
-SETTINGS_REL = f"{TREE_REL}/flux-system/cluster-settings.yaml"
 FLUX_KS = ("kustomize.toolkit.fluxcd.io/v1", "Kustomization")
-SUBSTITUTE_OFF = "kustomize.toolkit.fluxcd.io/substitute"
 # Flux's variable syntax; names as Flux accepts them in a ConfigMap
 VAR_RE = re.compile(r"\$\{([_a-zA-Z][_a-zA-Z0-9]*)\}")
+
 
 def crd_schema_dir() -> Path:
     """The CRD schemas (see conftest.CRD_SCHEMAS)."""
@@ -34,53 +34,35 @@ def crd_schema_dir() -> Path:
     return CRD_SCHEMAS
 
 
-def load_all(text: str) -> list[dict]:
-    # a YAML instance is not thread-safe: one per call (builds run in a thread pool)
-    return [d for d in YAML(typ="safe", pure=True).load_all(text) if d]
+load_all = yamlio.load_all
 
 
-def dump(obj: dict) -> str:
-    buf = io.StringIO()
-    y = YAML(typ="safe", pure=True)
-    y.default_flow_style = False
-    y.width = 4096
-    y.dump(obj, buf)
-    return buf.getvalue()
+@cache
+def _file_docs(path: Path, mtime_ns: int) -> list:
+    return yamlio.load_all(path.read_text(encoding="utf-8"))
 
 
-def kustomize(path: Path) -> list[dict]:
-    """`kubectl kustomize PATH`, the same build kustomize-controller runs (no generated
-    kustomization: every folder in this tree carries its own)."""
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        raise RuntimeError("kubectl is not installed; the Flux tree tests build with `kubectl kustomize`")
-    proc = subprocess.run([kubectl, "kustomize", str(path)], capture_output=True, text=True, timeout=120, check=False)
-    if proc.returncode != 0:
-        raise AssertionError(f"kubectl kustomize {path} failed:\n{proc.stderr}")
-    return load_all(proc.stdout)
-
-
-def settings(root: Path = ROOT) -> dict[str, str]:
-    return load_all((root / SETTINGS_REL).read_text())[0]["data"]
-
-
-def substitute(obj: dict, values: dict[str, str]) -> tuple[dict, set[str]]:
-    """Flux's postBuild substitution on one object: on its YAML text, then parsed again (so an
-    unquoted `${LONGHORN_REPLICAS}` becomes a number). Returns the object and the variables it
-    used that cluster-settings does not define (Flux would silently make those empty)."""
-    if (obj.get("metadata", {}).get("annotations") or {}).get(SUBSTITUTE_OFF) == "disabled":
-        return obj, set()
-    text = dump(obj)
-    missing = {m for m in VAR_RE.findall(text) if m not in values}
-    return load_all(VAR_RE.sub(lambda m: values.get(m.group(1), ""), text))[0], missing
+def written(obj: K8sObject) -> dict:
+    """The object as its file in the repository writes it (with the namespace kustomize gives it);
+    the built object when no single document of a file is its source (a generator's output)."""
+    path = (obj.root or ROOT) / obj.file if obj.file else None
+    docs = _file_docs(path, path.stat().st_mtime_ns) if path is not None and path.is_file() else []
+    doc = docs[obj.doc] if 0 <= obj.doc < len(docs) else None
+    if not (isinstance(doc, dict) and doc.get("kind") == obj.kind):
+        return obj.body
+    doc = copy.deepcopy(doc)
+    if obj.namespace:
+        doc.setdefault("metadata", {}).setdefault("namespace", obj.namespace)
+    return doc
 
 
 @dataclass
 class FluxKustomization:
     name: str
-    path: str
+    path: str                                           # as the spec writes it: ./kubernetes/...
     spec: dict
-    objects: list[dict] = field(default_factory=list)  # as built, before substitution
+    objects: list[dict] = field(default_factory=list)   # as written, before substitution
+    applied: list[K8sObject] = field(default_factory=list)  # after kustomize and substitution
 
     @property
     def depends_on(self) -> list[str]:
@@ -90,44 +72,47 @@ class FluxKustomization:
 @dataclass
 class Tree:
     root: Path
+    flux: FluxTree
     kustomizations: dict[str, FluxKustomization]
     settings: dict[str, str]
-    _substituted: list | None = None
 
-    def objects(self):
-        """(Flux Kustomization, object as built) for every object every Kustomization applies."""
+    def objects(self) -> Iterator[tuple[FluxKustomization, dict]]:
+        """(Flux Kustomization, object as written) for every object every Kustomization applies."""
         for ks in self.kustomizations.values():
             for obj in ks.objects:
                 yield ks, obj
 
-    def substituted(self) -> list[tuple[FluxKustomization, dict]]:
-        """(Flux Kustomization, object as applied after substitution), computed once."""
-        if self._substituted is None:
-            self._substituted = [(ks, substitute(obj, self.settings)[0]) for ks, obj in self.objects()]
-        return self._substituted
+    def substituted(self) -> Iterator[tuple[FluxKustomization, dict]]:
+        """(Flux Kustomization, object as applied after substitution)."""
+        for ks in self.kustomizations.values():
+            for obj in ks.applied:
+                yield ks, obj.body
+
+    def unresolved(self) -> Iterator[tuple[FluxKustomization, K8sObject, str]]:
+        """Every variable an applied object uses that cluster-settings does not define."""
+        for ks in self.kustomizations.values():
+            for obj in ks.applied:
+                for name in obj.unresolved:
+                    yield ks, obj, name
 
 
 def read_tree(root: Path = ROOT) -> Tree:
-    """Start where Flux starts: the flux-system Kustomization in flux-system/, then every Flux
-    Kustomization its build contains (the ks.yaml files), each built from its own path."""
-    boot = [o for o in kustomize(root / TREE_REL / "flux-system") if (o["apiVersion"], o["kind"]) == FLUX_KS]
-    assert [o["metadata"]["name"] for o in boot] == ["flux-system"], "flux-system/ must hold the sync Kustomization"
-    pending = boot
+    """Start where Flux starts, the flux-system Kustomization, and follow every Flux Kustomization its
+    builds contain, as `homelab check` and `homelab plan` read it."""
+    from homelab.config import load_config
+
+    flux = load_tree(root, load_config(root / "homelab.yaml"), cache=Cache(None))
+    broken = {k: ks.build_error for k, ks in flux.kustomizations.items() if ks.build_error}
+    assert not broken, f"kustomize failed: {broken}"
     found: dict[str, FluxKustomization] = {}
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        while pending:
-            todo = []
-            for o in pending:
-                name = o["metadata"]["name"]
-                assert name not in found, f"two Flux Kustomizations named {name}"
-                found[name] = FluxKustomization(name, o["spec"]["path"], o["spec"])
-                todo.append(found[name])
-            builds = list(pool.map(lambda k: kustomize(root / k.path), todo))
-            pending = []
-            for ks, objs in zip(todo, builds):
-                ks.objects = objs
-                pending += [o for o in objs if (o["apiVersion"], o["kind"]) == FLUX_KS and o["metadata"]["name"] not in found]
-    return Tree(root, found, settings(root))
+    for ks in flux.kustomizations.values():
+        assert ks.name not in found, f"two Flux Kustomizations named {ks.name}"
+        spec = ks.declared_by.spec if ks.declared_by is not None else {}
+        found[ks.name] = FluxKustomization(ks.name, str(spec.get("path", f"./{ks.path}")), spec,
+                                           [written(o) for o in ks.objects], list(ks.objects))
+    cm = flux.find("ConfigMap", "cluster-settings", "flux-system")
+    settings = {str(k): str(v) for k, v in ((cm.body.get("data") or {}) if cm else {}).items()}
+    return Tree(root, flux, found, settings)
 
 
 # --- schemas -----------------------------------------------------------------------------------
@@ -175,7 +160,7 @@ HOST_MATCH = re.compile(r"Host\(`\$\{(HOST_[A-Z0-9_]+)\}`\)")
 
 
 def routes(tree: Tree) -> list[tuple[str, dict, dict, str]]:
-    """(host variable, IngressRoute, route entry, file-ish location) for every route, before substitution."""
+    """(host variable, IngressRoute and route entry as written, the Kustomization's path) for every route."""
     out = []
     for ks, obj in tree.objects():
         if obj["kind"] != "IngressRoute":
@@ -186,36 +171,18 @@ def routes(tree: Tree) -> list[tuple[str, dict, dict, str]]:
     return out
 
 
-def expected_middlewares(svc) -> set[str]:
-    """The brief's convention: what a route must carry for its exposure in homelab.yaml."""
-    if svc.exposure.value == "lan":
-        return {"lan-allowlist"} | ({"authentik-forward-auth"} if svc.sso else set())
-    if svc.exposure.value == "sso":
-        return {"authentik-forward-auth"}
-    return set()
-
-
 def middlewares_run(tree: Tree, route: dict) -> set[str]:
-    """Names of the traefik-namespace Middlewares a route entry runs after substitution, with every
-    `chain` Middleware of the tree replaced by its members (as Traefik runs them)."""
-    mws = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for _ks, o in tree.substituted()
-           if o["kind"] == "Middleware"}
-    out: set[str] = set()
-    todo = [(m.get("namespace"), substitute(m, tree.settings)[0]["name"]) for m in route.get("middlewares", [])]
-    while todo:
-        ns, name = todo.pop()
-        chain = (mws.get((ns, name)) or {}).get("spec", {}).get("chain")
-        if chain:
-            todo += [(ns, m["name"]) for m in chain["middlewares"]]
-        elif ns == "traefik":
-            out.add(name)
-    return out
+    """Names of the traefik-namespace Middlewares a route entry (as written) runs once cluster-settings
+    is substituted, every `chain` replaced by its members (`FluxTree.middlewares_run`, as Traefik does)."""
+    refs = [(str(m.get("namespace")), flux_substitute(str(m["name"]), tree.settings)[0])
+            for m in route.get("middlewares", [])]
+    return {name for ns, name in tree.flux.middlewares_run(refs) if ns == "traefik"}
 
 
 def protection(svc) -> str:
-    if svc.exposure.value == "lan":
-        return "LAN allowlist + Authentik SSO" if svc.sso else "LAN allowlist"
-    if svc.exposure.value == "sso":
+    if svc.on_lan:
+        return "LAN allowlist + Authentik SSO" if svc.requires_sso else "LAN allowlist"
+    if svc.requires_sso:
         return "internet, Authentik SSO"
     return f"internet, no SSO: {svc.reason}"
 

@@ -14,8 +14,8 @@ from homelab.config import load_config
 from homelab.render.header import GENERATED
 
 from conftest import ROOT
-from fluxtree import (FLUX_KS, TREE_REL, VAR_RE, expected_middlewares, k8s_version, load_all, middlewares_run, read_tree,
-                      routes, schema_errors, services_table, substitute)
+from fluxtree import (FLUX_KS, TREE_REL, VAR_RE, k8s_version, load_all, middlewares_run, read_tree, routes, schema_errors,
+                      services_table)
 
 pytestmark = pytest.mark.skipif(__import__("shutil").which("kubectl") is None,
                                 reason="kubectl is not installed; the tree is built with `kubectl kustomize`")
@@ -85,7 +85,7 @@ def test_component_kustomizations_sit_beside_their_app_folder(tree):
 def test_sync_follows_homelab_yaml_repository_branch_interval_and_path(tree, cfg):
     sync = tree.kustomizations["flux-system"]
     assert sync.path == f"./{cfg.flux.path}" == f"./{TREE_REL}", "flux.path in homelab.yaml must be where the tree is"
-    objs = {(o["kind"], o["metadata"]["name"]): substitute(o, tree.settings)[0] for o in sync.objects}
+    objs = {(o.kind, o.name): o.body for o in sync.applied}
     repo = objs[("GitRepository", "flux-system")]["spec"]
     assert (repo["url"], repo["ref"]["branch"], repo["interval"]) == (cfg.flux.repository, cfg.flux.branch, "10m")
     assert objs[("Kustomization", "flux-system")]["spec"]["interval"] == "10m"
@@ -145,8 +145,7 @@ def test_an_unknown_kind_or_a_misspelt_field_fails_validation():
 
 
 def test_every_substitution_variable_is_defined_in_cluster_settings(tree):
-    missing = {f"{ks.name}: {obj['kind']}/{obj['metadata']['name']}: ${{{v}}}"
-               for ks, obj in tree.objects() for v in substitute(obj, tree.settings)[1]}
+    missing = {f"{ks.name}: {obj.kind}/{obj.name}: ${{{v}}}" for ks, obj, v in tree.unresolved()}
     assert sorted(missing) == []
 
 
@@ -352,7 +351,7 @@ def test_every_route_carries_the_middlewares_its_exposure_requires(tree, cfg):
         assert obj["metadata"]["annotations"]["external-dns.alpha.kubernetes.io/target"] == \
             f"${{{var.replace('HOST_', 'DNS_TARGET_', 1)}}}", where
         names = middlewares_run(tree, route)
-        assert names - {"security-headers"} == expected_middlewares(svc), f"{where}: {sorted(names)} for {svc.exposure.value}"
+        assert names - {"security-headers"} == set(svc.access_middlewares()), f"{where}: {sorted(names)} for {svc.exposure.value}"
         assert obj["spec"]["entryPoints"] == ["websecure"], where
         seen.add(var_to_service[var])
     assert seen == set(cfg.services), f"services in homelab.yaml without a route: {sorted(set(cfg.services) - seen)}"

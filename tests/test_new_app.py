@@ -9,26 +9,15 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from conftest import ROOT, run_cli
-from fluxtree import TREE_REL, expected_middlewares, k8s_version, middlewares_run, read_tree, routes, schema_errors, substitute
+from conftest import ROOT, copy_repo, run_cli
+from fluxtree import TREE_REL, k8s_version, middlewares_run, read_tree, routes, schema_errors
 
 APPS = f"{TREE_REL}/apps"
 
 
 def _lab(tmp_path: Path, services: dict[str, dict]) -> Path:
     """A copy of the repository's homelab.yaml and Flux tree with extra services, rendered."""
-    shutil.copytree(ROOT / "kubernetes", tmp_path / "kubernetes")
-    yaml = YAML()
-    doc = yaml.load((ROOT / "homelab.yaml").read_text())
-    for name, svc in services.items():
-        doc["services"][name] = svc
-    with (tmp_path / "homelab.yaml").open("w") as fh:
-        yaml.dump(doc, fh)
-    from homelab.config import load_config
-    from homelab.render import render_all, write
-
-    write(render_all(load_config(tmp_path / "homelab.yaml")), tmp_path)
-    return tmp_path
+    return copy_repo(tmp_path, "kubernetes", edit=lambda doc: doc["services"].update(services))
 
 
 def _new(lab: Path, *args: str):
@@ -63,9 +52,9 @@ def test_scaffolded_apps_build_validate_and_carry_their_exposures_middlewares(tm
     for name in SERVICES:
         ks = tree.kustomizations[name]
         assert ks.path == f"./{APPS}/{name}/app"
-        errors = [e for obj in ks.objects for e in schema_errors(substitute(obj, tree.settings)[0], version)]
+        errors = [e for obj in ks.applied for e in schema_errors(obj.body, version)]
         assert errors == []
-        assert not [v for obj in ks.objects for v in substitute(obj, tree.settings)[1]]
+        assert not [v for obj in ks.applied for v in obj.unresolved]
         hr = next(o for o in ks.objects if o["kind"] == "HelmRelease")
         image = hr["spec"]["values"]["controllers"][name]["containers"]["app"]["image"]
         assert (image["repository"], image["tag"]) == (f"ghcr.io/example/{name}", "1.2.3")
@@ -75,7 +64,7 @@ def test_scaffolded_apps_build_validate_and_carry_their_exposures_middlewares(tm
         assert var == f"HOST_{name.upper()}"
         assert [m["name"] for m in route["middlewares"]] == [f"exposure-${{EXPOSURE_{name.upper()}}}"], name
         names = middlewares_run(tree, route) - {"security-headers"}
-        assert names == expected_middlewares(cfg.services[name]), name
+        assert names == set(cfg.services[name].access_middlewares()), name
     # the exposure may change later in homelab.yaml, so every app waits for Authentik
     assert "authentik-config" in tree.kustomizations["wiki"].depends_on
     assert "authentik-config" in tree.kustomizations["printer"].depends_on

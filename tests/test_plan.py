@@ -13,12 +13,10 @@ import jsonschema
 import pytest
 
 from homelab.config import load_config
-from homelab.render import render_all, write
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, copy_repo, run_cli
 
 FIXTURES = ROOT / "tests" / "fixtures" / "plan"
-TREE = ROOT / "kubernetes"
 SCHEMA = json.loads((ROOT / "schema" / "plan.schema.json").read_text())
 needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None,
                                    reason="kubectl (built-in kustomize) is not installed: the Flux tree cannot be built")
@@ -26,12 +24,7 @@ needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None,
 
 def lab(tmp_path: Path, config: Path = ROOT / "homelab.yaml", tree: bool = False) -> Path:
     """A scratch repository: a homelab.yaml, its rendered glue and, optionally, a real Flux tree."""
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    (tmp_path / "homelab.yaml").write_text(config.read_text())
-    if tree:
-        shutil.copytree(TREE, tmp_path / "kubernetes", dirs_exist_ok=True)
-    write(render_all(load_config(tmp_path / "homelab.yaml")), tmp_path)
-    return tmp_path
+    return copy_repo(tmp_path, *(["kubernetes"] if tree else []), config=config)
 
 
 def plan_json(repo: Path, *args: str) -> dict:
