@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,8 +109,8 @@ def _check_values(kind: str, values: dict[str, int | None], values_file: str, de
 
 
 def _node_placement(data: dict, text: str) -> list[Finding]:
-    hosts = data.get("proxmox_hosts") if isinstance(data.get("proxmox_hosts"), dict) else {}
-    nodes = data.get("nodes") if isinstance(data.get("nodes"), dict) else {}
+    hosts: dict[str, Any] = data["proxmox_hosts"] if isinstance(data.get("proxmox_hosts"), dict) else {}
+    nodes: dict[str, Any] = data["nodes"] if isinstance(data.get("nodes"), dict) else {}
     found = []
     for name, node in nodes.items():
         host = node.get("proxmox_host") if isinstance(node, dict) else None

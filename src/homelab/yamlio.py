@@ -157,9 +157,8 @@ def line_of(path: Path, doc_index: int, keys: Sequence[str | int]) -> int | None
         nodes = _composed(str(path), path.stat().st_mtime_ns)
     except OSError:
         return None
-    if not 0 <= doc_index < len(nodes) or nodes[doc_index] is None:
-        return None
-    return line_in(nodes[doc_index], keys)
+    node = nodes[doc_index] if 0 <= doc_index < len(nodes) else None
+    return None if node is None else line_in(node, keys)
 
 
 def load(text: str) -> Any:

@@ -53,6 +53,8 @@ class CheckContext:
     def files(self) -> list[str]:
         """Repository-relative files a push would carry: `git ls-files` (tracked + untracked, not
         ignored) inside a work tree, else every file outside caches and virtualenvs."""
+        listed: tools.Result | None
+        top: tools.Result | None
         try:
             listed = tools.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
                                cwd=self.root, timeout=60)
@@ -62,7 +64,7 @@ class CheckContext:
         if listed is not None and top is not None and listed.ok and top.ok and top.stdout.strip() == "":
             names = sorted({n for n in listed.stdout.split("\0") if n})
             return [n for n in names if (self.root / n).is_file() and not self.excluded(n)]
-        found = []
+        found: list[str] = []
         for dirpath, dirnames, filenames in os.walk(self.root):
             dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
             rel = os.path.relpath(dirpath, self.root)

@@ -28,7 +28,8 @@ class Waiver:
 
 
 def scan(file: str, text: str) -> tuple[list[Waiver], list[Finding]]:
-    waivers, problems = [], []
+    waivers: list[Waiver] = []
+    problems: list[Finding] = []
     if "homelab:" not in text:
         return waivers, problems
     for n, line in enumerate(text.splitlines(), 1):

@@ -39,7 +39,7 @@ def command(ctx: Context, source: Path | None, output: Path | None) -> None:
     if source is None:
         text, name = _terraform_output(ctx.root / paths.TERRAFORM_DIR)
     elif str(source) == "-":
-        text, name = click.get_text_stream("stdin").read(), "<stdin>"
+        text, name = click.get_text_stream("stdin").read(), "<stdin>"  # type: ignore[operator]
     else:
         try:
             text, name = source.read_text(encoding="utf-8"), str(source)

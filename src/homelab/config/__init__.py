@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from homelab.config import rules
 from homelab.config.model import HomelabConfig
@@ -34,7 +35,7 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
         if field is None:
             return None
         ann = field.annotation
-        args = getattr(ann, "__args__", ())
+        args: tuple[Any, ...] = getattr(ann, "__args__", ())
         # dict[str, X] and list[X] are walked through their item type: the next loc part is a key/index.
         if getattr(ann, "__origin__", None) in (dict, list):
             model = args[-1]
@@ -48,7 +49,7 @@ def _dict_item_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
 
 
-def _problem(doc: LocatedDoc, err: dict[str, Any]) -> Problem:
+def _problem(doc: LocatedDoc, err: ErrorDetails) -> Problem:
     loc = _dict_item_loc(tuple(err["loc"]))
     path = ".".join(str(p) for p in loc)
     kind = err["type"]

@@ -281,7 +281,7 @@ def strip_build_annotations(body: Any) -> Any:
         if isinstance(ann, dict):
             ann.pop(STAMP, None)
             ann.pop(ORIGIN, None)
-            if not ann:
+            if not ann and isinstance(meta, dict):
                 meta.pop("annotations", None)
     return body
 

@@ -78,7 +78,7 @@ class Cache:
         return self.path.parent
 
     def save(self) -> None:
-        if self.folder() is None:
+        if self.folder() is None or self.path is None:
             return
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".cache.", suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:

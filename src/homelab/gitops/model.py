@@ -138,7 +138,7 @@ class ChartRequest:
         chart = hr.spec.get("chart")
         spec = chart.get("spec") if isinstance(chart, dict) else None
         if isinstance(spec, dict):
-            sr = spec.get("sourceRef") if isinstance(spec.get("sourceRef"), dict) else {}
+            sr: dict[str, Any] = spec["sourceRef"] if isinstance(spec.get("sourceRef"), dict) else {}
             source = Ref(str(sr.get("kind") or "HelmRepository"), str(sr.get("name") or ""),
                          str(sr.get("namespace") or hr.namespace))
             return ChartRequest(str(spec.get("chart") or ""), str(spec.get("version") or "") or None, source,

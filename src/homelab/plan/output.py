@@ -135,9 +135,9 @@ def print_table(plan: dict, console: Console, *, verbose: bool = False) -> None:
         etcd, esev = _etcd_cell(d)
         cells = [Text(d["id"], style=STYLE[d["severity"]] if d["severity"] != "info" else ""), Text(etcd, style=STYLE[esev])]
         for head, rules in DRILL_COLUMNS:
-            sev = _worst(d["findings"], rules)
-            label = _proxmox_cell(d) if head == "PVE" else (MARK[sev] if sev else "-")
-            cells.append(Text(label, style=STYLE[sev] if sev else "dim"))
+            worst = _worst(d["findings"], rules)
+            label = _proxmox_cell(d) if head == "PVE" else (MARK[worst] if worst else "-")
+            cells.append(Text(label, style=STYLE[worst] if worst else "dim"))
         t.add_row(*cells)
     console.print(t)
     for d in plan["drills"]:

@@ -210,10 +210,10 @@ def sections(tree, cfg: HomelabConfig) -> tuple[dict, Workload]:
                         for ip in ips.split(",") if ip.strip()]
     for hr in tree.helm_releases():
         for _, node, _ in _walk(hr.spec.get("values") or {}):
-            ips = node.get(LB_ANNOTATION)
-            if isinstance(ips, str):
+            asked = node.get(LB_ANNOTATION)
+            if isinstance(asked, str):
                 lb_rows += [{"address": ip.strip(), "owner": f"{hr.namespace}/{hr.name}", **_loc(hr)}
-                            for ip in ips.split(",") if ip.strip()]
+                            for ip in asked.split(",") if ip.strip()]
 
     # Certificates
     certs: list[Certificate] = []
@@ -254,12 +254,12 @@ def sections(tree, cfg: HomelabConfig) -> tuple[dict, Workload]:
     for hr in tree.helm_releases():
         if hr.chart is None or hr.chart.name != "external-dns":
             continue
-        v = hr.spec.get("values") or {}
-        prov = v.get("provider")
+        values = hr.spec.get("values") or {}
+        prov = values.get("provider")
         prov = prov.get("name") if isinstance(prov, dict) else prov
         instances.append({"name": f"{hr.namespace}/{hr.name}", "provider": str(prov or ""),
-                          "domain_filters": [str(d) for d in v.get("domainFilters") or []],
-                          "exclude_domains": [str(d) for d in v.get("excludeDomains") or []], **_loc(hr)})
+                          "domain_filters": [str(d) for d in values.get("domainFilters") or []],
+                          "exclude_domains": [str(d) for d in values.get("excludeDomains") or []], **_loc(hr)})
 
     def under(name: str, zone: str) -> bool:
         return name == zone or name.endswith("." + zone)
@@ -298,15 +298,15 @@ def sections(tree, cfg: HomelabConfig) -> tuple[dict, Workload]:
              "memory_bytes": sum(allocatable(n) for n in cfg.k3s.nodes)}
     pending = unschedulable(Workload(pods=tuple(pods)), list(cfg.k3s.nodes))
     if pending:
-        names = ", ".join(dict.fromkeys(f"{p.namespace}/{p.name}" for p in pending))
-        findings.append(finding("plan/budget-exceeds-nodes", f"{len(pending)} pod(s) stay Pending even with every node up ({names}): the tree requests "
+        stuck = ", ".join(dict.fromkeys(f"{p.namespace}/{p.name}" for p in pending))
+        findings.append(finding("plan/budget-exceeds-nodes", f"{len(pending)} pod(s) stay Pending even with every node up ({stuck}): the tree requests "
                                 f"{total['memory_requests_bytes'] / 2**30:.1f}GiB memory and {total['cpu_requests_millis'] / 1000:g} "
                                 f"cores, the nodes offer {alloc['memory_bytes'] / 2**30:.1f}GiB and {alloc['cpu_millis'] / 1000:g}",
                                 pending[0].file, pending[0].line, "give the K3s VMs more memory/cores or lower these requests"))
 
     # Storage: what the volumes take with their replicas, against the data disks
     default_r = replicas_by_class.get("longhorn", cfg.longhorn.replicas)
-    vol_rows = [{"namespace": v.namespace, "name": v.name, "size_bytes": v.size, "replicas": v.replicas or default_r,
+    vol_rows: list[dict[str, Any]] = [{"namespace": v.namespace, "name": v.name, "size_bytes": v.size, "replicas": v.replicas or default_r,
                  "file": v.file, "line": v.line} for v in volumes]
     raw = sum(int(n.data_disk) for n in cfg.k3s.nodes)
     with_replicas = sum(v["size_bytes"] * v["replicas"] for v in vol_rows)

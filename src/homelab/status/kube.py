@@ -44,8 +44,10 @@ class KubernetesReader:
             if plural != "nodes":
                 raise ValueError(f"core list {plural} is not read by homelab")
             # Raw JSON, not the client's model objects: the collectors read the API's own field names.
-            return json.loads(self._core.list_node(_preload_content=False, _request_timeout=15).data)["items"]
-        return self._custom.list_cluster_custom_object(group, version, plural, _request_timeout=15)["items"]
+            raw = self._core.list_node(_preload_content=False, _request_timeout=15)
+            return list(json.loads(raw.data)["items"])  # type: ignore[attr-defined]  # an HTTP response, not a model
+        listed = self._custom.list_cluster_custom_object(group, version, plural, _request_timeout=15)
+        return list(listed["items"])  # type: ignore[index]  # the API's JSON, typed `object` by the client
 
 
 def collect_nodes(cfg: HomelabConfig, kube: KubeReader) -> list[Check]:
@@ -64,9 +66,9 @@ def collect_nodes(cfg: HomelabConfig, kube: KubeReader) -> list[Check]:
         if (node.get("spec") or {}).get("unschedulable"):
             state += ",SchedulingDisabled"
         checks.append(Check("node", name, ready, state, detail))
-    for node in cfg.k3s.nodes:
-        if node.name not in seen:
-            checks.append(Check("node", node.name, False, "missing", "in homelab.yaml but not registered in the cluster"))
+    for declared in cfg.k3s.nodes:
+        if declared.name not in seen:
+            checks.append(Check("node", declared.name, False, "missing", "in homelab.yaml but not registered in the cluster"))
     return checks
 
 

@@ -123,15 +123,15 @@ def substitution(ctx: CheckContext):
     for obj in tree.objects:
         if not obj.unresolved:
             continue
-        ks = tree.kustomizations.get(obj.kustomization)
+        owner = tree.kustomizations.get(obj.kustomization)
         for var in obj.unresolved:
             line = line_containing(ctx, obj.file, "${" + var, obj.line) or line_containing(ctx, obj.file, "$" + var, obj.line)
-            if ks is not None and not ks.post_build:
+            if owner is not None and not owner.post_build:
                 msg = (f"${{{var}}} in {where(obj)} stays literal: Kustomization {obj.kustomization} has no "
                        "postBuild substitution")
                 hint = "add postBuild.substituteFrom: [{kind: ConfigMap, name: cluster-settings}] to its Kustomization"
             else:
-                srcs = ", ".join(f"{r.get('kind')} {r.get('name')}" for r in (ks.substitute_from if ks else [])) or "none"
+                srcs = ", ".join(f"{r.get('kind')} {r.get('name')}" for r in (owner.substitute_from if owner else [])) or "none"
                 msg = (f"${{{var}}} in {where(obj)} is not defined for Kustomization {obj.kustomization} "
                        f"(substituteFrom: {srcs}); Flux would replace it with an empty string")
                 hint = (f"define {var} (homelab.yaml -> cluster-settings, or postBuild.substitute), give a default "

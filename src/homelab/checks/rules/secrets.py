@@ -10,6 +10,7 @@ URL); only lines that pass are handed to detect-secrets. Results are cached per 
 from __future__ import annotations
 
 import re
+from typing import Any
 import tempfile
 from pathlib import Path
 
@@ -145,7 +146,7 @@ def secret_data(ctx: CheckContext):
                     yield finding("secrets/secret-data", f"{where(o)} carries {field} in Git", o.file or None, o.line_of(field),
                                   "use a BitwardenSecret (k8s.bitwarden.com/v1) that creates this Secret from Secrets Manager")
         elif o.kind == "BitwardenSecret" and o.group == "k8s.bitwarden.com":
-            tok = o.spec.get("authToken") if isinstance(o.spec.get("authToken"), dict) else {}
+            tok: dict[str, Any] = o.spec["authToken"] if isinstance(o.spec.get("authToken"), dict) else {}
             missing = [k for k in ("secretName", "secretKey") if not tok.get(k)]
             if missing:
                 yield finding("secrets/bitwarden-auth-token", f"{where(o)}: spec.authToken lacks {' and '.join(missing)}", o.file or None,

@@ -12,6 +12,7 @@ from homelab.checks.registry import finding, rule
 from homelab.checks.rules._util import where
 from homelab.config.model import ALLOWLIST, FORWARD_AUTH, HEADERS, MIDDLEWARE_NAMESPACE, PROTECTIVE
 from homelab.config.types import AddressRange
+from homelab.gitops import K8sObject
 from homelab.render.flux import exposure_var, target_var
 
 
@@ -126,7 +127,7 @@ def _replica_values(v: Any) -> list[int]:
 @rule("site/replicas", "no Longhorn replica count above the number of K3s nodes")
 def replicas(ctx: CheckContext):
     nodes = len(ctx.cfg.k3s.nodes)
-    checks = []
+    checks: list[tuple[K8sObject, Any, tuple[str, ...]]] = []
     for hr in ctx.tree.helm_releases():
         if hr.chart is None or hr.chart.name != "longhorn":
             continue

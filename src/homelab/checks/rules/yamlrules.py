@@ -22,7 +22,7 @@ def yaml_files(ctx: CheckContext):
         if not rel.endswith((".yaml", ".yml")) or _is_template(rel, files):
             continue
         data, key = ctx.read(rel), ctx.file_digest(rel)
-        if data is None:
+        if data is None or key is None:
             continue
         parsed = ctx.cache.get("yaml", key)
         if parsed is None:
