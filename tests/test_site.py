@@ -6,7 +6,10 @@ the real CLI (`render`, `check`, `plan`) or the library on the real Flux tree (r
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -109,3 +112,49 @@ def test_a_route_that_keeps_the_lan_chain_after_its_service_went_public_is_expos
                        if line == "    exposure: public")
     assert drift["severity"] == "error" and "LAN allowlist" in drift["message"]
     assert f"homelab.yaml:{config_line}" in drift["hint"] and "exposure-${EXPOSURE_HOMEPAGE}" in drift["hint"]
+
+
+# --- 2. the whole inventory is generated -----------------------------------------------------------
+
+PVE3 = """    pve3:
+      address: 192.168.1.4
+      api_endpoint: https://192.168.1.4:8006/
+      node_name: pve3
+      cores: 8
+      memory: 32GiB
+  template:"""
+
+
+def test_a_third_proxmox_host_and_a_moved_management_network_reach_the_ansible_inventory(tmp_path):
+    repo = copy_repo(tmp_path, "ansible")
+    _edit_config(repo, "  template:", PVE3)
+    (repo / "homelab.yaml").write_text((repo / "homelab.yaml").read_text().replace("192.168.1.", "192.168.7."))
+    res = run_cli("render", cwd=repo)
+    assert res.returncode == 0, res.stderr
+    assert "wrote ansible/inventories/hosts.yml" in res.stdout
+
+    exe = shutil.which("ansible-inventory", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    if exe is None:
+        pytest.skip("ansible-inventory is not installed (the test extra bundles it)")
+    listed = run_cli_tool(exe, "-i", "inventories/", "--list", cwd=repo / "ansible")
+    hostvars = listed["_meta"]["hostvars"]
+    assert {h: (hostvars[h]["ansible_host"], hostvars[h]["ansible_user"]) for h in ("pve1", "pve2", "pve3", "main-rpi4")} == {
+        "pve1": ("192.168.7.2", "root"), "pve2": ("192.168.7.3", "root"), "pve3": ("192.168.7.4", "root"),
+        "main-rpi4": ("192.168.7.6", "ops")}
+    assert sorted(listed["proxmox"]["hosts"]) == ["pve1", "pve2", "pve3"]
+    assert listed["dns"]["hosts"] == ["main-rpi4"]
+
+
+def test_a_hand_edited_hosts_inventory_is_caught_by_render_check(repo_copy):
+    hosts = repo_copy / "ansible/inventories/hosts.yml"
+    hosts.write_text(hosts.read_text().replace("192.168.1.3", "192.168.1.99"))
+    res = run_cli("render", "--check", cwd=repo_copy)
+    assert res.returncode == 1
+    assert "ansible/inventories/hosts.yml: stale" in res.stderr
+
+
+def run_cli_tool(exe: str, *args: str, cwd: Path) -> dict:
+    """Run a real tool (here ansible-inventory) and parse its JSON."""
+    proc = subprocess.run([exe, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
