@@ -22,7 +22,7 @@ from ruamel.yaml.comments import CommentedMap
 from homelab import paths
 from homelab.config.model import NodeRole
 from homelab.config.types import DnsLabel
-from homelab.errors import HomelabError, Problem
+from homelab.errors import HomelabError, problem
 
 PATH = paths.K3S_INVENTORY
 OUTPUT_NAME = "k3s_nodes"
@@ -125,9 +125,9 @@ def order_nodes(nodes: list[Node], declared: list[str], source: str) -> tuple[li
     by_name = {n.name: n for n in nodes}
     unknown = sorted(set(by_name) - set(declared))
     if unknown:
-        raise HomelabError([Problem(file=source, line=by_name[name].line, path=f"{OUTPUT_NAME}.{name}",
-                                    message="a VM Terraform created that homelab.yaml does not list",
-                                    hint=APPLY_HINT) for name in unknown])
+        raise HomelabError([problem(source, "a VM Terraform created that homelab.yaml does not list",
+                                    line=by_name[name].line, path=f"{OUTPUT_NAME}.{name}", hint=APPLY_HINT)
+                            for name in unknown])
     ordered = [by_name[name] for name in declared if name in by_name]
     pending = [name for name in declared if name not in by_name]
     if not any(n.role == NodeRole.server.value for n in ordered):

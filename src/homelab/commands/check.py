@@ -32,7 +32,7 @@ CACHE_FILE = paths.CHECK_CACHE
                    "added to [tool.homelab.check] exclude in pyproject.toml.")
 @click.option("--no-cache", is_flag=True, help="Ignore and do not write .homelab/cache.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to a file.")
-@click.option("--list-rules", is_flag=True, help="List every rule id and exit.")
+@click.option("--list-rules", is_flag=True, help="List every finding id (id, default severity, the command that reports it) and exit.")
 @pass_ctx
 def command(ctx: Context, fmt: str, select: tuple[str, ...], ignore: tuple[str, ...], schemas: Path | None,
             kubernetes_version: str | None, infra: bool, exclude: tuple[str, ...], no_cache: bool, output: Path | None,
@@ -43,16 +43,14 @@ def command(ctx: Context, fmt: str, select: tuple[str, ...], ignore: tuple[str, 
     `# homelab: ignore[rule/id] reason` on its line or the line above; waivers need a reason and are
     listed in the report.
     """
-    from homelab.checks import Options, all_ids, run_checks
+    from homelab.checks import Options, run_checks
     from homelab.checks import report as rep
-    from homelab.checks.registry import expand
+    from homelab.checks.registry import all_rules, expand
     from homelab.gitops import Cache
 
-    import homelab.checks.rules  # noqa: F401
-
     if list_rules:
-        for rid, summary in all_ids().items():
-            click.echo(f"{rid:<32} {summary}")
+        for r in all_rules().values():
+            click.echo(f"{r.id:<36} {r.severity.value:<7} {r.reported_by:<8} {r.summary}")
         return
     sel, ign = expand(select), expand(ignore)
     if schemas is not None and not schemas.is_dir():

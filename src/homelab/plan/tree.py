@@ -24,6 +24,7 @@ from homelab.config import HomelabConfig
 from homelab.drills.answers import allocatable, unschedulable
 from homelab.drills.workload import Certificate, PodGroup, Volume, Workload
 from homelab.errors import HomelabError
+from homelab.checks.registry import declare, finding
 from homelab.findings import Finding, Severity
 from homelab.paths import FluxPaths
 from homelab.plan.quantity import bytes_, cpu_millis, duration_days
@@ -31,6 +32,13 @@ from homelab.plan.quantity import bytes_, cpu_millis, duration_days
 LB_ANNOTATION = "metallb.io/loadBalancerIPs"
 HOST_RE = re.compile(r"Host(?:SNI)?\(([^)]*)\)")
 DAEMON_KEYS = {"daemonset", "prometheus-node-exporter", "nodeexporter"}
+
+declare("plan/dns-owner-ambiguous", "each route's name is written by one external-dns instance", reported_by="plan",
+        severity=Severity.warning)
+declare("plan/dns-owner-missing", "some external-dns instance writes a record for each route's name", reported_by="plan",
+        severity=Severity.warning)
+declare("plan/budget-exceeds-nodes", "the tree's resource requests fit on the nodes with every node up", reported_by="plan")
+declare("plan/storage-exceeds-disks", "Longhorn volumes with their replicas fit on the nodes' data disks", reported_by="plan")
 
 
 def _hosts_of(match: str) -> list[str]:
@@ -280,13 +288,11 @@ def sections(tree, cfg: HomelabConfig) -> tuple[dict, Workload]:
                   and not any(under(row["host"], d) for d in i["exclude_domains"])]
         dns_rows.append({"name": row["host"], "owners": [i["name"] for i in owners], "route": row["route"]})
         if instances and len(owners) > 1:
-            findings.append(Finding("plan/dns-owner-ambiguous", Severity.warning,
-                                    f"{row['host']} is claimed by {len(owners)} external-dns instances ({', '.join(i['name'] for i in owners)}): "
+            findings.append(finding("plan/dns-owner-ambiguous", f"{row['host']} is claimed by {len(owners)} external-dns instances ({', '.join(i['name'] for i in owners)}): "
                                     "each writes it to its own provider", row["file"], row["line"],
                                     "give the broader instance excludeDomains for the narrower zone (e.g. the LAN domain)"))
         elif instances and not owners:
-            findings.append(Finding("plan/dns-owner-missing", Severity.warning,
-                                    f"no external-dns instance writes a record for {row['host']}", row["file"], row["line"],
+            findings.append(finding("plan/dns-owner-missing", f"no external-dns instance writes a record for {row['host']}", row["file"], row["line"],
                                     "add its zone to an instance's domainFilters"))
 
     # Resource budget per namespace against the nodes
@@ -311,8 +317,7 @@ def sections(tree, cfg: HomelabConfig) -> tuple[dict, Workload]:
     pending = unschedulable(Workload(pods=tuple(pods)), list(cfg.k3s.nodes))
     if pending:
         names = ", ".join(dict.fromkeys(f"{p.namespace}/{p.name}" for p in pending))
-        findings.append(Finding("plan/budget-exceeds-nodes", Severity.error,
-                                f"{len(pending)} pod(s) stay Pending even with every node up ({names}): the tree requests "
+        findings.append(finding("plan/budget-exceeds-nodes", f"{len(pending)} pod(s) stay Pending even with every node up ({names}): the tree requests "
                                 f"{total['memory_requests_bytes'] / 2**30:.1f}GiB memory and {total['cpu_requests_millis'] / 1000:g} "
                                 f"cores, the nodes offer {alloc['memory_bytes'] / 2**30:.1f}GiB and {alloc['cpu_millis'] / 1000:g}",
                                 pending[0].file, pending[0].line, "give the K3s VMs more memory/cores or lower these requests"))
@@ -324,8 +329,7 @@ def sections(tree, cfg: HomelabConfig) -> tuple[dict, Workload]:
     raw = sum(int(n.data_disk) for n in cfg.k3s.nodes)
     with_replicas = sum(v["size_bytes"] * v["replicas"] for v in vol_rows)
     if with_replicas > raw:
-        findings.append(Finding("plan/storage-exceeds-disks", Severity.error,
-                                f"Longhorn volumes need {with_replicas / 2**30:.0f}GiB with their replicas; the data disks hold "
+        findings.append(finding("plan/storage-exceeds-disks", f"Longhorn volumes need {with_replicas / 2**30:.0f}GiB with their replicas; the data disks hold "
                                 f"{raw / 2**30:.0f}GiB", None, None, "grow k3s.nodes[].data_disk or shrink the volumes"))
 
     section = {

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from homelab import paths, tools
 from homelab.checks.context import CheckContext
-from homelab.checks.registry import rule
+from homelab.checks.registry import finding, rule
 from homelab.findings import Finding, Severity
 
 
@@ -42,11 +42,11 @@ def terraform_fmt(ctx: CheckContext):
         res = tools.run([exe, "fmt", "-check", "-list=true", "-no-color", d], cwd=ctx.root, timeout=120)
         for name in res.stdout.split():
             rel = name if name.startswith(d) or d == "." else f"{d}/{name}"
-            yield Finding("infra/terraform-fmt", Severity.error, "not formatted as `terraform fmt` would", rel, None,
+            yield finding("infra/terraform-fmt", "not formatted as `terraform fmt` would", rel, None,
                           f"run `terraform fmt {d}`")
         if res.returncode not in (0, 3) and not res.stdout.strip():
             first = (res.stderr.strip().splitlines() or ["terraform fmt failed"])[0]
-            yield Finding("infra/terraform-fmt", Severity.error, f"terraform fmt could not parse: {first}", d, None)
+            yield finding("infra/terraform-fmt", f"terraform fmt could not parse: {first}", d, None)
 
 
 _PARSEABLE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+)(?::\d+)?: (?P<msg>.*)$")
@@ -66,10 +66,14 @@ def ansible_lint(ctx: CheckContext):
     for line in res.stdout.splitlines():
         m = _PARSEABLE.match(line.strip())
         if m:
-            yield Finding("infra/ansible-lint", Severity.error, m.group("msg"), m.group("file"), int(m.group("line")))
+            yield finding("infra/ansible-lint", m.group("msg"), m.group("file"), int(m.group("line")))
     if res.returncode != 0 and not any(_PARSEABLE.match(l.strip()) for l in res.stdout.splitlines()):
         first = (res.stderr.strip().splitlines() or ["ansible-lint failed"])[-1]
+<<<<<<< HEAD
+        yield finding("infra/ansible-lint", f"ansible-lint failed: {first}", "ansible", None)
+=======
         yield Finding("infra/ansible-lint", Severity.error, f"ansible-lint failed: {first}", paths.ANSIBLE_DIR, None)
+>>>>>>> wt-site
 
 
 @rule("infra/yamllint", "YAML files pass yamllint", optional=True, needs_tree=False)
@@ -86,4 +90,4 @@ def yamllint(ctx: CheckContext):
         m = re.match(r"^(?P<file>[^:]+):(?P<line>\d+):\d+: \[(?P<level>\w+)\] (?P<msg>.*)$", line.strip())
         if m:
             sev = Severity.error if m.group("level") == "error" else Severity.warning
-            yield Finding("infra/yamllint", sev, m.group("msg"), m.group("file"), int(m.group("line")))
+            yield finding("infra/yamllint", m.group("msg"), m.group("file"), int(m.group("line")), severity=sev)

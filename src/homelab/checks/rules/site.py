@@ -8,20 +8,23 @@ from typing import Any
 
 from homelab import render
 from homelab.checks.context import CheckContext
-from homelab.checks.registry import rule
+from homelab.checks.registry import finding, rule
 from homelab.checks.rules._util import where
 from homelab.checks.rules.exposure import route_entries
 from homelab.config import HomelabConfig
 from homelab.config.model import ALLOWLIST, FORWARD_AUTH, HEADERS, MIDDLEWARE_NAMESPACE, PROTECTIVE
 from homelab.config.types import AddressRange
+<<<<<<< HEAD
+=======
 from homelab.findings import Finding, Severity
 from homelab.render.flux import exposure_var, target_var
+>>>>>>> wt-site
 
 
 @rule("site/glue-stale", "the glue files generated from homelab.yaml are current", needs_tree=False)
 def glue_stale(ctx: CheckContext):
     for d in render.check(ctx.cfg, ctx.root):
-        yield Finding("site/glue-stale", Severity.error, f"generated file is {d.state}: homelab.yaml says otherwise",
+        yield finding("site/glue-stale", f"generated file is {d.state}: homelab.yaml says otherwise",
                       d.path, None, "run `homelab render` (never edit glue files by hand)")
 
 
@@ -33,12 +36,11 @@ def metallb_pool(ctx: CheckContext):
             try:
                 r = AddressRange(str(addr))
             except ValueError:
-                yield Finding("site/metallb-pool", Severity.error, f"{where(o)}: '{addr}' is not an address range",
+                yield finding("site/metallb-pool", f"{where(o)}: '{addr}' is not an address range",
                               o.file or None, o.line_of("spec", "addresses", i), "use ${METALLB_RANGE}")
                 continue
             if not (pool.first <= r.first and r.last <= pool.last):
-                yield Finding("site/metallb-pool", Severity.error,
-                              f"{where(o)} hands out {addr}, but homelab.yaml's metallb.pool is {pool}",
+                yield finding("site/metallb-pool", f"{where(o)} hands out {addr}, but homelab.yaml's metallb.pool is {pool}",
                               o.file or None, o.line_of("spec", "addresses", i),
                               "use addresses: [${METALLB_RANGE}] so homelab.yaml stays the one source")
 
@@ -51,12 +53,10 @@ def route_host(ctx: CheckContext):
         for _, hosts, _, keys in route_entries(o):
             for host in hosts:
                 if not (host == domain or host.endswith("." + domain)):
-                    yield Finding("site/route-host", Severity.error,
-                                  f"{host} ({where(o)}) is not under {domain}, the domain in homelab.yaml",
+                    yield finding("site/route-host", f"{host} ({where(o)}) is not under {domain}, the domain in homelab.yaml",
                                   o.file or None, o.line_of(*keys), "use ${HOST_<SERVICE>} from cluster-settings")
                 elif host not in known:
-                    yield Finding("site/route-host", Severity.error,
-                                  f"{host} ({where(o)}) is not a service in homelab.yaml, so its exposure is undeclared",
+                    yield finding("site/route-host", f"{host} ({where(o)}) is not a service in homelab.yaml, so its exposure is undeclared",
                                   o.file or None, o.line_of(*keys),
                                   "add it under services: in homelab.yaml (hostname, exposure), run `homelab render`, "
                                   "and use ${HOST_<SERVICE>}")
@@ -154,7 +154,6 @@ def replicas(ctx: CheckContext):
     for o, value, keys in checks:
         for n in _replica_values(value):
             if n > nodes:
-                yield Finding("site/replicas", Severity.error,
-                              f"{where(o)} asks for {n} Longhorn replicas but homelab.yaml has {nodes} K3s nodes; "
+                yield finding("site/replicas", f"{where(o)} asks for {n} Longhorn replicas but homelab.yaml has {nodes} K3s nodes; "
                               "volumes would stay degraded", o.file or None, o.line_of(*keys),
                               "use ${LONGHORN_REPLICAS} (longhorn.replicas in homelab.yaml)")
