@@ -158,3 +158,42 @@ def run_cli_tool(exe: str, *args: str, cwd: Path) -> dict:
     proc = subprocess.run([exe, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
+
+
+# --- 3. flux.path honoured everywhere ---------------------------------------------------------------
+
+@needs_kubectl
+def test_a_different_flux_path_is_used_by_render_new_app_check_plan_and_up(tmp_path):
+    repo = copy_repo(tmp_path, "kubernetes")
+    moved = repo / "k8s/clusters/lab"
+    shutil.move(repo / CLUSTER, moved)
+    shutil.rmtree(repo / "kubernetes")
+    for f in moved.rglob("*.yaml"):  # the tree's own Kustomization paths move with it, as in any Flux repository
+        f.write_text(f.read_text().replace(f"./{CLUSTER}/", "./k8s/clusters/lab/"))
+    _edit_config(repo, "  path: kubernetes/clusters/homelab", "  path: k8s/clusters/lab")
+    _edit_config(repo, "  authentik:", "  wiki:\n    hostname: wiki\n    exposure: lan\n  authentik:")
+
+    res = run_cli("render", cwd=repo)
+    assert res.returncode == 0, res.stderr
+    assert set(res.stdout.split()) >= {"k8s/clusters/lab/flux-system/cluster-settings.yaml",
+                                      "k8s/clusters/lab/flux-system/flux-system.yaml",
+                                      "k8s/clusters/lab/flux-system/git-repository.yaml"}
+    assert not (repo / "kubernetes").exists()
+    assert "path: ./k8s/clusters/lab\n" in (moved / "flux-system/flux-system.yaml").read_text()
+    assert "!/k8s\n" in (moved / "flux-system/git-repository.yaml").read_text()
+
+    res = run_cli("new", "app", "wiki", "--image", "ghcr.io/example/wiki:1.2.3", cwd=repo)
+    assert res.returncode == 0, res.stderr
+    assert "path: ./k8s/clusters/lab/apps/wiki/app\n" in (moved / "apps/wiki/ks.yaml").read_text()
+    assert "./wiki/ks.yaml" in (moved / "apps/kustomization.yaml").read_text()
+    assert not (repo / "kubernetes").exists()
+
+    code, findings = _check(repo, "--select", "flux,site,exposure")
+    assert code == 0, findings
+    plan = json.loads(run_cli("plan", "-f", "json", "--no-check", cwd=repo).stdout)
+    assert plan["tree"]["available"] and plan["tree"]["path"] == "k8s/clusters/lab"
+    assert "wiki.lan.example.com" in {r["host"] for r in plan["tree"]["routes"]}
+
+    up = run_cli("up", "--dry-run", "--only", "bootstrap", cwd=repo, env={"BWS_ACCESS_TOKEN": "x" * 12})
+    assert up.returncode == 0, up.stderr
+    assert "--path=./k8s/clusters/lab" in up.stdout

@@ -16,13 +16,9 @@ from pathlib import Path
 
 import hcl2
 
-<<<<<<< HEAD
+from homelab import paths
 from homelab.checks.registry import declare, finding
 from homelab.findings import Finding
-=======
-from homelab import paths
-from homelab.findings import Finding, Severity
->>>>>>> wt-site
 
 TERRAFORM_DIR = paths.TERRAFORM_DIR
 TFVARS = paths.TFVARS

@@ -103,7 +103,7 @@ def route_protection(ctx: CheckContext):
         for i, m in enumerate(members or []):
             ref = (chain.namespace, str((m or {}).get("name") if isinstance(m, dict) else m))
             if ref not in middlewares:
-                yield Finding("exposure/middleware-missing", Severity.error,
+                yield finding("exposure/middleware-missing",
                               f"chain {where(chain)} lists Middleware {ref[1]}, which is not in namespace {ref[0]}; "
                               "Traefik rejects every route that uses the chain", chain.file or None,
                               chain.line_of("spec", "chain", "middlewares", i),

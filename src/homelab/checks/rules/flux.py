@@ -28,13 +28,8 @@ def path_missing(ctx: CheckContext):
         p = (ctx.root / ks.path).resolve()
         if ks.path.startswith("..") or not p.is_relative_to(ctx.root):
             file, line = _ks_location(ctx, ks, "spec", "path")
-<<<<<<< HEAD
             yield finding("flux/path-missing", f"Kustomization {ks.key}: path '{ks.path}' leaves the repository",
-                          file, line, "paths are relative to the repository root, e.g. ./kubernetes/clusters/homelab/apps/x")
-=======
-            yield Finding("flux/path-missing", Severity.error, f"Kustomization {ks.key}: path '{ks.path}' leaves the repository",
                           file, line, f"paths are relative to the repository root, e.g. ./{ctx.tree.cluster_path}/apps/x")
->>>>>>> wt-site
         elif not p.is_dir():
             file, line = _ks_location(ctx, ks, "spec", "path")
             yield finding("flux/path-missing", f"Kustomization {ks.key}: path './{ks.path}' does not exist",

@@ -69,11 +69,7 @@ def ansible_lint(ctx: CheckContext):
             yield finding("infra/ansible-lint", m.group("msg"), m.group("file"), int(m.group("line")))
     if res.returncode != 0 and not any(_PARSEABLE.match(l.strip()) for l in res.stdout.splitlines()):
         first = (res.stderr.strip().splitlines() or ["ansible-lint failed"])[-1]
-<<<<<<< HEAD
-        yield finding("infra/ansible-lint", f"ansible-lint failed: {first}", "ansible", None)
-=======
-        yield Finding("infra/ansible-lint", Severity.error, f"ansible-lint failed: {first}", paths.ANSIBLE_DIR, None)
->>>>>>> wt-site
+        yield finding("infra/ansible-lint", f"ansible-lint failed: {first}", paths.ANSIBLE_DIR, None)
 
 
 @rule("infra/yamllint", "YAML files pass yamllint", optional=True, needs_tree=False)
