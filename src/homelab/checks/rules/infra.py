@@ -13,7 +13,7 @@ from pathlib import Path
 from homelab import paths, tools
 from homelab.checks.context import CheckContext
 from homelab.checks.registry import finding, rule
-from homelab.findings import Finding, Severity
+from homelab.findings import Severity
 
 
 def _skip(ctx: CheckContext, rule_id: str, program: str) -> None:
