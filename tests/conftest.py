@@ -42,6 +42,9 @@ def copy_repo(dest: Path, *parts: str, edit: Callable[[dict], None] | None = Non
     text = (ROOT / "homelab.yaml").read_text()
     if edit is not None:
         yaml = YAML()
+        yaml.indent(mapping=2, sequence=4, offset=2)  # the bundled file's layout, so lines stay where they were
+        yaml.width = 4096
+        yaml.preserve_quotes = True
         doc = yaml.load(text)
         edit(doc)
         buf = io.StringIO()
@@ -50,6 +53,22 @@ def copy_repo(dest: Path, *parts: str, edit: Callable[[dict], None] | None = Non
     (dest / "homelab.yaml").write_text(text)
     write(render_all(load_config(dest / "homelab.yaml")), dest)
     return dest
+
+
+OWN_REPOSITORY = "https://github.com/jdoe/homelab"
+
+
+def own_lab(doc: dict) -> None:
+    """Replace the example values the bundled homelab.yaml ships with by a user's own (same keys, same lines),
+    so `homelab up` accepts the copy: what a new user does first."""
+    site = doc["site"]
+    site["domain"], site["acme_email"] = "jdoe-lab.net", "admin@jdoe-lab.net"
+    site["ssh_public_keys"][0] = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdoeOwnPublicKeyForTheTestLabOnlyAAAAAAAAAA jdoe@laptop"
+    doc["flux"]["repository"] = OWN_REPOSITORY
+    bw = doc["bitwarden"]
+    bw["organization_id"] = "5f0c6a52-3c1e-4d8e-9a61-0b7e2f4c9d10"
+    for i, name in enumerate(bw["secrets"]):
+        bw["secrets"][name] = f"7a1e9c3b-52d4-4f6a-8b0e-{i + 1:012d}"
 
 
 @pytest.fixture

@@ -16,10 +16,11 @@ from pathlib import Path
 from homelab.config import HomelabConfig
 from homelab.render.ansible import render_ansible
 from homelab.render.flux import render_flux
+from homelab.render.inventory import render_hosts_inventory
 from homelab.render.packer import render_packer
 from homelab.render.terraform import render_terraform
 
-RENDERERS = (render_packer, render_terraform, render_ansible, render_flux)
+RENDERERS = (render_packer, render_terraform, render_ansible, render_hosts_inventory, render_flux)
 
 
 def render_all(cfg: HomelabConfig) -> dict[str, str]:
