@@ -28,6 +28,7 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 # Proxmox and HTTP clients that `status` and `up` need.
 COMMAND_MODULES: list[str] = [
     "check",
+    "charts",
     "plan",
     "inventory",
     "new",
