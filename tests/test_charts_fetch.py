@@ -253,3 +253,13 @@ def test_oci_tampered_layer_is_refused_and_not_cached(oci_registry, chart_cache,
     assert isinstance(got, Unavailable), got
     assert "mismatched digest" in got.reason, got.reason
     assert cache_files(chart_cache) == []
+
+
+def test_credentials_in_a_mirror_url_never_reach_a_reason(chart_server, chart_cache, monkeypatch):
+    monkeypatch.setenv("HOMELAB_CHART_MIRROR", chart_server.url.replace("http://", "http://reader:s3cret-token@"))
+    got = fetch(ChartSpec("authentik", "2026.8.0", "https://charts.goauthentik.io", SOURCE))
+    assert isinstance(got, Unavailable) and "has no authentik-2026.8.0" in got.reason
+    assert "s3cret-token" not in got.reason and "***@" in got.reason
+    archive = fetch(TRAEFIK)
+    assert isinstance(archive, ChartArchive) and "s3cret-token" not in archive.origin
+    assert "s3cret-token" not in "".join(p.read_text() for p in chart_cache.refs.iterdir())

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from homelab.charts.archive import ChartArchive, ChartProblem, Unavailable, check_archive
 from homelab.charts.cache import ChartCache
-from homelab.charts.http import Session, archive_location, entry_digest, find_entry, is_url
+from homelab.charts.http import Session, archive_location, entry_digest, find_entry, is_url, shown
 from homelab.gitops.model import ChartSpec
 
 __all__ = ["MIRROR_ENV", "ChartArchive", "ChartCache", "Session", "Unavailable", "fetch", "mirror_folder"]
@@ -47,24 +47,25 @@ def _join(base: str, *parts: str) -> str:
 def _store(spec: ChartSpec, location: str, expected: str | None, session: Session, cache: ChartCache,
            what: str) -> ChartArchive:
     """Download `location` into the cache; refused (and nothing kept) unless its digest is `expected`."""
+    where = shown(location)
     with cache.pending() as pending:
         digest = session.download(location, pending)
         if expected is not None and digest != expected:
             raise ChartProblem(f"index digest mismatch for {spec.name}-{spec.version}: {what} says "
-                               f"sha256:{expected[:16]}…, {location} has sha256:{digest[:16]}…; not stored")
-        check_archive(pending.path, spec.name, location)
-        return cache.put(spec, pending, digest, location, verified=expected is not None)
+                               f"sha256:{expected[:16]}…, {where} has sha256:{digest[:16]}…; not stored")
+        check_archive(pending.path, spec.name, where)
+        return cache.put(spec, pending, digest, where, verified=expected is not None)
 
 
 def _from_index(spec: ChartSpec, base: str, session: Session, cache: ChartCache, *, mirror: bool) -> ChartArchive:
     index = _join(base, "index.yaml")
-    entry = find_entry(session.index(index), spec.name, spec.version, index)
-    return _store(spec, archive_location(entry, index, mirror=mirror), entry_digest(entry), session, cache, index)
+    entry = find_entry(session.index(index), spec.name, spec.version, shown(index))
+    return _store(spec, archive_location(entry, index, mirror=mirror), entry_digest(entry), session, cache, shown(index))
 
 
 def _from_mirror(spec: ChartSpec, mirror: str, session: Session, cache: ChartCache) -> ChartArchive:
     if not is_url(mirror) and not Path(mirror).is_dir():
-        raise ChartProblem(f"{MIRROR_ENV}={mirror} is neither a folder nor an http(s) URL")
+        raise ChartProblem(f"{MIRROR_ENV}={shown(mirror)} is neither a folder nor an http(s) URL")
     base = _join(mirror, mirror_folder(spec.repo))
     if not spec.oci:
         return _from_index(spec, base, session, cache, mirror=True)
@@ -73,7 +74,7 @@ def _from_mirror(spec: ChartSpec, mirror: str, session: Session, cache: ChartCac
         return _store(spec, archive, None, session, cache, "")
     except ChartProblem as exc:
         if str(exc).startswith(("HTTP 404", f"{archive} does not exist")):
-            raise ChartProblem(f"mirror has no {spec.name}-{spec.version} ({archive})") from None
+            raise ChartProblem(f"mirror has no {spec.name}-{spec.version} ({shown(archive)})") from None
         raise
 
 
@@ -99,9 +100,9 @@ def fetch(spec: ChartSpec, *, download: bool = False, offline: bool = False, ses
     hit = cache.get(spec)
     if hit is not None:
         return hit
-    own = session is None
-    session = Session(offline=offline) if session is None else session
-    session.offline = session.offline or offline
+    own = session is None or (offline and not session.offline)  # an online session never serves offline=True
+    if session is None or own:
+        session = Session(offline=offline)
     try:
         return _locate(spec, download, session, cache)
     except ChartProblem as exc:
@@ -114,7 +115,7 @@ def fetch(spec: ChartSpec, *, download: bool = False, offline: bool = False, ses
 def _locate(spec: ChartSpec, download: bool, session: Session, cache: ChartCache) -> ChartArchive:
     mirror = os.environ.get(MIRROR_ENV, "").strip()
     if mirror and session.offline and is_url(mirror):
-        raise ChartProblem(f"not in the cache, and offline: the mirror {mirror} is not read")
+        raise ChartProblem(f"not in the cache, and offline: the mirror {shown(mirror)} is not read")
     if mirror:
         try:
             return _from_mirror(spec, mirror, session, cache)

@@ -35,6 +35,11 @@ def is_url(location: str) -> bool:
     return location.startswith(("http://", "https://"))
 
 
+def shown(location: str) -> str:
+    """`location` fit for a message: credentials in a URL (`https://user:token@host/`) are masked."""
+    return re.sub(r"^(https?://)[^/@]*@", r"\1***@", location)
+
+
 class Session:
     """One run's HTTP client and the indexes already read (an index is fetched at most once)."""
 
@@ -67,7 +72,7 @@ class Session:
                 raise ChartProblem(f"cannot read {location}: {exc.strerror}") from None
             return
         if self.offline:
-            raise ChartProblem(f"offline: not fetching {location}")
+            raise ChartProblem(f"offline: not fetching {shown(location)}")
         if self._client is None:
             self._client = httpx.Client(timeout=TIMEOUT, follow_redirects=True, transport=self._transport,
                                         headers={"User-Agent": "homelab"})
@@ -75,25 +80,25 @@ class Session:
         try:
             with self._client.stream("GET", location) as resp:
                 if resp.status_code != 200:
-                    raise ChartProblem(f"HTTP {resp.status_code} from {location}")
+                    raise ChartProblem(f"HTTP {resp.status_code} from {shown(location)}")
                 for chunk in resp.iter_bytes(CHUNK):
                     size += len(chunk)
                     if size > limit:
-                        raise ChartProblem(f"{location} is larger than {limit >> 20} MiB; refused")
+                        raise ChartProblem(f"{shown(location)} is larger than {limit >> 20} MiB; refused")
                     if time.monotonic() - start > DEADLINE:
-                        raise ChartProblem(f"{location} took longer than {DEADLINE:.0f} s; gave up")
+                        raise ChartProblem(f"{shown(location)} took longer than {DEADLINE:.0f} s; gave up")
                     yield chunk
         except httpx.TimeoutException:
-            raise ChartProblem(f"timed out fetching {location}") from None
+            raise ChartProblem(f"timed out fetching {shown(location)}") from None
         except httpx.HTTPError as exc:
-            raise ChartProblem(f"cannot fetch {location}: {exc}") from None
+            raise ChartProblem(f"cannot fetch {shown(location)}: {exc}") from None
 
     def index(self, location: str) -> dict[str, Any]:
         """The parsed `index.yaml` at `location` (read once per session; a failure is remembered too)."""
         got = self._indexes.get(location)
         if got is None:
             try:
-                got = parse_index(b"".join(self._chunks(location, MAX_INDEX)), location)
+                got = parse_index(b"".join(self._chunks(location, MAX_INDEX)), shown(location))
             except ChartProblem as exc:
                 got = exc
             self._indexes[location] = got
@@ -149,7 +154,7 @@ def archive_location(entry: dict[str, Any], index_location: str, *, mirror: bool
     urls = entry.get("urls")
     url = next((u for u in urls if isinstance(u, str) and u), "") if isinstance(urls, list) else ""
     if not url:
-        raise ChartProblem(f"{index_location}: the entry of {entry.get('name')} {entry.get('version')} has no urls")
+        raise ChartProblem(f"{shown(index_location)}: the entry of {entry.get('name')} {entry.get('version')} has no urls")
     parts = urlsplit(url)
     if parts.scheme:
         if mirror:
@@ -157,7 +162,7 @@ def archive_location(entry: dict[str, Any], index_location: str, *, mirror: bool
         elif parts.scheme in ("http", "https"):
             return url
         else:
-            raise ChartProblem(f"{index_location}: archive URL {url} is neither http nor https")
+            raise ChartProblem(f"{shown(index_location)}: archive URL {shown(url)} is neither http nor https")
     if is_url(index_location):
         return urljoin(index_location, url)
     return os.path.normpath(os.path.join(os.path.dirname(index_location), url))
