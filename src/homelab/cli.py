@@ -30,6 +30,7 @@ COMMAND_MODULES: list[str] = [
     "check",
     "charts",
     "plan",
+    "diff",
     "inventory",
     "new",
     "up",
