@@ -195,6 +195,15 @@ def test_a_server_that_never_answers_times_out(chart_cache, monkeypatch):
     assert isinstance(got, Unavailable) and got.reason.startswith("timed out fetching http://127.0.0.1:")
 
 
+def test_unwritable_cache_is_unavailable_with_the_fix(chart_mirror, tmp_path, monkeypatch):
+    (tmp_path / "blocked").write_text("a file where the cache folder should be")
+    monkeypatch.setenv("HOMELAB_CACHE_DIR", str(tmp_path / "blocked"))
+    got = fetch(TRAEFIK)
+    assert isinstance(got, Unavailable)
+    assert got.reason.startswith(f"cannot write the chart cache {tmp_path / 'blocked' / 'charts'}")
+    assert "HOMELAB_CACHE_DIR" in got.reason
+
+
 def test_unpinned_chart_is_unavailable(chart_cache):
     got = fetch(ChartSpec("traefik", "", "https://traefik.github.io/charts", SOURCE), download=True)
     assert isinstance(got, Unavailable) and "not pinned" in got.reason

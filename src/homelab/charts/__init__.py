@@ -107,6 +107,9 @@ def fetch(spec: ChartSpec, *, download: bool = False, offline: bool = False, ses
         return _locate(spec, download, session, cache)
     except ChartProblem as exc:
         return Unavailable(spec, str(exc))
+    except OSError as exc:  # the cache folder cannot be written (read-only home, a file in the way, disk full)
+        return Unavailable(spec, f"cannot write the chart cache {cache.root}: {exc.strerror or exc} "
+                                 f"(set HOMELAB_CACHE_DIR to a writable folder)")
     finally:
         if own:
             session.close()
