@@ -81,7 +81,8 @@ def test_archive_missing_behind_the_index_names_the_http_status(chart_cache, sha
     folder = tmp_path / "mirror" / "charts.longhorn.io"
     folder.mkdir(parents=True)
     shutil.copy(shared_charts / "charts.longhorn.io" / "index.yaml", folder / "index.yaml")
-    got, url = fetch_through(tmp_path / "mirror", ChartSpec("longhorn", "1.12.1", "https://charts.longhorn.io", SOURCE), monkeypatch)
+    longhorn = ChartSpec("longhorn", "1.12.1", "https://charts.longhorn.io", SOURCE)
+    got, url = fetch_through(tmp_path / "mirror", longhorn, monkeypatch)
     assert isinstance(got, Unavailable)
     assert f"HTTP 404 from {url}/charts.longhorn.io/longhorn-1.12.1.tgz" in got.reason
 
@@ -148,7 +149,8 @@ def test_directory_mirror_serves_oci_charts_by_file_name(chart_cache, shared_cha
     monkeypatch.setenv("HOMELAB_CHART_MIRROR", str(shared_charts))
     got = fetch(CERT_MANAGER, offline=True)  # a directory mirror needs no network
     assert isinstance(got, ChartArchive), got
-    assert got.digest == hashlib.sha256((shared_charts / "quay.io/jetstack/charts/cert-manager-v1.21.1.tgz").read_bytes()).hexdigest()
+    archive = shared_charts / "quay.io/jetstack/charts/cert-manager-v1.21.1.tgz"
+    assert got.digest == hashlib.sha256(archive.read_bytes()).hexdigest()
     missing = fetch(ChartSpec("cert-manager", "v9.9.9", "oci://quay.io/jetstack/charts", SOURCE))
     assert isinstance(missing, Unavailable) and missing.reason.startswith("mirror has no cert-manager-v9.9.9")
 
