@@ -164,8 +164,8 @@ def _by_kustomization(tree: FluxTree) -> dict[str, dict[Ident, K8sObject]]:
 
 
 def _yaml(body: dict[str, Any]) -> list[str]:
-    text: str = yaml.safe_dump(body, sort_keys=True, default_flow_style=False, width=120)
-    return text.splitlines(keepends=True)
+    dumped: str = yaml.safe_dump(body, sort_keys=True, default_flow_style=False, width=120)
+    return dumped.splitlines(keepends=True)
 
 
 def _chart_note(old: FluxTree, new: FluxTree, before: K8sObject, after: K8sObject) -> tuple[str, ...]:
