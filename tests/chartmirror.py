@@ -19,9 +19,10 @@ import httpx
 
 class ChartServer:
     """`folder` served at `url` (http://127.0.0.1:PORT) until `close()`; `requests` lists the path
-    of every request received, in order."""
+    of every request received, in order. `status` answers every request with that HTTP status
+    instead (a repository that wants credentials, one that fails)."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, status: int | None = None):
         self.folder = folder
         self.requests: list[str] = []
         lock = threading.Lock()
@@ -31,6 +32,9 @@ class ChartServer:
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 with lock:
                     seen.append(self.path)
+                if status is not None:
+                    self.send_error(status)
+                    return
                 super().do_GET()
 
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002

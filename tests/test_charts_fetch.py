@@ -197,6 +197,17 @@ def test_a_server_that_never_answers_times_out(chart_cache, monkeypatch):
     assert isinstance(got, Unavailable) and got.reason.startswith("timed out fetching http://127.0.0.1:")
 
 
+def test_repository_that_wants_credentials_says_how_to_get_its_charts(chart_cache, tmp_path):
+    server = ChartServer(tmp_path, status=401)
+    try:
+        got = fetch(ChartSpec("private", "1.0.0", server.url, SOURCE), download=True)
+    finally:
+        server.close()
+    assert isinstance(got, Unavailable)
+    assert got.reason.startswith(f"HTTP 401 from {server.url}/index.yaml (it wants credentials")
+    assert "HOMELAB_CHART_MIRROR" in got.reason
+
+
 def test_unwritable_cache_is_unavailable_with_the_fix(chart_mirror, tmp_path, monkeypatch):
     (tmp_path / "blocked").write_text("a file where the cache folder should be")
     monkeypatch.setenv("HOMELAB_CACHE_DIR", str(tmp_path / "blocked"))

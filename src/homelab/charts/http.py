@@ -80,7 +80,9 @@ class Session:
         try:
             with self._client.stream("GET", location) as resp:
                 if resp.status_code != 200:
-                    raise ChartProblem(f"HTTP {resp.status_code} from {shown(location)}")
+                    hint = (" (it wants credentials: serve the repository's charts from a mirror, "
+                            "HOMELAB_CHART_MIRROR=https://user:token@host/...)") if resp.status_code in (401, 403) else ""
+                    raise ChartProblem(f"HTTP {resp.status_code} from {shown(location)}{hint}")
                 for chunk in resp.iter_bytes(CHUNK):
                     size += len(chunk)
                     if size > limit:
