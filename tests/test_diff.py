@@ -71,7 +71,7 @@ def test_diff_shows_exactly_the_changed_objects_against_the_merge_base(repo):
         "- IngressRoute homepage/homepage", "~ HelmRelease homepage/homepage",
         "~ HelmRelease traefik/traefik", "~ Secret homepage/homepage-extra"]
     assert "chart traefik 41.3.0 -> traefik 41.4.0" in out
-    assert "a masked value changed" in out
+    assert re.search(r"^    -\s+password: <masked [0-9a-f]{8}>\n    \+\s+password: <masked [0-9a-f]{8}>$", out, re.M)
     assert re.search(r"^    -\s+tag: v1\.12\.3\n    \+\s+tag: v1\.13\.0$", out, re.M)
     assert "first-s3cret" not in out and "second-s3cret" not in out
 
@@ -105,13 +105,17 @@ def test_diff_bad_ref_exits_2_and_says_why(repo):
 
 
 def test_masking_hides_secret_data_and_credential_values_only():
-    from homelab.diff import MASK, masked
+    from homelab.diff import Masker, masked
 
-    body = {"apiVersion": "v1", "kind": "Secret", "data": {"token": "c2VjcmV0"},
+    mask = Masker()
+    body = {"apiVersion": "v1", "kind": "Secret", "data": {"token": "c2VjcmV0", "other": "c2VjcmV0"},
             "spec": {"adminPassword": "hunter2", "existingSecret": "authentik-env", "passwordSecretName": "x",
                      "apiToken": "${API_TOKEN}", "replicas": 2}}
-    got = masked(body)
-    assert got["data"] == {"token": MASK}
-    assert got["spec"] == {"adminPassword": MASK, "existingSecret": "authentik-env", "passwordSecretName": "x",
-                           "apiToken": "${API_TOKEN}", "replicas": 2}
+    got = masked(body, mask)
+    assert got["data"] == {"token": mask("c2VjcmV0"), "other": mask("c2VjcmV0")}  # equal values, equal tags
+    assert re.fullmatch(r"<masked [0-9a-f]{8}>", got["data"]["token"])
+    assert got["spec"] == {"adminPassword": mask("hunter2"), "existingSecret": "authentik-env",
+                           "passwordSecretName": "x", "apiToken": "${API_TOKEN}", "replicas": 2}
+    assert mask("hunter2") != mask("hunter3")
+    assert Masker()("hunter2") != mask("hunter2"), "each run draws its own key"
     assert body["data"]["token"] == "c2VjcmV0", "the tree's own object is never changed"

@@ -4,15 +4,19 @@ Both trees are read by `homelab.gitops.load_tree` (the ref's files are checked o
 folder through a private Git index, so the repository, its index and its worktrees are untouched)
 and compared object by object within each Flux Kustomization: objects added, removed or changed,
 each changed one as a unified YAML diff. Secret data and values under credential-like keys are
-masked before anything is compared or shown; a change hidden by the mask is still reported.
+masked before anything is shown: each value becomes `<masked TAG>`, TAG a keyed hash under a key
+drawn at random for the run and never kept, so a changed secret shows as a changed line while
+neither its value nor a way to guess it ever appears.
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
+import hmac
 import os
 import re
+import secrets
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,7 +30,6 @@ from homelab import tools
 from homelab.errors import HomelabError
 from homelab.gitops.model import FluxTree, K8sObject
 
-MASK = "**masked**"
 # keys whose scalar values are credentials (`existingSecret` and `*Name`/`*Ref` keys name a Secret instead)
 _SECRET_KEY = re.compile(r"(password|passwd|secret|token|apikey|api[-_]key|private[-_]?key|credentials?)$", re.I)
 
@@ -38,7 +41,7 @@ class ObjectChange:
     ident: Ident
     change: str  # "added" | "removed" | "changed"
     where: str  # file:line in the tree it is shown from
-    diff: str  # unified diff of the masked YAML ("" when only masked values changed)
+    diff: str  # unified diff of the masked YAML
     notes: tuple[str, ...] = ()
 
     @property
@@ -126,20 +129,27 @@ def checked_out(root: Path, commit: str) -> Iterator[Path]:
 
 # ------------------------------------------------------------------------------------- masking
 
-def masked(body: dict[str, Any]) -> dict[str, Any]:
-    """A copy of `body` with Secret data and credential-like values replaced by MASK."""
+class Masker:
+    """Replaces a secret value by `<masked TAG>`: equal values get equal tags within one run (so a
+    diff shows which changed), and the run's random key makes a tag useless for guessing."""
+
+    def __init__(self) -> None:
+        self._key = secrets.token_bytes(32)
+
+    def __call__(self, value: object) -> str:
+        return f"<masked {hmac.new(self._key, str(value).encode(), 'sha256').hexdigest()[:8]}>"
+
+
+def masked(body: dict[str, Any], mask: Masker) -> dict[str, Any]:
+    """A copy of `body` with Secret data and credential-like values masked."""
     out = copy.deepcopy(body)
-    if out.get("kind") == "Secret" and "/" not in str(out.get("apiVersion") or "v1"):
-        for key in ("data", "stringData"):
-            if isinstance(out.get(key), dict):
-                out[key] = {k: MASK for k in out[key]}
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
             for k, v in node.items():
                 if (isinstance(v, str | int) and not isinstance(v, bool) and _SECRET_KEY.search(str(k))
                         and not str(k).lower().startswith("existing") and not str(v).startswith("${")):
-                    node[k] = MASK
+                    node[k] = mask(v)
                 else:
                     walk(v)
         elif isinstance(node, list):
@@ -147,6 +157,10 @@ def masked(body: dict[str, Any]) -> dict[str, Any]:
                 walk(item)
 
     walk(out)
+    if out.get("kind") == "Secret" and "/" not in str(out.get("apiVersion") or "v1"):
+        for key in ("data", "stringData"):
+            if isinstance(body.get(key), dict):
+                out[key] = {k: mask(v) for k, v in body[key].items()}
     return out
 
 
@@ -183,7 +197,7 @@ def _where(obj: K8sObject) -> str:
 
 def compare(old: FluxTree, new: FluxTree, base: str, label: str, *, context: int = 3) -> TreeDiff:
     """The changes from `old` (the tree at `base`) to `new`, per Flux Kustomization."""
-    olds, news = _by_kustomization(old), _by_kustomization(new)
+    olds, news, mask = _by_kustomization(old), _by_kustomization(new), Masker()
     result: list[KustomizationChange] = []
     for key in sorted(set(olds) | set(news)):
         a, b = olds.get(key), news.get(key)
@@ -199,16 +213,14 @@ def compare(old: FluxTree, new: FluxTree, base: str, label: str, *, context: int
             before, after = a.get(ident), b.get(ident)
             if before is not None and after is not None and before.body == after.body:
                 continue
-            lines_a = _yaml(masked(before.body)) if before is not None else []
-            lines_b = _yaml(masked(after.body)) if after is not None else []
+            lines_a = _yaml(masked(before.body, mask)) if before is not None else []
+            lines_b = _yaml(masked(after.body, mask)) if after is not None else []
             title = _title(ident)
             diff = "".join(difflib.unified_diff(lines_a, lines_b, f"a/{title} ({base[:12]})", f"b/{title} (working tree)",
                                                 n=context))
             notes: tuple[str, ...] = ()
             if before is not None and after is not None:
                 notes = _chart_note(old, new, before, after)
-                if not diff:
-                    notes += ("a masked value changed",)
             change = "added" if before is None else "removed" if after is None else "changed"
             shown = after or before
             ks.objects.append(ObjectChange(ident, change, _where(shown) if shown else "", diff, notes))
