@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-from conftest import ROOT, run_cli
+from conftest import copy_repo, run_cli
 
 AUTHENTIK = "kubernetes/clusters/homelab/infrastructure/controllers/authentik/app/helmrelease.yaml"
 
@@ -43,12 +42,12 @@ def test_pull_offline_makes_no_request(chart_server, tmp_path):
     assert "not in the cache, and offline" in got.stdout
 
 
-def test_pull_exits_0_when_every_chart_is_had(chart_server, repo_copy: Path, tmp_path):
-    shutil.copytree(ROOT / "kubernetes", repo_copy / "kubernetes", dirs_exist_ok=True)
-    release = repo_copy / AUTHENTIK
+def test_pull_exits_0_when_every_chart_is_had(chart_server, tmp_path):
+    repo = copy_repo(tmp_path / "repo", "kubernetes")
+    release = repo / AUTHENTIK
     text = release.read_text()
     assert "version: 2026.8.0" in text
     release.write_text(text.replace("version: 2026.8.0", "version: 2026.2.3"))  # the release the mirror has
-    got = run_cli("charts", "pull", cwd=repo_copy, env=_env(tmp_path, chart_server.url))
+    got = run_cli("charts", "pull", cwd=repo, env=_env(tmp_path, chart_server.url))
     assert got.returncode == 0, got.stdout + got.stderr
     assert got.stdout.rstrip().endswith("12 chart(s): 0 already cached, 12 fetched, 0 unavailable")

@@ -278,6 +278,7 @@ def test_oci_tampered_layer_is_refused_and_not_cached(oci_registry, chart_cache,
 
 
 def test_credentials_in_a_mirror_url_never_reach_a_reason(chart_server, chart_cache, monkeypatch):
+    # homelab: ignore[secrets/credential] made-up credentials the masking test must hide
     monkeypatch.setenv("HOMELAB_CHART_MIRROR", chart_server.url.replace("http://", "http://reader:s3cret-token@"))
     got = fetch(ChartSpec("authentik", "2026.8.0", "https://charts.goauthentik.io", SOURCE))
     assert isinstance(got, Unavailable) and "has no authentik-2026.8.0" in got.reason

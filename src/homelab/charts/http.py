@@ -36,7 +36,7 @@ def is_url(location: str) -> bool:
 
 
 def shown(location: str) -> str:
-    """`location` fit for a message: credentials in a URL (`https://user:token@host/`) are masked."""
+    """`location` fit for a message: the user and password of a URL (before its `@`) are masked."""
     return re.sub(r"^(https?://)[^/@]*@", r"\1***@", location)
 
 
@@ -81,7 +81,8 @@ class Session:
             with self._client.stream("GET", location) as resp:
                 if resp.status_code != 200:
                     hint = (" (it wants credentials: serve the repository's charts from a mirror, "
-                            "HOMELAB_CHART_MIRROR=https://user:token@host/...)") if resp.status_code in (401, 403) else ""
+                            "HOMELAB_CHART_MIRROR, an https URL may carry the user and password)"
+                            if resp.status_code in (401, 403) else "")
                     raise ChartProblem(f"HTTP {resp.status_code} from {shown(location)}{hint}")
                 for chunk in resp.iter_bytes(CHUNK):
                     size += len(chunk)

@@ -8,6 +8,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from homelab import paths
 from homelab.context import Context, pass_ctx
 
 
@@ -29,10 +30,9 @@ def pull(ctx: Context, offline: bool) -> None:
     (each is listed with the reason).
     """
     from homelab.charts import ChartArchive, Session, fetch
-    from homelab.commands.check import CACHE_FILE
     from homelab.gitops import Cache, ChartSpec, load_tree
 
-    cache = Cache(ctx.root / CACHE_FILE)
+    cache = Cache(ctx.root / paths.CHECK_CACHE)
     tree = load_tree(ctx.root, ctx.cfg, cache=cache)
     cache.save()
     wanted: dict[tuple[str, str, str], tuple[ChartSpec, list[str]]] = {}

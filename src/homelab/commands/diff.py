@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from homelab import paths
 from homelab.context import Context, pass_ctx
 from homelab.errors import HomelabError
 
@@ -27,13 +28,12 @@ def command(ctx: Context, ref: str | None, fmt: str, context: int, output: Path 
     Exit 0 whether or not anything changed (it is a report), 2 on a bad REF.
     """
     from homelab import diff as d
-    from homelab.commands.check import CACHE_FILE
     from homelab.config import load_config
     from homelab.gitops import Cache, load_tree
 
     cfg = ctx.cfg
     base, label = d.resolve_base(ctx.root, ref)
-    cache = Cache(ctx.root / CACHE_FILE)
+    cache = Cache(ctx.root / paths.CHECK_CACHE)
     new = load_tree(ctx.root, cfg, cache=cache)
     with d.checked_out(ctx.root, base) as old_root:
         try:
