@@ -217,6 +217,23 @@ def test_unwritable_cache_is_unavailable_with_the_fix(chart_mirror, tmp_path, mo
     assert "HOMELAB_CACHE_DIR" in got.reason
 
 
+def test_sweep_removes_only_old_leftovers_of_interrupted_fetches(chart_mirror, chart_cache):
+    import os
+
+    got = fetch(TRAEFIK)
+    assert isinstance(got, ChartArchive)
+    old_file, old_dir = chart_cache.blobs / ".download.x.tmp", chart_cache.blobs / ".pull.y"
+    fresh = chart_cache.blobs / ".download.z.tmp"
+    old_file.write_bytes(b"half")
+    (old_dir / "part").parent.mkdir()
+    (old_dir / "part").write_bytes(b"half")
+    fresh.write_bytes(b"in progress")
+    for p in (old_file, old_dir):
+        os.utime(p, (0, 0))
+    assert chart_cache.sweep() == 2
+    assert not old_file.exists() and not old_dir.exists() and fresh.exists() and got.path.exists()
+
+
 def test_unpinned_chart_is_unavailable(chart_cache):
     got = fetch(ChartSpec("traefik", "", "https://traefik.github.io/charts", SOURCE), download=True)
     assert isinstance(got, Unavailable) and "not pinned" in got.reason

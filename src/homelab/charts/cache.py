@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import time
 from contextlib import AbstractContextManager, suppress
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,23 @@ class ChartCache:
         with suppress(OSError):
             path.unlink()
         return None
+
+    def sweep(self, older_than: float = 3600.0) -> int:
+        """Remove what an interrupted process left in the blob folder (a killed download's temporary
+        file, an OCI pull abandoned at its deadline) once it is `older_than` seconds old; how many."""
+        removed, now = 0, time.time()
+        for leftover in self.blobs.glob(".*") if self.blobs.is_dir() else ():
+            try:
+                if now - leftover.stat().st_mtime < older_than:
+                    continue
+                if leftover.is_dir():
+                    shutil.rmtree(leftover)
+                else:
+                    leftover.unlink()
+                removed += 1
+            except OSError:
+                continue
+        return removed
 
     def pending(self) -> AbstractContextManager[PendingFile]:
         """A temporary file in the blob folder to stream a download into; removed unless stored."""

@@ -29,7 +29,7 @@ def pull(ctx: Context, offline: bool) -> None:
     it is stored. Exit 0 when every chart is in the cache afterwards, 1 when any could not be had
     (each is listed with the reason).
     """
-    from homelab.charts import ChartArchive, Session, fetch
+    from homelab.charts import ChartArchive, ChartCache, Session, fetch
     from homelab.gitops import Cache, ChartSpec, load_tree
 
     cache = Cache(ctx.root / paths.CHECK_CACHE)
@@ -45,6 +45,7 @@ def pull(ctx: Context, offline: bool) -> None:
             continue
         wanted.setdefault((spec.repo, spec.name, spec.version), (spec, []))[1].append(f"{hr.namespace}/{hr.name}")
 
+    ChartCache().sweep()
     counts = {"cache": 0, "fetched": 0}
     lines: list[str] = []
     console = Console(stderr=True)
