@@ -64,5 +64,5 @@ def command(ctx: Context, as_json: bool, expiry_days: int, recorded: Path | None
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
-        print_table(report, Console(highlight=False, soft_wrap=False))
+        print_table(report, Console(highlight=False, soft_wrap=False, emoji=False))
     sys.exit(0 if report.healthy else 1)

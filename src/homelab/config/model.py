@@ -85,6 +85,8 @@ class ProxmoxHost(Strict):
     """Physical cores the host offers to VMs."""
     memory: Size
     """Memory the host offers to VMs, e.g. `64GiB` (leave room for the host and ZFS ARC)."""
+    ansible_user: DnsLabel = "root"
+    """The account Ansible logs in as (Proxmox VE is administered as root)."""
 
 
 class Template(Strict):
@@ -114,6 +116,8 @@ class Pi(Strict):
     """Give the two-node Proxmox cluster its third, tie-breaking vote (corosync-qnetd)."""
     upstream_dns: list[IPv4Address] = Field(default_factory=lambda: [IPv4Address("1.1.1.1"), IPv4Address("9.9.9.9")])
     """Resolvers Pi-hole forwards to."""
+    ansible_user: DnsLabel | None = None
+    """The account Ansible logs in as: the one the Pi's image was prepared with. Empty: `site.admin_user`."""
 
 
 class NodeRole(str, Enum):

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from homelab import render
 from homelab.checks.context import CheckContext
 from homelab.checks.registry import finding, rule
 from homelab.checks.rules._util import where
+from homelab.config import HomelabConfig
 from homelab.config.model import ALLOWLIST, FORWARD_AUTH, HEADERS, MIDDLEWARE_NAMESPACE, PROTECTIVE
+from homelab.config.placeholders import placeholders
 from homelab.config.types import AddressRange
+from homelab.findings import Finding, Severity
 from homelab.gitops import K8sObject
 from homelab.render.flux import exposure_var, target_var
 
@@ -103,6 +106,37 @@ def exposure_drift(ctx: CheckContext):
                               o.file or None, o.line_of("metadata", "annotations", TARGET_ANNOTATION),
                               f"{ctx.config_file}:{line} sets the exposure; use "
                               f"{TARGET_ANNOTATION}: ${{{target_var(name)}}} so the record follows it")
+
+
+def placeholder_findings(cfg: HomelabConfig, config_file: str,
+                         locate: Callable[[tuple[str | int, ...]], int | None]) -> list[Finding]:
+    """`site/placeholder` warnings for the example values still in homelab.yaml (validate, check, plan and up)."""
+    return [finding("site/placeholder", f"{'.'.join(map(str, keys))}: {what}", config_file, locate(keys), hint)
+            for keys, what, hint in placeholders(cfg)]
+
+
+@rule("site/placeholder", "homelab.yaml holds none of the example values it ships with (domain, SSH key, Bitwarden IDs, "
+      "repository)", severity=Severity.warning, needs_tree=False)
+def placeholder(ctx: CheckContext):
+    """A warning per shipped example value; `homelab up` refuses to provision while any remains."""
+    yield from placeholder_findings(ctx.cfg, ctx.config_file, lambda keys: ctx.config_line(*keys))
+
+
+@rule("site/bitwarden-secret-undeclared", "every bwSecretId in the tree is one of bitwarden.secrets in homelab.yaml")
+def bitwarden_secret_undeclared(ctx: CheckContext):
+    bw = ctx.cfg.bitwarden
+    declared = {str(u).lower(): name for name, u in (bw.secrets if bw else {}).items()}
+    for o in ctx.tree.by_kind("BitwardenSecret", group="k8s.bitwarden.com"):
+        for i, entry in enumerate(o.spec.get("map") or []):
+            sid = str((entry or {}).get("bwSecretId") or "").strip() if isinstance(entry, dict) else ""
+            if sid and sid.lower() not in declared:
+                yield finding("site/bitwarden-secret-undeclared",
+                              f"{where(o)} reads Bitwarden secret {sid}, which is not in bitwarden.secrets of "
+                              f"{ctx.config_file}; nobody can tell which secret it is or whether it exists",
+                              o.file or None, o.line_of("spec", "map", i, "bwSecretId"),
+                              f"declare it under bitwarden.secrets in {ctx.config_file} (line "
+                              f"{ctx.config_line('bitwarden', 'secrets')}), run `homelab render`, and use "
+                              "bwSecretId: ${BWS_<NAME>}")
 
 
 def _replica_values(v: Any) -> list[int]:
