@@ -11,6 +11,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from homelab.errors import HomelabError
+from homelab.inputs import read_text, yaml_overrun
 
 
 def _loader() -> YAML:
@@ -83,12 +84,12 @@ def load_located(path: Path, display: str | None = None) -> tuple[LocatedDoc, An
 
 
 def _parse(path: Path, name: str) -> tuple[LocatedDoc, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise HomelabError.single(name, "file not found", hint="create it, or pass --config PATH") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HomelabError.single(name, f"cannot read file: {exc}") from None
+    if not path.exists():
+        raise HomelabError.single(name, "file not found", hint="create it, or pass --config PATH")
+    text = read_text(path, name)
+    over = yaml_overrun(text)
+    if over:
+        raise HomelabError.single(name, over.message, line=over.line, hint="remove the deep nesting or the aliases")
     if not text.strip() or all(l.strip().startswith("#") or not l.strip() for l in text.splitlines()):
         raise HomelabError.single(name, "file is empty", line=1, hint="start from the bundled homelab.yaml")
     try:
@@ -104,5 +105,10 @@ def _parse(path: Path, name: str) -> tuple[LocatedDoc, Any]:
                                   hint="check indentation and quoting on this line") from None
     except YAMLError as exc:
         raise HomelabError.single(name, f"YAML syntax error: {' '.join(str(exc).split())}") from None
+    except RecursionError:
+        raise HomelabError.single(name, "YAML nested too deeply; not read", line=1) from None
     doc = LocatedDoc(name, data)
-    return doc, _plain(data)
+    try:
+        return doc, _plain(data)
+    except RecursionError:
+        raise HomelabError.single(name, "YAML nested too deeply; not read", line=1) from None

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-FORMAT = 4  # bump when cached shapes change
+FORMAT = 5  # bump when cached shapes change
 
 
 def digest(*parts: bytes | str) -> str:

@@ -12,13 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-try:  # libyaml is part of every PyYAML wheel; the pure-Python loader is a slow fallback
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+from homelab.inputs import _Loader, size_overrun, yaml_overrun
 
 
 @dataclass(frozen=True)
@@ -37,7 +35,7 @@ class DocInfo:
 class YamlProblem:
     line: int | None
     message: str
-    kind: str                      # "syntax" | "duplicate-key"
+    kind: str                      # "syntax" | "duplicate-key" | "limit"
 
 
 @dataclass(frozen=True)
@@ -91,6 +89,9 @@ def parse_yaml(text: str) -> ParsedYaml:
     """Index every document of a YAML stream; syntax errors and duplicate keys become problems."""
     docs: list[DocInfo] = []
     problems: list[YamlProblem] = []
+    over = yaml_overrun(text)
+    if over:
+        return ParsedYaml((), (YamlProblem(over.line, over.message, "limit"),))
     try:
         for i, node in enumerate(yaml.compose_all(text, Loader=_Loader)):
             if node is None:
@@ -112,7 +113,10 @@ def parse_yaml(text: str) -> ParsedYaml:
 @lru_cache(maxsize=256)
 def _composed(path: str, mtime_ns: int) -> list[yaml.Node | None]:
     try:
-        return list(yaml.compose_all(Path(path).read_text(encoding="utf-8"), Loader=_Loader))
+        if size_overrun(Path(path).stat().st_size):
+            return []
+        text = Path(path).read_text(encoding="utf-8")
+        return [] if yaml_overrun(text) else list(yaml.compose_all(text, Loader=_Loader))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return []
 
@@ -147,5 +151,10 @@ def line_of(path: Path, doc_index: int, keys: Sequence[str | int]) -> int | None
 
 
 def load_all(text: str) -> list:
-    """Plain Python data of every document (libyaml-backed safe loader)."""
-    return [d for d in yaml.load_all(text, Loader=_Loader)]
+    """Plain Python data of every document (libyaml-backed safe loader); [] for a stream over the limits."""
+    return [] if yaml_overrun(text) else [d for d in yaml.load_all(text, Loader=_Loader)]
+
+
+def load_one(text: str) -> Any:
+    """Plain Python data of one document, None for a stream over the limits; raises yaml.YAMLError."""
+    return None if yaml_overrun(text) else yaml.load(text, Loader=_Loader)

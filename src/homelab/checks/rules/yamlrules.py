@@ -8,6 +8,7 @@ from homelab.checks.context import CheckContext
 from homelab.checks.registry import rule
 from homelab.findings import Finding, Severity
 from homelab.gitops import parse_yaml
+from homelab.inputs import size_overrun
 
 
 def _is_template(rel: str, files: set[str]) -> bool:
@@ -16,7 +17,9 @@ def _is_template(rel: str, files: set[str]) -> bool:
     return "templates" in p.parts and any(str(parent / "Chart.yaml") in files for parent in p.parents)
 
 
-@rule("yaml/syntax", "YAML files parse", also={"yaml/duplicate-key": "no mapping repeats a key"}, needs_tree=False)
+@rule("yaml/syntax", "YAML files parse", also={"yaml/duplicate-key": "no mapping repeats a key",
+                                               "yaml/limits": "no YAML file is oversized, nested too deep or "
+                                                              "an alias bomb"}, needs_tree=False)
 def yaml_files(ctx: CheckContext):
     files = set(ctx.files)
     for rel in ctx.files:
@@ -24,6 +27,11 @@ def yaml_files(ctx: CheckContext):
             continue
         data, key = ctx.read(rel), ctx.file_digest(rel)
         if data is None:
+            continue
+        over = size_overrun(len(data))
+        if over:
+            yield Finding("yaml/limits", Severity.error, over.message, rel, over.line,
+                          "split the file; no Kubernetes object may be this large")
             continue
         parsed = ctx.cache.get("yaml", key)
         if parsed is None:
@@ -33,6 +41,9 @@ def yaml_files(ctx: CheckContext):
             if p.kind == "syntax":
                 yield Finding("yaml/syntax", Severity.error, f"YAML syntax error: {p.message}", rel, p.line,
                               "check indentation and quoting on this line")
+            elif p.kind == "limit":
+                yield Finding("yaml/limits", Severity.error, p.message, rel, p.line,
+                              "expand the aliases by hand or flatten the nesting; kustomize refuses it too")
             else:
                 yield Finding("yaml/duplicate-key", Severity.error, p.message, rel, p.line,
                               "YAML keeps only the last value; remove or merge the duplicate")
