@@ -19,6 +19,7 @@ from homelab import __version__
 from homelab.config import DEFAULT_CONFIG, json_schema
 from homelab.context import Context, pass_ctx
 from homelab.errors import HomelabError
+from homelab.terminal import problem_line
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -107,7 +108,7 @@ def main() -> None:
         cli.main(standalone_mode=False)
     except HomelabError as exc:
         for problem in exc.problems:
-            err_console.print(f"[bold red]error:[/] {problem}", markup=True, highlight=False)
+            problem_line(err_console, "error:", "bold red", str(problem))
         sys.exit(2)
     except click.exceptions.Abort:
         err_console.print("aborted")

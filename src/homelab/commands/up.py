@@ -11,6 +11,7 @@ from rich.console import Console
 from homelab.context import Context, pass_ctx
 from homelab.pipeline import STAGE_NAMES, PipelineContext, Runner, StageFailed, State, run_pipeline
 from homelab.pipeline.stages import kubeconfig_path
+from homelab.terminal import problem_line
 
 
 def make_pipeline(ctx: Context, *, dry_run: bool, yes: bool, timeout: float = 900,
@@ -37,7 +38,7 @@ def make_pipeline(ctx: Context, *, dry_run: bool, yes: bool, timeout: float = 90
 def report_failure(exc: StageFailed) -> None:
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     for problem in exc.problems:
-        err.print(f"[bold red]failed:[/] {problem}", markup=True, highlight=False)
+        problem_line(err, "failed:", "bold red", str(problem))
     err.print("Run `homelab up` again to continue from the stage that failed.")
 
 

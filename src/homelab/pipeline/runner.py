@@ -15,7 +15,7 @@ from typing import IO
 
 import click
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from homelab import tools
 from homelab.errors import HomelabError
@@ -66,7 +66,7 @@ class Runner:
     def say(self, text: str, style: str = "") -> None:
         """Print and log one line (masked)."""
         line = self.mask(text)
-        self.console.print(f"[{style}]{escape(line)}[/]" if style else escape(line), highlight=False)
+        self.console.print(Text(line, style=style), highlight=False)
         self.log(line)
 
     # -- programs ------------------------------------------------------------------------------
@@ -108,7 +108,7 @@ class Runner:
 
     def _line(self, line: str) -> None:
         line = self.mask(line)
-        self.console.print(f"  {escape(line)}", highlight=False, markup=True)
+        self.console.print(Text(f"  {line}"), highlight=False)
         self.log(line)
 
     def confirm(self, question: str) -> None:

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ruamel.yaml import YAML
-
 from homelab import inventory
 from homelab.config import HomelabConfig
 from homelab.pipeline.runner import Runner, StageFailed
@@ -185,12 +183,14 @@ def bitwarden_token_targets(p: PipelineContext) -> list[tuple[str, str, str]]:
     The token must sit in the BitwardenSecret's own namespace, so it is created in each one used;
     with none found, in the operator's namespace.
     """
+    from homelab.gitops.yamlfiles import load_all
+    from homelab.inputs import size_overrun
+
     targets: set[tuple[str, str, str]] = set()
-    yaml = YAML(typ="safe")
     tree = p.root / p.cfg.flux.path
     for f in sorted(tree.rglob("*.yaml")) if tree.exists() else []:
-        try:
-            docs = list(yaml.load_all(f.read_text(encoding="utf-8")))
+        try:  # bounded: an oversized file or an alias bomb is skipped, not expanded
+            docs = [] if size_overrun(f.stat().st_size) else load_all(f.read_text(encoding="utf-8"))
         except Exception:  # not our job to validate the tree here (`homelab check` does)
             continue
         for doc in docs:
@@ -263,7 +263,8 @@ class Converge(Stage):
         if r.dry_run:
             r.say(f"wait: every Kustomization and HelmRelease Ready (timeout {p.converge_timeout:.0f}s)")
             return
-        stuck = wait_ready(p.kube(), r.console, timeout=p.converge_timeout, interval=p.converge_interval)
+        stuck = wait_ready(p.kube(), r.console, timeout=p.converge_timeout, interval=p.converge_interval,
+                           mask=r.mask)
         for s in stuck:
             r.log(f"not ready: {s}")
         if stuck:

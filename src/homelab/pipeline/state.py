@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from homelab.errors import HomelabError
+from homelab.inputs import json_line, load_json
+
 STATE_DIR = ".homelab"
 
 
@@ -31,9 +34,8 @@ class State:
         self.path = self.dir / "state.json"
         self.log_dir = self.dir / "logs"
         self._stages: dict[str, StageRecord] = {}
-        if self.path.exists():
-            raw = json.loads(self.path.read_text(encoding="utf-8"))
-            self._stages = {name: StageRecord(**rec) for name, rec in raw.get("stages", {}).items()}
+        if self.path.exists() or self.path.is_symlink():
+            self._stages = _load(self.path, f"{STATE_DIR}/state.json")
 
     def get(self, stage: str) -> StageRecord | None:
         return self._stages.get(stage)
@@ -58,6 +60,28 @@ class State:
             json.dump(data, fh, indent=2, sort_keys=True)
             fh.write("\n")
         os.replace(tmp, self.path)
+
+
+_RESET_HINT = f"delete {STATE_DIR}/state.json to start over (every stage is then checked again)"
+
+
+def _load(path: Path, name: str) -> dict[str, StageRecord]:
+    """The stage records of state.json; anything else is a HomelabError naming the file and line."""
+    raw = load_json(path, name, hint=_RESET_HINT)
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if not isinstance(raw, dict) or not isinstance(raw.get("stages", {}), dict):
+        raise HomelabError.single(name, 'expected {"version": 1, "stages": {...}}', line=1, hint=_RESET_HINT)
+    stages: dict[str, StageRecord] = {}
+    for stage, rec in raw.get("stages", {}).items():
+        ok = isinstance(rec, dict) and set(rec) == {"finished", "fingerprint"} \
+            and all(isinstance(v, str) for v in rec.values())
+        if not ok:
+            raise HomelabError.single(name, f"stage '{stage}': expected {{\"finished\": \"...\", "
+                                      f"\"fingerprint\": \"...\"}}, got {json.dumps(rec)[:80]}",
+                                      line=json_line(text, "stages", stage), path=f"stages.{stage}",
+                                      hint=_RESET_HINT)
+        stages[stage] = StageRecord(**rec)
+    return stages
 
 
 _IGNORED_PARTS = {".terraform", "packer_cache", "__pycache__", ".git"}
