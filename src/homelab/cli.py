@@ -19,6 +19,7 @@ from homelab import __version__
 from homelab.config import DEFAULT_CONFIG, json_schema
 from homelab.context import Context, pass_ctx
 from homelab.errors import HomelabError
+from homelab.runlock import Terminated
 from homelab.terminal import problem_line
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -75,7 +76,9 @@ def schema(output: Path | None) -> None:
     """Print the JSON Schema of homelab.yaml (the committed copy is schema/homelab.schema.json)."""
     text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
     if output:
-        output.write_text(text, encoding="utf-8")
+        from homelab.writer import write_file
+
+        write_file(output, text)
     else:
         click.echo(text, nl=False)
 
@@ -96,7 +99,10 @@ def render(ctx: Context, check: bool) -> None:
             sys.exit(1)
         click.echo("glue files are current")
         return
-    changed = r.write(r.render_all(cfg), ctx.root)
+    from homelab.runlock import exclusive_run
+
+    with exclusive_run(ctx.root, "homelab render"):
+        changed = r.write(r.render_all(cfg), ctx.root)
     for rel in changed:
         click.echo(f"wrote {rel}")
     if not changed:
@@ -120,3 +126,6 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Terminated as exc:  # SIGTERM/SIGHUP while a run held the lock: its cleanup has run
+        err_console.print(f"terminated by {exc.name}")
+        sys.exit(exc.exit_code)

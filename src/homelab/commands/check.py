@@ -10,6 +10,7 @@ import click
 from homelab.checks.settings import configured_excludes
 from homelab.context import Context, pass_ctx
 from homelab.errors import HomelabError
+from homelab.writer import write_file
 
 CACHE_FILE = ".homelab/cache/check.pickle"
 
@@ -68,7 +69,7 @@ def command(ctx: Context, fmt: str, select: tuple[str, ...], ignore: tuple[str, 
     cache.save()
     text = {"text": rep.text, "json": rep.to_json, "sarif": rep.to_sarif}[fmt](report)
     if output:
-        output.write_text(text, encoding="utf-8")
+        write_file(output, text)
     else:
         click.echo(text, nl=False)
     sys.exit(report.exit_code)

@@ -225,7 +225,7 @@ def command() -> None:
 def app(ctx: Context, name: str, image: str, port: int) -> None:
     """Scaffold apps/NAME in the example app's pattern (NAME must be a service in homelab.yaml)."""
     from homelab import render
-
+    from homelab.writer import commit
     from homelab.yamlsrc import load_located
 
     cfg = ctx.cfg
@@ -243,7 +243,7 @@ def app(ctx: Context, name: str, image: str, port: int) -> None:
     if not kustomization.is_file():
         raise HomelabError.single(str(kustomization.relative_to(ctx.root)), "is missing", hint="restore it from Git")
     files[f"{APPS}/kustomization.yaml"] = _with_app(kustomization, name)
-    for rel in render.write(files, ctx.root):
+    for rel in commit(files, ctx.root):  # all of the app, or nothing
         click.echo(f"wrote {rel}")
     click.echo(f"next: check image and port in {APPS}/{name}/app/helmrelease.yaml, commit and push; "
                f"Flux serves it at https://{cfg.fqdn(name)}")

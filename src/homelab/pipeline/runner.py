@@ -20,6 +20,7 @@ from rich.text import Text
 from homelab import tools
 from homelab.errors import HomelabError
 from homelab.pipeline.secrets import Masker
+from homelab.writer import private_dir
 
 
 class StageFailed(HomelabError):
@@ -45,8 +46,12 @@ class Runner:
         self.stage = stage
         if self.dry_run:
             return
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        self._log = (self.log_dir / f"{stage}.log").open("a", encoding="utf-8")
+        # logs hold commands and their output: private, even with every secret masked
+        private_dir(self.log_dir.parent)
+        private_dir(self.log_dir)
+        fd = os.open(self.log_dir / f"{stage}.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.fchmod(fd, 0o600)
+        self._log = os.fdopen(fd, "a", encoding="utf-8")
         self.log(f"=== {stage} started {datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ}")
 
     def end(self) -> None:

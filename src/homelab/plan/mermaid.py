@@ -13,6 +13,7 @@ from pathlib import Path
 from homelab import tools
 from homelab.config import HomelabConfig
 from homelab.errors import HomelabError
+from homelab.writer import write_file
 
 GiB = 2**30
 
@@ -113,7 +114,7 @@ def write(plan: dict, cfg: HomelabConfig, out_dir: Path) -> list[str]:
     mmdc = tools.which("mmdc")
     for name, text in (("architecture", architecture(plan, cfg)), ("provisioning", provisioning(plan, cfg))):
         src = out_dir / f"{name}.mmd"
-        src.write_text(text, encoding="utf-8")
+        write_file(src, text)
         said.append(f"wrote {src}")
         if mmdc:
             svg = out_dir / f"{name}.svg"

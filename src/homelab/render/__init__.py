@@ -1,15 +1,13 @@
 """homelab.yaml → small glue files in each tool's native format.
 
 Each `render_*` function is pure: config in, {repo-relative path: text} out. Writing happens
-only in `write`, all files at once after every one rendered, so bad input leaves nothing
-half-written. The output is deterministic (sorted keys, no timestamps), which is what makes
+only in `write`, all files as one all-or-nothing change after every one rendered, so neither bad
+input nor a full disk nor a kill leaves some glue new and some old. The output is deterministic (sorted keys, no timestamps), which is what makes
 `render --check` meaningful.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from homelab.render.ansible import render_ansible
 from homelab.render.flux import render_flux
 from homelab.render.packer import render_packer
 from homelab.render.terraform import render_terraform
+from homelab.writer import commit
 
 RENDERERS = (render_packer, render_terraform, render_ansible, render_flux)
 
@@ -48,17 +47,5 @@ def check(cfg: HomelabConfig, root: Path) -> list[Drift]:
 
 
 def write(files: dict[str, str], root: Path) -> list[str]:
-    """Write each file atomically (temp file + rename); return the paths that changed."""
-    changed = []
-    for rel, text in files.items():
-        target = root / rel
-        if target.exists() and target.read_text(encoding="utf-8") == text:
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-        changed.append(rel)
-    return changed
+    """Write the glue files as one all-or-nothing change (see homelab.writer); return those that changed."""
+    return commit(files, root)

@@ -23,7 +23,9 @@ from homelab.checks.context import CheckContext
 from homelab.checks.registry import rule
 from homelab.checks.rules._util import where
 from homelab.findings import Finding, Severity
+from homelab.errors import HomelabError
 from homelab.gitops.cache import digest
+from homelab.writer import write_file
 
 DEFAULT_CRD_DIR = "schema/crds"
 
@@ -83,11 +85,8 @@ def _compiled(path: str, k8s_dir: str | None):
                                              use_formats=False)
         code = compile(src, f"<schema {Path(path).name}>", "exec")
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_bytes(marshal.dumps(code))
-            os.replace(tmp, target)
-        except OSError:
+            write_file(target, marshal.dumps(code))
+        except HomelabError:
             pass  # a read-only home: compile again next time
     ns: dict[str, Any] = {}
     exec(code, ns)  # noqa: S102  (our own generated validator)
