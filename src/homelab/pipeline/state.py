@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from homelab import paths
 from homelab.errors import HomelabError
 from homelab.inputs import json_line, load_json
 from homelab.writer import commit, private_dir
 
-STATE_DIR = ".homelab"
+STATE_DIR = paths.STATE_DIR
 
 
 @dataclass(frozen=True)

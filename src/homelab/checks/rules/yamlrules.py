@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 from homelab.checks.context import CheckContext
-from homelab.checks.registry import rule
-from homelab.findings import Finding, Severity
+from homelab.checks.registry import finding, rule
 from homelab.gitops import parse_yaml
 from homelab.inputs import size_overrun
 
@@ -30,7 +29,7 @@ def yaml_files(ctx: CheckContext):
             continue
         over = size_overrun(len(data))
         if over:
-            yield Finding("yaml/limits", Severity.error, over.message, rel, over.line,
+            yield finding("yaml/limits", over.message, rel, over.line,
                           "split the file; no Kubernetes object may be this large")
             continue
         parsed = ctx.cache.get("yaml", key)
@@ -39,11 +38,11 @@ def yaml_files(ctx: CheckContext):
             ctx.cache.put("yaml", key, parsed)
         for p in parsed.problems:
             if p.kind == "syntax":
-                yield Finding("yaml/syntax", Severity.error, f"YAML syntax error: {p.message}", rel, p.line,
+                yield finding("yaml/syntax", f"YAML syntax error: {p.message}", rel, p.line,
                               "check indentation and quoting on this line")
             elif p.kind == "limit":
-                yield Finding("yaml/limits", Severity.error, p.message, rel, p.line,
+                yield finding("yaml/limits", p.message, rel, p.line,
                               "expand the aliases by hand or flatten the nesting; kustomize refuses it too")
             else:
-                yield Finding("yaml/duplicate-key", Severity.error, p.message, rel, p.line,
+                yield finding("yaml/duplicate-key", p.message, rel, p.line,
                               "YAML keeps only the last value; remove or merge the duplicate")
