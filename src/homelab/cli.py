@@ -126,6 +126,10 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
+    except OSError as exc:  # a file system fault no command anticipated: still one line, exit 2
+        where = exc.filename or "homelab"
+        problem_line(err_console, "error:", "bold red", f"{where}: {exc.strerror or exc}")
+        sys.exit(2)
     except Terminated as exc:  # SIGTERM/SIGHUP while a run held the lock: its cleanup has run
         err_console.print(f"terminated by {exc.name}")
         sys.exit(exc.exit_code)

@@ -79,8 +79,11 @@ def exclusive_run(root: Path, command: str) -> Iterator[None]:
                                       hint="wait until it finishes (the lock goes with its process), "
                                            "or stop that process") from None
         since = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({"pid": os.getpid(), "command": command, "since": since}).encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps({"pid": os.getpid(), "command": command, "since": since}).encode(), 0)
+        except OSError:
+            pass  # a full disk: the lock holds all the same, only its holder's name is missing
         recover(root)  # a write a killed run left half done: back to the old files first
         main = threading.current_thread() is threading.main_thread()
         previous = {s: signal.signal(s, _raise) for s in HANDLED} if main else {}
@@ -89,6 +92,9 @@ def exclusive_run(root: Path, command: str) -> Iterator[None]:
         finally:
             for s, h in previous.items():
                 signal.signal(s, h)
-            os.ftruncate(fd, 0)
+            try:
+                os.ftruncate(fd, 0)
+            except OSError:
+                pass
     finally:
         os.close(fd)  # releases the flock

@@ -68,6 +68,17 @@ def _fail(name: str, exc: OSError | str, hint: str = "") -> HomelabError:
                                hint=hint or "free space or fix the permissions, then run the command again")
 
 
+def _writable(name: str, target: Path) -> None:
+    """Refuse before anything is staged when the target's folder cannot take the file."""
+    folder = next((p for p in target.parents if p.exists()), None)
+    if folder is None or not folder.is_dir():
+        raise _fail(name, f"{folder} is not a directory", hint="remove the file that is in the way")
+    if not os.access(folder, os.W_OK):
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+        raise _fail(name, "the file system is read-only" if read_only else f"{folder} is not writable",
+                    hint="remount it read-write or fix the permissions, then run the command again")
+
+
 def _encode(data: str | bytes) -> bytes:
     return data.encode("utf-8") if isinstance(data, str) else data
 
@@ -168,6 +179,7 @@ def commit(files: Mapping[str | Path, str | bytes], root: Path, *, mode: int = 0
         if target.is_dir():
             raise _fail(str(key), "is a directory", hint="remove or rename the directory")
         if not _unchanged(target, data, m):
+            _writable(str(key), target)
             plan.append((str(key), target, data, m))
     if not plan:
         return []
