@@ -191,7 +191,7 @@ def test_bracketed_text_from_the_cluster_is_shown_literally_in_status(tmp_path):
 
 def test_bracketed_text_in_converge_output_is_shown_literally_and_masked():
     from homelab.pipeline.converge import wait_ready
-    from homelab.pipeline.secrets import MASK, Masker
+    from homelab.clients.masking import MASK, Masker
 
     secret = "s3cr3t-T0ken-in-a-condition-message"
 
@@ -219,9 +219,9 @@ def test_bracketed_text_in_a_new_app_name_is_shown_literally(repo_copy):
 
 # -- atomic writes ---------------------------------------------------------------------------------
 
-def _render_killed_at(root: Path, n: int) -> int | None:
-    """Render in a forked child that SIGKILLs itself at its n-th write call (os.write, fsync, link,
-    replace); the number of calls when it finished instead, None when it was killed."""
+def _render_killed_at(root: Path, n: int, calls_of: tuple[str, ...] = ("replace", "link", "fsync", "write")) -> int | None:
+    """Render in a forked child that SIGKILLs itself at its n-th call of `calls_of` (os.write, fsync,
+    link, replace); the number of calls when it finished instead, None when it was killed."""
     from homelab.render import write
 
     files = _glue(root)
@@ -230,7 +230,7 @@ def _render_killed_at(root: Path, n: int) -> int | None:
     if pid == 0:  # the child: never returns into pytest
         os.close(calls[0])
         count = 0
-        real = {name: getattr(os, name) for name in ("replace", "link", "fsync", "write")}
+        real = {name: getattr(os, name) for name in calls_of}
 
         def killing(orig):
             def call(*a, **k):
@@ -261,7 +261,7 @@ def _render_killed_at(root: Path, n: int) -> int | None:
 
 
 def test_render_killed_at_each_write_leaves_every_glue_file_old_or_every_one_new(repo_copy):
-    from homelab.writer import recover
+    from homelab.atomicfile import recover
 
     new = _glue(repo_copy)
     before = _files(repo_copy)
@@ -285,12 +285,12 @@ def test_the_next_render_after_a_kill_rolls_back_then_writes_everything(repo_cop
     new = _glue(repo_copy)
     for rel in new:
         (repo_copy / rel).write_text(GLUE_OLD)
-    total = _render_killed_at(repo_copy, 0)
-    assert total
+    renames = _render_killed_at(repo_copy, 0, ("replace",))
+    assert renames
     for rel in new:
         (repo_copy / rel).write_text(GLUE_OLD)
-    # killed among the renames: some glue files are new, some old, until the next run
-    assert _render_killed_at(repo_copy, total - 4) is None
+    # killed among the renames of the glue files (the last ones): some new, some old, until the next run
+    assert _render_killed_at(repo_copy, renames - len(new) // 2, ("replace",)) is None
     torn = {(repo_copy / rel).read_text() == text for rel, text in new.items()}
     assert torn == {True, False}, "the kill was not half way through the renames"
     assert (repo_copy / ".homelab" / "staging").exists()
@@ -460,7 +460,7 @@ def test_a_secret_is_masked_in_every_form_it_takes_in_output(form):
     import base64
     from urllib.parse import quote
 
-    from homelab.pipeline.secrets import MASK, Masker
+    from homelab.clients.masking import MASK, Masker
 
     token = "0.48c7a1b2-5d6e-4f70-9a81:Xy9zQw8e/Rt7yUi6+oP5aS=="
     key = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n-----END KEY-----"

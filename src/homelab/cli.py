@@ -22,7 +22,7 @@ from homelab.errors import HomelabError
 from homelab.runlock import Terminated
 from homelab.terminal import problem_line
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 # Commands that live in their own modules under homelab.commands; each exposes `command`
 # (a click command using `homelab.context.pass_ctx`). Add one name per line. They are imported
@@ -30,7 +30,9 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 # Proxmox and HTTP clients that `status` and `up` need.
 COMMAND_MODULES: list[str] = [
     "check",
+    "charts",
     "plan",
+    "diff",
     "inventory",
     "new",
     "up",
@@ -68,6 +70,8 @@ def validate(ctx: Context) -> None:
     cfg = ctx.cfg
     click.echo(f"{ctx.config_path}: valid ({len(cfg.k3s.nodes)} K3s nodes on {len(cfg.proxmox.hosts)} Proxmox hosts, "
                f"{len(cfg.services)} services)")
+    for f in ctx.placeholders():
+        click.echo(f"warning: {f} [{f.rule}]", err=True)
 
 
 @cli.command()
@@ -76,9 +80,9 @@ def schema(output: Path | None) -> None:
     """Print the JSON Schema of homelab.yaml (the committed copy is schema/homelab.schema.json)."""
     text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
     if output:
-        from homelab.writer import write_file
+        from homelab.atomicfile import write_atomic
 
-        write_file(output, text)
+        write_atomic(output, text)
     else:
         click.echo(text, nl=False)
 

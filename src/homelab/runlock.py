@@ -25,7 +25,7 @@ from pathlib import Path
 from types import FrameType
 
 from homelab.errors import HomelabError
-from homelab.writer import private_dir, recover
+from homelab.atomicfile import private_dir, recover
 
 LOCK = ".homelab/lock"
 HANDLED = (signal.SIGTERM, signal.SIGHUP)

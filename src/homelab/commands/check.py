@@ -11,7 +11,7 @@ from homelab import paths
 from homelab.checks.settings import configured_excludes
 from homelab.context import Context, pass_ctx
 from homelab.errors import HomelabError
-from homelab.writer import write_file
+from homelab.atomicfile import write_atomic
 
 CACHE_FILE = paths.CHECK_CACHE
 
@@ -46,7 +46,7 @@ def command(ctx: Context, fmt: str, select: tuple[str, ...], ignore: tuple[str, 
     """
     from homelab.checks import Options, run_checks
     from homelab.checks import report as rep
-    from homelab.checks.registry import all_rules, expand
+    from homelab.registry import all_rules, expand
     from homelab.gitops import Cache
 
     if list_rules:
@@ -68,7 +68,7 @@ def command(ctx: Context, fmt: str, select: tuple[str, ...], ignore: tuple[str, 
     cache.save()
     text = {"text": rep.text, "json": rep.to_json, "sarif": rep.to_sarif}[fmt](report)
     if output:
-        write_file(output, text)
+        write_atomic(output, text)
     else:
         click.echo(text, nl=False)
     sys.exit(report.exit_code)

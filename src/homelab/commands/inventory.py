@@ -11,7 +11,7 @@ from homelab import paths, tools
 from homelab.context import Context, pass_ctx
 from homelab.errors import HomelabError
 from homelab.runlock import exclusive_run
-from homelab.writer import commit
+from homelab.atomicfile import commit
 
 
 def _terraform_output(tf_dir: Path) -> tuple[str, str]:

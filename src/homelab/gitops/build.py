@@ -31,7 +31,7 @@ import yaml
 
 from homelab import tools
 from homelab.gitops.cache import Cache, digest
-from homelab.gitops.yamlfiles import line_of, load_one
+from homelab import yamlio
 from homelab.inputs import Overrun, size_overrun, yaml_overrun
 
 KFILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -137,7 +137,7 @@ def _refs_of(kf: Path, cache: Cache | None) -> list[tuple[tuple[str | int, ...],
     hit = cache.get("krefs", key) if cache is not None else None
     if hit is None:
         try:
-            hit = _kustomization_refs(load_one(raw.decode("utf-8")))
+            hit = _kustomization_refs(yamlio.load(raw.decode("utf-8")))
         except (UnicodeDecodeError, yaml.YAMLError):
             hit = []  # kustomize reports the error itself
         if cache is not None:
@@ -183,7 +183,7 @@ def collect_inputs(folder: Path, cache: Cache | None = None, root: Path | None =
         return os.path.relpath(p, root) if root is not None else p
 
     def refuse(rule_id: str, kf: str, keys: tuple[str | int, ...], message: str) -> None:
-        out.problems.append(InputProblem(rule_id, rel(kf), line_of(Path(kf), 0, keys), message))
+        out.problems.append(InputProblem(rule_id, rel(kf), yamlio.line_of(Path(kf), 0, keys), message))
 
     def outside(p: str) -> bool:
         return top is not None and not _inside(os.path.realpath(p), top)

@@ -8,7 +8,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-from homelab.writer import write_file
+from homelab.atomicfile import write_atomic
 
 FORMAT = 5  # bump when cached shapes change
 
@@ -74,11 +74,11 @@ class Cache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         gi = self.path.parent / ".gitignore"
         if not gi.exists():
-            write_file(gi, "*\n")
+            write_atomic(gi, "*\n")
         return self.path.parent
 
     def save(self) -> None:
         if self.folder() is None:
             return
-        write_file(self.path, pickle.dumps({"format": FORMAT, "entries": self._new},
+        write_atomic(self.path, pickle.dumps({"format": FORMAT, "entries": self._new},
                                            protocol=pickle.HIGHEST_PROTOCOL), mode=0o600)

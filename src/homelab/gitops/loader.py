@@ -13,7 +13,8 @@ from homelab.gitops.build import BuildRequest, BuildResult, build_many, strip_bu
 from homelab.gitops.cache import Cache, digest
 from homelab.gitops.model import FLUX_KS, FluxKustomization, FluxTree, K8sObject, Ref, ref_list
 from homelab.gitops.substitute import DISABLE_KEY, VAR_NAME, references, substitute
-from homelab.gitops.yamlfiles import ParsedYaml, load_one, parse_yaml
+from homelab import yamlio
+from homelab.yamlio import ParsedYaml, parse_yaml
 from homelab.paths import FluxPaths
 
 BOOTSTRAP_SOURCE = Ref("GitRepository", "flux-system", "flux-system")
@@ -96,7 +97,7 @@ def _parsed(text: str, cache: Cache) -> Any:
     hit = cache.get("parse", key)
     if hit is None:
         try:
-            hit = strip_build_annotations(load_one(text)) or {}
+            hit = strip_build_annotations(yamlio.load(text)) or {}
         except yaml.YAMLError:
             hit = {}
         cache.put("parse", key, hit)
@@ -113,7 +114,7 @@ def _substituted(text: str, variables: dict[str, str], vars_key: str,
         out, missing = substitute(text, variables)
         broken = None
         try:
-            body = strip_build_annotations(load_one(out))
+            body = strip_build_annotations(yamlio.load(out))
         except yaml.YAMLError as exc:
             # the controller fails the whole Kustomization here; the unsubstituted object is kept
             # so the other rules still see it, and the failure is reported

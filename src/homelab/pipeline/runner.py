@@ -19,8 +19,8 @@ from rich.text import Text
 
 from homelab import tools
 from homelab.errors import HomelabError
-from homelab.pipeline.secrets import Masker
-from homelab.writer import private_dir
+from homelab.atomicfile import private_dir
+from homelab.clients.masking import Masker
 
 
 class StageFailed(HomelabError):

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from homelab import inventory, paths
+from homelab import inventory, paths, yamlio
 from homelab.config import HomelabConfig
 from homelab.paths import FluxPaths
 from homelab.pipeline.runner import Runner, StageFailed
 from homelab.pipeline.state import State, fingerprint
-from homelab.writer import private_dir
+from homelab.atomicfile import private_dir
 
 BOOTSTRAP_TOKEN_ENV = "BWS_ACCESS_TOKEN"     # the Bitwarden Secrets Manager machine-account token
 BW_SECRET_NAME, BW_SECRET_KEY, BW_NAMESPACE = "bw-auth-token", "token", "sm-operator-system"
@@ -148,7 +148,7 @@ class Inventory(Stage):
 
     def run(self, p: PipelineContext) -> None:
         from homelab.errors import HomelabError
-        from homelab.writer import commit
+        from homelab.atomicfile import commit
 
         argv = ["terraform", "output", "-json", "-no-color"]
         if p.runner.dry_run:
@@ -191,14 +191,13 @@ def bitwarden_token_targets(p: PipelineContext) -> list[tuple[str, str, str]]:
     The token must sit in the BitwardenSecret's own namespace, so it is created in each one used;
     with none found, in the operator's namespace.
     """
-    from homelab.gitops.yamlfiles import load_all
     from homelab.inputs import size_overrun
 
     targets: set[tuple[str, str, str]] = set()
     tree = p.root / FluxPaths.of(p.cfg).cluster
     for f in sorted(tree.rglob("*.yaml")) if tree.exists() else []:
         try:  # bounded: an oversized file or an alias bomb is skipped, not expanded
-            docs = [] if size_overrun(f.stat().st_size) else load_all(f.read_text(encoding="utf-8"))
+            docs = [] if size_overrun(f.stat().st_size) else yamlio.load_all(f.read_text(encoding="utf-8"))
         except Exception:  # not our job to validate the tree here (`homelab check` does)
             continue
         for doc in docs:

@@ -16,7 +16,7 @@ from pathlib import Path
 from homelab import paths
 from homelab.errors import HomelabError
 from homelab.inputs import json_line, load_json
-from homelab.writer import commit, private_dir
+from homelab.atomicfile import commit, private_dir
 
 STATE_DIR = paths.STATE_DIR
 

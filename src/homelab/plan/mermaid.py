@@ -13,7 +13,7 @@ from pathlib import Path
 from homelab import paths, tools
 from homelab.config import HomelabConfig
 from homelab.errors import HomelabError
-from homelab.writer import write_file
+from homelab.atomicfile import write_atomic
 
 GiB = 2**30
 
@@ -114,7 +114,7 @@ def write(plan: dict, cfg: HomelabConfig, out_dir: Path) -> list[str]:
     mmdc = tools.which("mmdc")
     for name, text in (("architecture", architecture(plan, cfg)), ("provisioning", provisioning(plan, cfg))):
         src = out_dir / f"{name}.mmd"
-        write_file(src, text)
+        write_atomic(src, text)
         said.append(f"wrote {src}")
         if mmdc:
             svg = out_dir / f"{name}.svg"

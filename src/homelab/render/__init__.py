@@ -11,14 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from homelab.atomicfile import write_atomic
 from homelab.config import HomelabConfig
 from homelab.render.ansible import render_ansible
 from homelab.render.flux import render_flux
+from homelab.render.inventory import render_hosts_inventory
 from homelab.render.packer import render_packer
 from homelab.render.terraform import render_terraform
-from homelab.writer import commit
+from homelab.atomicfile import commit
 
-RENDERERS = (render_packer, render_terraform, render_ansible, render_flux)
+RENDERERS = (render_packer, render_terraform, render_ansible, render_hosts_inventory, render_flux)
 
 
 def render_all(cfg: HomelabConfig) -> dict[str, str]:
@@ -47,5 +49,5 @@ def check(cfg: HomelabConfig, root: Path) -> list[Drift]:
 
 
 def write(files: dict[str, str], root: Path) -> list[str]:
-    """Write the glue files as one all-or-nothing change (see homelab.writer); return those that changed."""
+    """Write the glue files as one all-or-nothing change (see homelab.atomicfile); return those that changed."""
     return commit(files, root)

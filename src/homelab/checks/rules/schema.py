@@ -19,13 +19,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from homelab.atomicfile import write_atomic
 from homelab.checks.context import CheckContext
 from homelab.checks.registry import declare, finding, rule
 from homelab.checks.rules._util import where
-from homelab.errors import HomelabError
 from homelab.findings import Severity
 from homelab.gitops.cache import digest
-from homelab.writer import write_file
+from homelab.usercache import user_cache_dir
 
 DEFAULT_CRD_DIR = "schema/crds"
 
@@ -48,8 +48,7 @@ def _k8s_dir(version: str) -> Path | None:
 
 
 def _validator_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "homelab" / "validators"
+    return user_cache_dir("validators")
 
 
 class _NoRemoteRefs(Exception):
@@ -85,8 +84,8 @@ def _compiled(path: str, k8s_dir: str | None):
                                              use_formats=False)
         code = compile(src, f"<schema {Path(path).name}>", "exec")
         try:
-            write_file(target, marshal.dumps(code))
-        except HomelabError:
+            write_atomic(target, marshal.dumps(code))
+        except OSError:
             pass  # a read-only home: compile again next time
     ns: dict[str, Any] = {}
     exec(code, ns)  # noqa: S102  (our own generated validator)

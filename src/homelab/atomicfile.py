@@ -1,18 +1,18 @@
-"""The one writer: every file the tool writes goes through here, all or nothing.
+"""The one writer: every file the tool writes goes through here, whole or not at all.
 
-`commit(files, root)` writes a set of files as one change. Every new content is first staged in
-`.homelab/staging/<pid>-<n>/` (inside the repository, so on its filesystem, and ignored by Git,
-so no tool watching the tree sees a half-written file); then each existing target is hard-linked
-there as a backup, a journal is written, and the staged files are renamed over their targets.
-A failure at any step (a full disk, a read-only folder, a glue path that is a directory) rolls
-back what was renamed: every file is then old, or every one is new. A run killed half way leaves
-its journal, and the next write (or the next run that takes the lock) rolls it back before it
-does anything else. Nothing is ever left beside a target.
+Single files (`write_atomic`, `PendingFile` for streamed downloads): a temporary file in the
+target's folder, renamed into place; a rename within one folder is atomic on POSIX, so a reader
+sees the old file or the new one. Temporaries carry their writer's pid, and those of runs that
+died (their pid is gone) are removed when the same folder is written again.
 
-`write_file(path, data)` is the single-file form for files outside a repository (caches, reports
-written with `-o`): a temporary file beside the target, renamed over it; temporaries of dead runs
-are removed when the same file is written again.
-
+Sets of files (`commit(files, root)`: the glue of `homelab render`, state, the inventory, a new
+app) change as one: every new content is first staged in `.homelab/staging/<pid>-<n>/` (inside the
+repository, so on its file system, and ignored by Git, so no tool watching the tree sees a
+half-written file); then each existing target is hard-linked there as a backup, a journal is
+written, and the staged files are renamed over their targets. A failure at any step (a full disk,
+a read-only folder, a glue path that is a directory) rolls back what was renamed: every file is
+then old, or every one is new. A run killed half way leaves its journal, and the next write (or
+the next run that takes the lock, homelab.runlock) rolls it back before doing anything else.
 Problems are HomelabErrors naming the file: nothing is changed, exit code 2.
 """
 
@@ -23,8 +23,10 @@ import itertools
 import json
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import BinaryIO
 
 from homelab.errors import HomelabError
 
@@ -204,8 +206,8 @@ def commit(files: Mapping[str | Path, str | bytes], root: Path, *, mode: int = 0
                 if target.parent.stat().st_dev == dev:
                     staged = stage / f"{i}.new"
                 else:  # another file system: staged beside the target, so the rename stays atomic
-                    _clean_stale(target)
-                    staged = target.parent / f".{target.name}.homelab-{os.getpid()}.tmp"
+                    _clean_stale(target.parent, f".{target.name}.")
+                    staged = target.parent / f".{target.name}.homelab-{os.getpid()}-{next(_seq)}.tmp"
                 items.append({"target": str(target), "staged": str(staged), "backup": None,
                               "existed": target.exists()})
                 _write_journal(stage, journal)
@@ -265,47 +267,67 @@ def _write_journal(stage: Path, journal: Mapping[str, object]) -> None:
         raise _fail(str(stage / JOURNAL), exc) from None
 
 
-# -- single files outside a repository ----------------------------------------------------------------
+# -- single files -------------------------------------------------------------------------------
 
-def write_file(path: Path, content: str | bytes, *, mode: int = 0o644) -> bool:
-    """Write one file atomically (a temporary beside it, renamed over it); False when unchanged."""
-    data = _encode(content)
-    if path.is_dir():
-        raise _fail(str(path), "is a directory", hint="choose a file name")
-    if _unchanged(path, data, mode):
+class PendingFile:
+    """A temporary file in `folder`, open for writing until `commit` renames it into place."""
+
+    def __init__(self, folder: Path, prefix: str = ".pending."):
+        folder.mkdir(parents=True, exist_ok=True)
+        _clean_stale(folder, prefix)
+        self.path = folder / f"{prefix}homelab-{os.getpid()}-{next(_seq)}.tmp"
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self.file: BinaryIO = os.fdopen(fd, "wb")
+        self._done = False
+
+    def commit(self, target: Path, mode: int = 0o644) -> None:
+        """Rename the finished file to `target` (in the same folder: atomic)."""
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        os.chmod(self.path, mode)
+        os.replace(self.path, target)
+        self._done = True
+
+    def discard(self) -> None:
+        if not self._done:
+            self.file.close()
+            with suppress(FileNotFoundError):
+                self.path.unlink()
+            self._done = True
+
+
+@contextmanager
+def pending_file(folder: Path, prefix: str = ".pending.") -> Iterator[PendingFile]:
+    """A `PendingFile` that is removed unless committed before the block ends (errors and signals included)."""
+    pending = PendingFile(folder, prefix)
+    try:
+        yield pending
+    finally:
+        pending.discard()
+
+
+def write_atomic(target: Path, data: str | bytes, mode: int = 0o644) -> bool:
+    """Write `data` to `target` atomically; False (and nothing written) when it is already there.
+    Raises OSError (the CLI reports it in one line)."""
+    raw = _encode(data)
+    if _unchanged(target, raw, mode):
         return False
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise _fail(str(path), exc) from None
-    _clean_stale(path)
-    tmp = path.parent / f".{path.name}.homelab-{os.getpid()}.tmp"
-    try:
-        tmp.unlink(missing_ok=True)
-        _write_new(tmp, data, mode)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise _fail(str(path), exc) from None
-        raise
+    with pending_file(target.parent, prefix=f".{target.name}.") as pending:
+        pending.file.write(raw)
+        pending.commit(target, mode)
     return True
 
 
-def _clean_stale(path: Path) -> None:
-    """Temporaries of `path` left by runs that were killed (their pid is gone)."""
-    prefix = f".{path.name}.homelab-"
+def _clean_stale(folder: Path, prefix: str) -> None:
+    """Temporaries with `prefix` left in `folder` by runs that were killed (their pid is gone)."""
+    start = f"{prefix}homelab-"
     try:
-        names = [n for n in os.listdir(path.parent) if n.startswith(prefix) and n.endswith(".tmp")]
+        names = [n for n in os.listdir(folder) if n.startswith(start) and n.endswith(".tmp")]
     except OSError:
         return
     for name in names:
-        try:
-            pid = int(name[len(prefix):-len(".tmp")])
-        except ValueError:
-            continue
-        if not _alive(pid):
-            try:
-                (path.parent / name).unlink()
-            except OSError:
-                pass
+        pid = name[len(start):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with suppress(OSError):
+                (folder / name).unlink()
