@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,16 +24,12 @@ AUTHENTIK_SKIP = "authentik 2026.8.0 is not in the chart mirror (its postgresql 
 
 
 def _bundled(dest: Path) -> Path:
-    """A copy of this repository's homelab.yaml, glue and Flux tree (what `homelab check` reads)."""
-    dest.mkdir(parents=True)
-    shutil.copy(ROOT / "homelab.yaml", dest / "homelab.yaml")
-    for rel in ("kubernetes", "schema"):
-        shutil.copytree(ROOT / rel, dest / rel)
-    for rel in ("terraform/homelab.auto.tfvars.json", "packer/ubuntu-2404/homelab.auto.pkrvars.hcl",
-                "ansible/inventories/group_vars/all/homelab.yml"):
-        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(ROOT / rel, dest / rel)
-    return dest
+    """A copy of this repository's homelab.yaml, glue and Flux tree (what `homelab check` reads), made
+    the way the chart benchmark makes it."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from chart_speed import copy_repo
+
+    return copy_repo(dest)
 
 
 def _line(path: Path, pattern: str) -> int:

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from homelab.charts import MIRROR_ENV
+from homelab.charts.engine import ChartInfo
+from homelab.charts.releases import Release
 from homelab.charts.values import suggest
 from homelab.checks.context import CheckContext
 from homelab.checks.registry import rule
@@ -23,6 +25,13 @@ from homelab.findings import Finding, Severity
 from homelab.gitops import K8sObject
 
 POD_OWNERS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
+
+
+def _read(ctx: CheckContext) -> Iterator[tuple[Release, ChartInfo]]:
+    """The releases whose chart was read, with the chart's facts."""
+    for rel in ctx.charts.releases:
+        if rel.info is not None:
+            yield rel, rel.info
 
 
 def _values_line(hr: K8sObject, path: tuple[str, ...]) -> int:
@@ -75,10 +84,7 @@ def render_failed(ctx: CheckContext) -> Iterator[Finding]:
 
 @rule("helm/values-schema", "every HelmRelease's values pass its chart's values.schema.json (as Helm validates them)")
 def values_schema(ctx: CheckContext) -> Iterator[Finding]:
-    for rel in ctx.charts.releases:
-        info = rel.info
-        if info is None:
-            continue
+    for rel, info in _read(ctx):
         for err in rel.schema_errors:
             hint = "compare with the chart's values.schema.json and values.yaml"
             if "is not allowed here" in err.message and err.path:
@@ -94,10 +100,7 @@ def values_schema(ctx: CheckContext) -> Iterator[Finding]:
 @rule("helm/values-unknown-key", "every values key is one the chart declares or its schema admits",
       severity=Severity.warning)
 def values_unknown_key(ctx: CheckContext) -> Iterator[Finding]:
-    for rel in ctx.charts.releases:
-        info = rel.info
-        if info is None:
-            continue
+    for rel, info in _read(ctx):
         for unknown in rel.unknown:
             hint = f"did you mean '{unknown.suggestion}'?" if unknown.suggestion else \
                 "remove it, or look up the key in this chart version's values.yaml"
@@ -110,9 +113,7 @@ def values_unknown_key(ctx: CheckContext) -> Iterator[Finding]:
 @rule("helm/values-list-replaced", "a value that replaces a chart's default list is pointed out (lists are not merged)",
       severity=Severity.info)
 def values_list_replaced(ctx: CheckContext) -> Iterator[Finding]:
-    for rel in ctx.charts.releases:
-        if rel.info is None:
-            continue
+    for rel, _ in _read(ctx):
         for item in rel.replaced:
             yield Finding("helm/values-list-replaced", Severity.info,
                           f"{where(rel.hr)}: values.{_dotted(item.path)} replaces the chart's default list of "
