@@ -9,13 +9,12 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
 from check_helpers import check, make_repo
-from conftest import CHART_MIRROR, ROOT
+from conftest import CHART_MIRROR, ROOT, copy_repo
 
 K = "kubernetes/clusters/homelab"
 needs_mirror = pytest.mark.skipif(not CHART_MIRROR.is_dir(),
@@ -24,12 +23,8 @@ AUTHENTIK_SKIP = "authentik 2026.8.0 is not in the chart mirror (its postgresql 
 
 
 def _bundled(dest: Path) -> Path:
-    """A copy of this repository's homelab.yaml, glue and Flux tree (what `homelab check` reads), made
-    the way the chart benchmark makes it."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from chart_speed import copy_repo
-
-    return copy_repo(dest)
+    """A copy of this repository's homelab.yaml, glue, Flux tree and vendored CRD schemas."""
+    return copy_repo(dest, "kubernetes", "schema")
 
 
 def _line(path: Path, pattern: str) -> int:
@@ -132,6 +127,7 @@ def test_cold_start_learns_which_release_installs_which_crd_from_the_charts(tmp_
 
 def test_a_fresh_clone_without_charts_has_no_false_errors_and_says_which_fallbacks_it_used(tmp_path, monkeypatch):
     monkeypatch.setenv("HOMELAB_CHART_MIRROR", str(tmp_path / "empty-mirror"))
+    monkeypatch.setenv("HOMELAB_CACHE_DIR", str(tmp_path / "empty-cache"))  # a fresh clone's: no chart cached
     (tmp_path / "empty-mirror").mkdir()
     repo = make_repo(tmp_path / "repo")
     report = check(repo, schemas=None)  # the vendored schema/crds is absent in this scratch repo too
@@ -143,6 +139,7 @@ def test_a_fresh_clone_without_charts_has_no_false_errors_and_says_which_fallbac
 
 def test_without_charts_the_vendored_crd_schemas_are_the_fallback_and_the_report_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv("HOMELAB_CHART_MIRROR", str(tmp_path / "empty-mirror"))
+    monkeypatch.setenv("HOMELAB_CACHE_DIR", str(tmp_path / "empty-cache"))  # a fresh clone's: no chart cached
     (tmp_path / "empty-mirror").mkdir()
     repo = make_repo(tmp_path / "repo")
     shutil.copytree(ROOT / "schema" / "crds", repo / "schema" / "crds")
@@ -170,7 +167,7 @@ def test_release_name_and_namespace_follow_helm_controller():
 
 def test_templates_split_like_helm_keeping_comment_separators():
     from homelab.charts.releases import split
-    from homelab.gitops.yamlfiles import load_manifests
+    from homelab.yamlio import load_manifests
 
     text = "a: 1\n---# Source: rbac.yaml\nb: 2\n---\n# only a comment\n--- \nc: 3\n"
     assert [d for part in split(text) for d in load_manifests(part) if d] == [{"a": 1}, {"b": 2}, {"c": 3}]
@@ -201,7 +198,7 @@ def test_a_remote_ref_in_a_values_schema_is_cut_out_never_fetched(tmp_path, monk
 
     from homelab.charts import engine
 
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # this chart's facts stay with the test
+    monkeypatch.setenv("HOMELAB_CACHE_DIR", str(tmp_path / "cache"))  # this chart's facts stay with the test
     Chart.create("demo", tmp_path)
     (tmp_path / "demo" / "values.schema.json").write_text(json.dumps({
         "type": "object", "properties": {"replicaCount": {"type": "integer"},

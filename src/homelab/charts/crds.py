@@ -10,11 +10,13 @@ of the vendored `schema/crds`, strict the way kubeconform's catalogue makes them
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from homelab.atomicfile import write_atomic
+from homelab.usercache import user_cache_dir
 
 
 FORMAT = 2  # bump when the written schemas change
@@ -80,8 +82,7 @@ def _python_pattern(pattern: str) -> str:
 
 
 def cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "homelab" / "crd-schemas"
+    return user_cache_dir("crd-schemas")
 
 
 def write_schemas(key: str, crds: list[dict[str, Any]]) -> Path | None:
@@ -101,9 +102,7 @@ def write_schemas(key: str, crds: list[dict[str, Any]]) -> Path | None:
                 if isinstance(schema, dict):
                     target = folder / got.group / f"{got.kind.lower()}_{v.get('name')}.json"
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = target.with_suffix(f".{os.getpid()}.tmp")
-                    tmp.write_text(json.dumps(strict(schema), sort_keys=True), encoding="utf-8")
-                    os.replace(tmp, target)
+                    write_atomic(target, json.dumps(strict(schema), sort_keys=True).encode())
         folder.mkdir(parents=True, exist_ok=True)
         done.write_text("", encoding="utf-8")
     except OSError:

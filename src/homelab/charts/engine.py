@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import pickle
 import re
 import tarfile
@@ -31,6 +30,8 @@ from typing import Any
 from homelab.charts.crds import FORMAT as CRD_FORMAT
 from homelab.charts.crds import CrdInfo, write_schemas
 from homelab.charts.crds import info as crd_info
+from homelab.atomicfile import write_atomic
+from homelab.usercache import user_cache_dir
 
 RENDER_FORMAT = "1"  # bump when what render() returns changes
 INFO_FORMAT = "3"    # bump when ChartInfo changes
@@ -170,8 +171,7 @@ def load(path: Path, digest: str, remote_refs: tuple[str, ...] = ()):
 
 
 def _facts_file(digest: str) -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "homelab" / "chart-facts" / f"{INFO_FORMAT}-{CRD_FORMAT}-{digest[:40]}.pickle"
+    return user_cache_dir("chart-facts") / f"{INFO_FORMAT}-{CRD_FORMAT}-{digest[:40]}.pickle"
 
 
 def inspect(path: Path, digest: str) -> ChartInfo:
@@ -187,10 +187,7 @@ def inspect(path: Path, digest: str) -> ChartInfo:
     found = _inspect(path, digest)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        with tmp.open("wb") as fh:
-            pickle.dump(found, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, target)
+        write_atomic(target, pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL))
     except OSError:
         pass  # a read-only home: read the chart again next time
     return found
@@ -198,7 +195,7 @@ def inspect(path: Path, digest: str) -> ChartInfo:
 
 def _inspect(path: Path, digest: str) -> ChartInfo:
     """Read a chart archive: defaults, schemas, CRDs, subcharts (see `ChartInfo`)."""
-    from homelab.gitops.yamlfiles import load_manifests
+    from homelab.yamlio import load_manifests
 
     files = _archive_files(path.read_bytes())
     top = next((f.split("/", 1)[0] for f in files if f.count("/") == 1 and f.endswith("/Chart.yaml")), "")

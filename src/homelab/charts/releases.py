@@ -33,7 +33,7 @@ from homelab.charts import engine
 from homelab.charts.values import ReplacedList, UnknownKey, compose, replaced_lists, unknown_keys
 from homelab.gitops.cache import Cache, digest
 from homelab.gitops.model import CLUSTER_SCOPED, ChartSpec, FluxTree, K8sObject
-from homelab.gitops.yamlfiles import load_manifests
+from homelab.yamlio import load_manifests
 
 # How Helm splits a rendered template into documents (releaseutil.SplitManifests): a plain YAML
 # split would join `---# comment` lines to the previous document.

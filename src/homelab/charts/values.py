@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from homelab.gitops.model import FluxTree, K8sObject
-from homelab.gitops.yamlfiles import load_manifests
+from homelab.yamlio import load_manifests
 
 
 def merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:

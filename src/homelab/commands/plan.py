@@ -14,10 +14,11 @@ from pathlib import Path
 
 import click
 
+from homelab import paths
 from homelab.context import Context, pass_ctx
 
-CHECK_CACHE = ".homelab/cache/check.pickle"  # the file `homelab check` uses
-PLAN_CACHE = ".homelab/cache/plan.pickle"
+CHECK_CACHE = paths.CHECK_CACHE  # the file `homelab check` uses
+PLAN_CACHE = paths.PLAN_CACHE
 
 
 def _locator(ctx: Context):
@@ -29,7 +30,7 @@ def _locator(ctx: Context):
         if not path:
             return str(ctx.config_path), None
         if doc is None:
-            from homelab.yamlsrc import load_located
+            from homelab.yamlio import load_located
 
             doc, _ = load_located(ctx.config_path, display=str(ctx.config_path))
         return doc.file, doc.line_of(path)
@@ -44,7 +45,8 @@ def check_summary(ctx: Context, cache, *, pull: bool = False, offline: bool = Fa
     from homelab.checks.settings import configured_excludes
 
     report = run_checks(ctx.root, ctx.cfg, cache=cache, options=Options(exclude=configured_excludes(ctx.root),
-                                                                        pull=pull, offline=offline))
+                                                                        pull=pull, offline=offline),
+                        config_file=ctx.config_path.name)
     errors = [f for f in report.findings if f.severity.value == "error"]
     warnings = [f for f in report.findings if f.severity.value == "warning"]
     return {"available": True, "errors": len(errors), "warnings": len(warnings), "waived": len(report.waived),
@@ -56,7 +58,8 @@ def validation(ctx: Context, cache, run_check: bool, *, pull: bool = False, offl
 
     glue = [{"path": d.path, "state": d.state} for d in render.check(ctx.cfg, ctx.root)]
     check = check_summary(ctx, cache, pull=pull, offline=offline) if run_check else {"available": False, "reason": "skipped (--no-check)"}
-    return {"config": "valid", "glue": glue, "check": check}
+    placeholders = [f.to_dict() for f in ctx.placeholders()]
+    return {"config": "valid", "glue": glue, "check": check, "placeholders": placeholders}
 
 
 @click.command("plan")
@@ -105,7 +108,7 @@ def command(ctx: Context, fmt: str, diagram_dir: Path | None, strict: bool, run_
     else:
         from rich.console import Console
 
-        plan_mod.output.print_table(report, Console(highlight=False, soft_wrap=False), verbose=verbose)
+        plan_mod.output.print_table(report, Console(highlight=False, soft_wrap=False, emoji=False), verbose=verbose)
     if diagram_dir is not None:
         from homelab.plan import mermaid
 

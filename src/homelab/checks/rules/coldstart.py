@@ -24,9 +24,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from homelab.checks.context import CheckContext
-from homelab.checks.registry import rule
+from homelab.checks.registry import finding, rule
 from homelab.checks.rules._util import where
-from homelab.findings import Finding, Severity
 from homelab.gitops import FluxKustomization, K8sObject
 from homelab.gitops.model import CLUSTER_SCOPED
 
@@ -60,8 +59,7 @@ CHART_CRDS: dict[str, set[str]] = {
 }
 
 def provided_groups(hr: K8sObject) -> set[str]:
-    spec = (hr.spec.get("chart") or {}).get("spec") if isinstance(hr.spec.get("chart"), dict) else None
-    chart = str((spec or {}).get("chart") or hr.spec.get("chartRef", {}).get("name") or "")
+    chart = hr.chart.name if hr.chart else ""
     return set(CHART_CRDS.get(chart.rsplit("/", 1)[-1], set()))
 
 
@@ -181,7 +179,6 @@ def cold_start(ctx: CheckContext):
         return from_charts[key] if key in from_charts else provided_groups(hr)
 
     for o, ks, missing, why in simulate(tree, provides):
-        yield Finding("flux/cold-start", Severity.error,
-                      f"first reconcile fails: {where(o)} (Kustomization {ks.key}) needs {missing}; {why}",
+        yield finding("flux/cold-start", f"first reconcile fails: {where(o)} (Kustomization {ks.key}) needs {missing}; {why}",
                       o.file or ks.file or None, o.line,
                       "add the providing Kustomization to this one's dependsOn, and give the provider `wait: true`")

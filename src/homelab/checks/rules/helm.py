@@ -18,7 +18,7 @@ from homelab.charts.engine import ChartInfo
 from homelab.charts.releases import Release
 from homelab.charts.values import suggest
 from homelab.checks.context import CheckContext
-from homelab.checks.registry import rule
+from homelab.checks.registry import finding, rule
 from homelab.checks.rules._util import where
 from homelab.checks.rules.flux import SEMVER
 from homelab.findings import Finding, Severity
@@ -53,7 +53,7 @@ def chart_unavailable(ctx: CheckContext) -> Iterator[Finding]:
         if not SEMVER.match(spec.version):
             continue  # not an exact version: flux/chart-unpinned reports the pin itself
         pin = spec.pinned_by or rel.hr
-        yield Finding("helm/chart-unavailable", Severity.warning,
+        yield finding("helm/chart-unavailable",
                       f"{where(rel.hr)}: chart {spec} is not available ({rel.unavailable}); its values, rendered "
                       "objects and CRDs go unchecked", pin.file or None, pin.line_of(*spec.version_keys),
                       f"run `homelab charts pull` (or `homelab check --pull`) to cache it, or point {MIRROR_ENV} "
@@ -76,7 +76,7 @@ def render_failed(ctx: CheckContext) -> Iterator[Finding]:
         if err is None:
             continue
         at = f" ({err.template}{':' + str(err.line) if err.line else ''})" if err.template else ""
-        yield Finding("helm/render-failed", Severity.error,
+        yield finding("helm/render-failed",
                       f"{where(rel.hr)}: chart {rel.spec} does not render{at}: {err.message}",
                       rel.hr.file or None, rel.hr.line_of("spec", "values"),
                       "Helm refuses the release the same way: fix the values the template reads")
@@ -91,7 +91,7 @@ def values_schema(ctx: CheckContext) -> Iterator[Finding]:
                 close = suggest(err.path[-1], err.path[:-1], info.declared, info.schemas)
                 if close:
                     hint = f"did you mean '{close}'?"
-            yield Finding("helm/values-schema", Severity.error,
+            yield finding("helm/values-schema",
                           f"{where(rel.hr)}: values.{_dotted(err.path)}: {err.message} (chart {info.name} "
                           f"{info.version}); Helm refuses to install the release", rel.hr.file or None,
                           _values_line(rel.hr, err.path), hint)
@@ -104,7 +104,7 @@ def values_unknown_key(ctx: CheckContext) -> Iterator[Finding]:
         for unknown in rel.unknown:
             hint = f"did you mean '{unknown.suggestion}'?" if unknown.suggestion else \
                 "remove it, or look up the key in this chart version's values.yaml"
-            yield Finding("helm/values-unknown-key", Severity.warning,
+            yield finding("helm/values-unknown-key",
                           f"{where(rel.hr)}: values.{_dotted(unknown.path)} is not a value of chart {info.name} "
                           f"{info.version} (not in its values.yaml or values.schema.json): the chart ignores it",
                           rel.hr.file or None, _values_line(rel.hr, unknown.path), hint)
@@ -115,7 +115,7 @@ def values_unknown_key(ctx: CheckContext) -> Iterator[Finding]:
 def values_list_replaced(ctx: CheckContext) -> Iterator[Finding]:
     for rel, _ in _read(ctx):
         for item in rel.replaced:
-            yield Finding("helm/values-list-replaced", Severity.info,
+            yield finding("helm/values-list-replaced",
                           f"{where(rel.hr)}: values.{_dotted(item.path)} replaces the chart's default list of "
                           f"{item.default_items} item(s) as a whole (Helm never merges lists)", rel.hr.file or None,
                           _values_line(rel.hr, item.path),
@@ -149,7 +149,7 @@ def rwo_rolling_update(ctx: CheckContext) -> Iterator[Finding]:
             modes = set((pvc.spec.get("accessModes") or []) if pvc else [])
             if not modes & {"ReadWriteOnce", "ReadWriteOncePod"}:
                 continue
-            yield Finding("helm/rwo-rolling-update", Severity.warning,
+            yield finding("helm/rwo-rolling-update",
                           f"{where(o)} mounts ReadWriteOnce volume {claim} and updates with RollingUpdate: the new pod "
                           "starts before the old one stops, and on another node it cannot attach the volume, so "
                           "every upgrade hangs", o.file or None, o.line if o.release else o.line_of("spec", "strategy"),
@@ -182,7 +182,7 @@ def sa_token_unused(ctx: CheckContext) -> Iterator[Finding]:
             mount = sa.body.get("automountServiceAccountToken")
         if mount is False or _bound(tree, o.namespace, name):
             continue
-        yield Finding("helm/sa-token-unused", Severity.warning,
+        yield finding("helm/sa-token-unused",
                       f"{where(o)} mounts the token of ServiceAccount {o.namespace}/{name}, which no RoleBinding or "
                       "ClusterRoleBinding gives any permission: a token for an attacker, none for the app",
                       o.file or None, o.line if o.release else o.line_of(*keys),

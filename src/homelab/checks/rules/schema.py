@@ -21,12 +21,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from homelab.atomicfile import write_atomic
 from homelab.checks.context import CheckContext
-from homelab.checks.registry import rule
+from homelab.checks.registry import declare, finding, rule
 from homelab.checks.rules._util import where
 from homelab.checks.rules.coldstart import BUILTIN_GROUPS
-from homelab.findings import Finding, Severity
+from homelab.findings import Severity
 from homelab.gitops.cache import digest
+from homelab.usercache import user_cache_dir
 
 DEFAULT_CRD_DIR = "schema/crds"
 
@@ -49,8 +51,7 @@ def _k8s_dir(version: str) -> Path | None:
 
 
 def _validator_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "homelab" / "validators"
+    return user_cache_dir("validators")
 
 
 class _NoRemoteRefs(Exception):
@@ -86,10 +87,7 @@ def _compiled(path: str, k8s_dir: str | None):
                                              use_formats=False)
         code = compile(src, f"<schema {Path(path).name}>", "exec")
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_bytes(marshal.dumps(code))
-            os.replace(tmp, target)
+            write_atomic(target, marshal.dumps(code))
         except OSError:
             pass  # a read-only home: compile again next time
     ns: dict[str, Any] = {}
@@ -161,6 +159,9 @@ def _errors(validator, body: dict[str, Any]) -> list[tuple[str, tuple]]:
     return out
 
 
+declare("schema/crd-schemas-missing", "a CRD schema folder is available", reported_by="check", severity=Severity.warning)
+
+
 @rule("schema/invalid", "every object validates against its Kubernetes or CRD JSON schema",
       also={"schema/unknown-kind": "every kind has a schema (Kubernetes, the CRD schema folder, or a CRD in the tree)",
             "schema/crd-schemas-missing": "a CRD schema folder is available"})
@@ -168,14 +169,12 @@ def schema_invalid(ctx: CheckContext):
     tree = ctx.tree
     k8s_dir = _k8s_dir(ctx.k8s_version)
     if k8s_dir is None:
-        yield Finding("schema/unknown-kind", Severity.error,
-                      f"no Kubernetes schemas for version {ctx.k8s_version} in kubernetes-validate",
+        yield finding("schema/unknown-kind", f"no Kubernetes schemas for version {ctx.k8s_version} in kubernetes-validate",
                       "homelab.yaml", None, "upgrade the kubernetes-validate package")
         return
     crd_dir = _crd_dir(ctx)
     if crd_dir is None or not crd_dir.is_dir():
-        yield Finding("schema/crd-schemas-missing", Severity.warning,
-                      f"no CRD schema folder ({crd_dir or DEFAULT_CRD_DIR} not found): custom resources are not validated",
+        yield finding("schema/crd-schemas-missing", f"no CRD schema folder ({crd_dir or DEFAULT_CRD_DIR} not found): custom resources are not validated",
                       None, None, "pass --schemas DIR (laid out as <group>/<kind>_<version>.json) or add schema/crds/")
         crd_dir = None
     tree_crds: dict[tuple[str, str, str], str] = {}
@@ -191,7 +190,7 @@ def schema_invalid(ctx: CheckContext):
     for o in tree.objects:
         group, version, kind = o.group, o.version, o.kind
         if not kind or not o.api_version:
-            yield Finding("schema/invalid", Severity.error, "object without apiVersion/kind", o.file or None, o.line)
+            yield finding("schema/invalid", "object without apiVersion/kind", o.file or None, o.line)
             continue
         path = _k8s_schema_file(k8s_dir, group, version, kind)
         source = None
@@ -209,8 +208,7 @@ def schema_invalid(ctx: CheckContext):
         if source is None:
             if crd_dir is None and "." in group and not group.endswith(".k8s.io"):
                 continue  # already said once: no CRD schemas at all
-            yield Finding("schema/unknown-kind", Severity.error,
-                          f"{where(o)}: no schema for {o.api_version} {kind} (Kubernetes {ctx.k8s_version}"
+            yield finding("schema/unknown-kind", f"{where(o)}: no schema for {o.api_version} {kind} (Kubernetes {ctx.k8s_version}"
                           f"{', ' + str(crd_dir) if crd_dir else ''}); a typo in apiVersion/kind, or a CRD without a schema",
                           o.file or None, o.line_of("kind"),
                           f"fix apiVersion/kind, or add {group or 'core'}/{kind.lower()}_{version}.json to the schema folder")
@@ -224,7 +222,7 @@ def schema_invalid(ctx: CheckContext):
                 errs = _check(source, str(k8s_dir) if path is not None else None, o.body)
             ctx.cache.put("schema", key, errs)
         for msg, epath in errs:
-            yield Finding("schema/invalid", Severity.error, f"{where(o)} {msg}", o.file or None,
+            yield finding("schema/invalid", f"{where(o)} {msg}", o.file or None,
                           o.line_of(*epath), "compare with the schema of " + (o.api_version + " " + kind))
     provided = {c.group for r in ctx.charts.releases for c in r.crds}
     vendored = sorted(fallback_groups - provided - BUILTIN_GROUPS)
