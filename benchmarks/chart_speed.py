@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Benchmark `homelab check` and `homelab plan` on this repository's tree with every chart rendered.
 
-Works on a scratch copy of the repository's homelab.yaml, glue files, Flux tree and vendored CRD
-schemas, with `HOMELAB_CHART_MIRROR` pointing at the chart mirror (every chart "in the cache": the
+Works on a scratch copy of the repository's homelab.yaml, glue files, Flux tree, vendored CRD
+schemas and pyproject.toml, with `HOMELAB_CHART_MIRROR` pointing at the chart mirror (every chart "in the cache": the
 charts are read from disk, nothing is downloaded). Each run is the real CLI in a fresh process:
 
 - check cold: no `.homelab/cache` (no kustomize build, no render, no scan cached);
@@ -38,8 +38,11 @@ GRAFANA = "kubernetes/clusters/homelab/infrastructure/controllers/grafana/app/he
 
 
 def copy_repo(dest: Path) -> Path:
+    """homelab.yaml, the glue, the Flux tree, the vendored CRD schemas, and pyproject.toml (for the
+    same `[tool.homelab.check] exclude` as the repository)."""
     dest.mkdir(parents=True)
-    shutil.copy(ROOT / "homelab.yaml", dest / "homelab.yaml")
+    for rel in ("homelab.yaml", "pyproject.toml"):
+        shutil.copy(ROOT / rel, dest / rel)
     for rel in ("kubernetes", "schema"):
         shutil.copytree(ROOT / rel, dest / rel)
     for rel in GLUE:
