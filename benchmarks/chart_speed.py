@@ -8,7 +8,9 @@ charts are read from disk, nothing is downloaded). Each run is the real CLI in a
 - check cold: no `.homelab/cache` (no kustomize build, no render, no scan cached);
 - check warm: nothing changed;
 - check with one HelmRelease's values changed (Grafana's CPU request): that one release renders again;
-- plan warm: `homelab plan -f json` after the runs above (median of N).
+- plan warm: `homelab plan -f json` after the runs above (median of N);
+- the renders alone, in-process with no render cache, on one thread and on one per CPU (the
+  native library releases the GIL, so releases render concurrently).
 
 Wall and CPU seconds (this process's children, so the kubectl builds count too). The compiled
 schema validators and the CRD schemas taken from the charts live in `~/.cache/homelab` like .pyc
@@ -69,6 +71,22 @@ def run(repo: Path, mirror: Path, *args: str) -> dict:
     return out
 
 
+def render_alone(repo: Path, mirror: Path, jobs: int) -> dict:
+    """Every release rendered in this process with an empty render cache: wall and CPU seconds."""
+    os.environ["HOMELAB_CHART_MIRROR"] = str(mirror)
+    sys.path.insert(0, str(ROOT / "src"))
+    from homelab.charts.releases import kube_version, render_tree
+    from homelab.config import load_config
+    from homelab.gitops import Cache, load_tree
+
+    cfg = load_config(repo / "homelab.yaml")
+    tree = load_tree(repo, cfg, cache=Cache(None))
+    t0, c0 = time.perf_counter(), time.process_time()
+    charts = render_tree(tree, kube_version=kube_version(cfg.k3s.version), cache=Cache(None), jobs=jobs)
+    return {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0,
+            "note": f"{len(charts.rendered)} releases, {jobs} thread(s)"}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mirror", type=Path, default=ROOT.parent / "shared" / "charts")
@@ -92,6 +110,8 @@ def main() -> int:
         plans = [run(repo, opts.mirror, "plan", "-f", "json") for _ in range(max(opts.n, 1))]
         rows[f"plan warm (median of {len(plans)})"] = {
             "wall": statistics.median(p["wall"] for p in plans), "cpu": statistics.median(p["cpu"] for p in plans)}
+        for jobs in dict.fromkeys((1, os.cpu_count() or 1)):
+            rows[f"renders alone, {jobs} thread(s)"] = render_alone(repo, opts.mirror, jobs)
     load = os.getloadavg()[0]
     lines = ["| run | wall | CPU | charts |", "|---|---:|---:|---|"]
     for label, r in rows.items():

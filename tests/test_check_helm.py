@@ -255,3 +255,18 @@ def test_the_plans_budget_counts_what_the_charts_ask_for(tmp_path, monkeypatch):
     assert bare["charts"]["rendered"] == [] and "lower bound" in bare["budget"]["note"]
     assert section["budget"]["total"]["cpu_requests_millis"] > bare["budget"]["total"]["cpu_requests_millis"]
     assert section["budget"]["total"]["pods"] > bare["budget"]["total"]["pods"]
+
+
+@needs_mirror
+def test_two_releases_that_render_the_same_object_are_duplicates(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    app = repo / K / "infrastructure/controllers/metallb/app"
+    text = (app / "helmrelease.yaml").read_text()
+    (app / "helmrelease-again.yaml").write_text(text.replace("  name: metallb\n", "  name: metallb-again\n", 1)
+                                                 .replace("  values:\n", "  values:\n    fullnameOverride: metallb\n"))
+    (app / "kustomization.yaml").write_text((app / "kustomization.yaml").read_text()
+                                            .replace("  - ./helmrelease.yaml\n", "  - ./helmrelease.yaml\n  - ./helmrelease-again.yaml\n"))
+    dupes = [f for f in check(repo, select=["flux/duplicate-object"]).findings]
+    assert dupes and all("HelmRelease metallb-system/metallb and HelmRelease metallb-system/metallb-again" in f.message
+                         for f in dupes), [f.message for f in dupes]
+    assert any("Deployment metallb-system/metallb-controller" in f.message for f in dupes)
