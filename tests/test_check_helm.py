@@ -288,3 +288,19 @@ def test_values_from_a_configmap_in_git_are_checked_like_inline_values(tmp_path)
     assert len(unknown) == 1 and "values.speakr" in unknown[0].message and "'speaker'" in unknown[0].hint
     assert any("valuesFrom Secret metallb-system/metallb-secret-values (key values.yaml) is not kept in Git" in n
                for n in report.notes), report.notes
+
+
+@needs_mirror
+def test_a_credential_in_values_that_a_chart_renders_into_a_secret_is_secret_data(tmp_path):
+    import random
+    import string
+
+    repo = _bundled(tmp_path / "repo")
+    hr = repo / K / "infrastructure/controllers/grafana/app/helmrelease.yaml"
+    password = "".join(random.choice(string.ascii_letters + string.digits) for _ in range(24))  # made at run time
+    hr.write_text(re.sub(r"    admin:\n      existingSecret: grafana-admin\n      userKey: admin-user\n"
+                         r"      passwordKey: admin-password\n", f"    adminPassword: {password}\n", hr.read_text()))
+    found = check(repo, schemas=repo / "schema" / "crds", select=["secrets/secret-data"]).findings
+    assert [(f.rule, f.file) for f in found] == [("secrets/secret-data", hr.relative_to(repo).as_posix())], found
+    assert "Secret monitoring/grafana (rendered by HelmRelease monitoring/grafana from grafana/templates/secret.yaml)" \
+        in found[0].message and password not in found[0].message
