@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import ipaddress
-from functools import partial
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +21,7 @@ from homelab.checks.rules._util import where
 from homelab.config.model import ALLOWLIST as ALLOWLIST_NAME
 from homelab.config.model import FORWARD_AUTH as FORWARD_AUTH_NAME
 from homelab.config.model import MIDDLEWARE_NAMESPACE
+from homelab.findings import Finding
 from homelab.gitops import K8sObject
 from homelab.gitops.model import Route
 
@@ -29,46 +29,52 @@ ALLOWLIST = (MIDDLEWARE_NAMESPACE, ALLOWLIST_NAME)
 FORWARD_AUTH = (MIDDLEWARE_NAMESPACE, FORWARD_AUTH_NAME)
 
 
+def _host_protection(ctx: CheckContext, route: Route, host: str, runs: tuple[tuple[str, str], ...]) -> Iterator[Finding]:
+    """What one host of a route lacks of the protection homelab.yaml gives its service (a host it does
+    not declare gets the strictest: the allowlist on the LAN domain, forward auth everywhere)."""
+    o = route.obj
+    lan, domain = ctx.cfg.site.lan_domain.lower(), ctx.cfg.site.domain.lower()
+    on_lan = host == lan or host.endswith("." + lan)
+    if not on_lan and not (host == domain or host.endswith("." + domain)):
+        return  # not ours: site/route-host reports it
+    found = ctx.cfg.service_for_host(host)
+    name, svc = found if found else (None, None)
+    label, line = f"{host} ({where(o)})", o.line_of(*route.keys)
+    required = set(svc.access_middlewares()) if svc else {ALLOWLIST_NAME, FORWARD_AUTH_NAME} if on_lan else {FORWARD_AUTH_NAME}
+    if on_lan and ALLOWLIST not in runs:
+        yield finding("exposure/lan-allowlist", f"{label} is a LAN name but the route lacks the traefik/lan-allowlist Middleware, "
+                      "so anyone who can reach Traefik can reach it", o.file or None, line,
+                      "add middlewares: [{name: lan-allowlist, namespace: traefik}]")
+    if FORWARD_AUTH_NAME not in required or FORWARD_AUTH in runs:
+        return
+    if on_lan:
+        yield finding("exposure/sso", f"{label} lacks Authentik forward auth" +
+                      ("" if svc else " (and is not a service in homelab.yaml)"), o.file or None, line,
+                      "add {name: authentik-forward-auth, namespace: traefik}, or set `sso: false` "
+                      f"for service {name or '<name>'} in homelab.yaml")
+    else:
+        yield finding("exposure/sso", f"{label} is reachable from the internet without Authentik forward auth",
+                      o.file or None, line,
+                      "add middlewares: [{name: authentik-forward-auth, namespace: traefik}], or mark "
+                      f"service {name or '<name>'} `exposure: public` with a `reason` in homelab.yaml")
+
+
 @rule("exposure/lan-allowlist", "every route on lan.<domain> carries the LAN allowlist",
       also={"exposure/sso": "every route carries Authentik forward auth unless homelab.yaml says otherwise",
             "exposure/middleware-missing": "every Middleware a route references exists; the allowlist admits only the LAN"})
-def route_protection(ctx: CheckContext):
+def route_protection(ctx: CheckContext) -> Iterator[Finding]:
     tree = ctx.tree
-    lan, domain = ctx.cfg.site.lan_domain.lower(), ctx.cfg.site.domain.lower()
     middlewares = {(o.namespace, o.name): o for o in tree.by_kind("Middleware", group="traefik.io")}
     for route in tree.route_rules():
-        o, mws = route.obj, route.middlewares
-        line = partial(o.line_of, *route.keys)  # looked up only for a finding: cheap on big trees
-        for ref in sorted(mws):
+        o = route.obj
+        for ref in sorted(route.middlewares):
             if ref not in middlewares and ref[0] and o.kind == "IngressRoute":
-                yield finding("exposure/middleware-missing", f"{where(o)} uses Middleware {ref[0]}/{ref[1]}, which is not in the tree; Traefik "
-                              "rejects the whole route", o.file or None, line(), "fix the name or namespace")
-        mws = tuple(tree.middlewares_run(sorted(mws)))  # chains (the exposure profiles) by their members
+                yield finding("exposure/middleware-missing", f"{where(o)} uses Middleware {ref[0]}/{ref[1]}, which is not in the "
+                              "tree; Traefik rejects the whole route", o.file or None, o.line_of(*route.keys),
+                              "fix the name or namespace")
+        runs = tuple(tree.middlewares_run(sorted(route.middlewares)))  # chains (the exposure profiles) by their members
         for host in route.hosts:
-            found = ctx.cfg.service_for_host(host)
-            name, svc = found if found else (None, None)
-            label = f"{host} ({where(o)})"
-            on_lan = host == lan or host.endswith("." + lan)
-            if not on_lan and not (host == domain or host.endswith("." + domain)):
-                continue  # not ours: site/route-host reports it
-            # What homelab.yaml requires of this route; a host it does not declare gets the strictest rule.
-            required = set(svc.access_middlewares()) if svc else {ALLOWLIST_NAME, FORWARD_AUTH_NAME} if on_lan else {FORWARD_AUTH_NAME}
-            if on_lan and ALLOWLIST not in mws:
-                yield finding("exposure/lan-allowlist", f"{label} is a LAN name but the route lacks the traefik/lan-allowlist Middleware, "
-                              "so anyone who can reach Traefik can reach it", o.file or None, line(),
-                              "add middlewares: [{name: lan-allowlist, namespace: traefik}]")
-            if FORWARD_AUTH_NAME not in required or FORWARD_AUTH in mws:
-                continue
-            if on_lan:
-                yield finding("exposure/sso", f"{label} lacks Authentik forward auth" +
-                              ("" if svc else " (and is not a service in homelab.yaml)"), o.file or None, line(),
-                              "add {name: authentik-forward-auth, namespace: traefik}, or set `sso: false` "
-                              f"for service {name or '<name>'} in homelab.yaml")
-            else:
-                yield finding("exposure/sso", f"{label} is reachable from the internet without Authentik forward auth",
-                              o.file or None, line(),
-                              "add middlewares: [{name: authentik-forward-auth, namespace: traefik}], or mark "
-                              f"service {name or '<name>'} `exposure: public` with a `reason` in homelab.yaml")
+            yield from _host_protection(ctx, route, host, runs)
     for chain in middlewares.values():
         members = (chain.spec.get("chain") or {}).get("middlewares") if isinstance(chain.spec.get("chain"), dict) else None
         for i, m in enumerate(members or []):
