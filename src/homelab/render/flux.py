@@ -19,6 +19,17 @@ FLUX_SCHEMAS = "https://raw.githubusercontent.com/fluxcd-community/flux2-schemas
 SCHEMA = "https://raw.githubusercontent.com/yannh/kubernetes-json-schema/master/master-standalone-strict/configmap-v1.json"
 
 
+# What every Flux Kustomization of this tree ends with: the repository's own source, and the site
+# facts from cluster-settings (the sync objects here, `homelab new app`'s ks.yaml in render/scaffold).
+SYNC_SOURCE = """  sourceRef:
+    kind: GitRepository
+    name: flux-system
+  postBuild:
+    substituteFrom:
+      - kind: ConfigMap
+        name: cluster-settings
+"""
+
 def _var(name: str) -> str:
     return name.upper().replace("-", "_")
 
@@ -113,12 +124,5 @@ spec:
   interval: {f.interval}
   path: {where.flux_path}
   prune: true
-  sourceRef:
-    kind: GitRepository
-    name: flux-system
-  postBuild:
-    substituteFrom:
-      - kind: ConfigMap
-        name: cluster-settings
-"""
+{SYNC_SOURCE}"""
     return {where.git_repository: hash_comment() + git_repository, where.sync: hash_comment() + sync}

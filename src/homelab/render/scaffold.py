@@ -16,7 +16,7 @@ from pathlib import Path
 from homelab.config.model import MIDDLEWARE_NAMESPACE, HomelabConfig
 from homelab.errors import HomelabError
 from homelab.paths import FluxPaths
-from homelab.render.flux import exposure_var, host_var, target_var
+from homelab.render.flux import SYNC_SOURCE, exposure_var, host_var, target_var
 
 FLUX = "https://raw.githubusercontent.com/fluxcd-community/flux2-schemas/main"
 CRD = "https://raw.githubusercontent.com/datreeio/CRDs-catalog/main"
@@ -45,14 +45,7 @@ spec:
   path: ./{where.app(name)}/app
   prune: true
   wait: true
-  sourceRef:
-    kind: GitRepository
-    name: flux-system
-  postBuild:
-    substituteFrom:
-      - kind: ConfigMap
-        name: cluster-settings
-"""
+{SYNC_SOURCE}"""
 
 
 def _kustomization(files: list[str]) -> str:
