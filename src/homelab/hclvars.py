@@ -123,14 +123,25 @@ def _node_placement(data: dict, text: str) -> list[Finding]:
     return found
 
 
+def _declared_and_rendered(root: Path, kind: str, folder: str, suffix: str, values_file: str,
+                           findings: list[Finding]) -> tuple[dict[str, Variable], dict[str, str], str] | None:
+    """The variables `folder` declares, their files' texts, and the rendered values file's text;
+    None (with the finding added) when the values file is missing."""
+    declared, texts = declared_variables(root, folder, suffix, findings)
+    path = root / values_file
+    if not path.exists():
+        findings.append(finding(f"{kind}/unset-variable", "the rendered variables file is missing",
+                                values_file, None, "run `homelab render`"))
+        return None
+    return declared, texts, path.read_text(encoding="utf-8")
+
+
 def check_terraform(root: Path) -> list[Finding]:
     findings: list[Finding] = []
-    declared, texts = declared_variables(root, TERRAFORM_DIR, ".tf", findings)
-    path = root / TFVARS
-    if not path.exists():
-        return findings + [finding("terraform/unset-variable", "the rendered variables file is missing",
-                                   TFVARS, None, "run `homelab render`")]
-    text = path.read_text(encoding="utf-8")
+    got = _declared_and_rendered(root, "terraform", TERRAFORM_DIR, ".tf", TFVARS, findings)
+    if got is None:
+        return findings
+    declared, texts, text = got
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -144,12 +155,11 @@ def check_terraform(root: Path) -> list[Finding]:
 
 def check_packer(root: Path) -> list[Finding]:
     findings: list[Finding] = []
-    declared, texts = declared_variables(root, PACKER_DIR, ".pkr.hcl", findings)
-    path = root / PKRVARS
-    if not path.exists():
-        return findings + [finding("packer/unset-variable", "the rendered variables file is missing",
-                                   PKRVARS, None, "run `homelab render`")]
-    parsed = _parse_hcl(path, PKRVARS, findings)
+    got = _declared_and_rendered(root, "packer", PACKER_DIR, ".pkr.hcl", PKRVARS, findings)
+    if got is None:
+        return findings
+    declared, texts, _ = got
+    parsed = _parse_hcl(root / PKRVARS, PKRVARS, findings)
     if parsed is None:
         return findings
     data, text = parsed
