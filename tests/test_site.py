@@ -208,7 +208,7 @@ EXAMPLE_KEYS = ["site.domain", "site.acme_email", "site.ssh_public_keys.0", "flu
 
 
 def _line_of(repo: Path, key: str) -> int:
-    from homelab.yamlsrc import load_located
+    from homelab.yamlio import load_located
 
     doc, _ = load_located(repo / "homelab.yaml")
     return doc.line_of([int(k) if k.isdigit() else k for k in key.split(".")])
