@@ -78,9 +78,10 @@ def test_diff_shows_exactly_the_changed_objects_against_the_merge_base(repo, env
     rendered = out[out.index("HelmRelease homepage/homepage, rendered by its chart (changed)"):]
     assert "Deployment homepage/homepage (changed, kubernetes/clusters/homelab/apps/homepage/app/helmrelease.yaml:" \
            in rendered and "(app-template/templates/common.yaml))" in rendered
-    assert re.search(r"^    -\s+image: ghcr\.io/gethomepage/homepage:v1\.12\.3\n    \+\s+image: ghcr\.io/gethomepage/homepage:v1\.13\.0$",
-                     rendered, re.M)
-    assert re.search(r"^    -\s+helm\.sh/chart: app-template-4\.1\.1\n    \+\s+helm\.sh/chart: app-template-4\.6\.2$", rendered, re.M)
+    for key, was, now in (("image", "ghcr.io/gethomepage/homepage:v1.12.3", "ghcr.io/gethomepage/homepage:v1.13.0"),
+                          ("helm.sh/chart", "app-template-4.1.1", "app-template-4.6.2")):
+        changed_line = rf"^    -\s+{re.escape(key)}: {re.escape(was)}\n    \+\s+{re.escape(key)}: {re.escape(now)}$"
+        assert re.search(changed_line, rendered, re.M), (key, rendered)
     # a chart the mirror lacks: said so, and no rendered object is reported as removed
     traefik = out[out.index("HelmRelease traefik/traefik, rendered by its chart (changed)"):]
     assert "not rendered now: mirror: " in traefik and "has no traefik-41.4.0" in traefik
