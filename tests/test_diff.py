@@ -130,9 +130,9 @@ def test_diff_bad_ref_exits_2_and_says_why(repo, env):
 
 
 def test_masking_hides_secret_data_and_credential_values_only():
-    from homelab.diff import Masker, masked
+    from homelab.diff import SecretTagger, masked
 
-    mask = Masker()
+    mask = SecretTagger()
     body = {"apiVersion": "v1", "kind": "Secret", "data": {"token": "c2VjcmV0", "other": "c2VjcmV0"},
             # homelab: ignore[secrets/credential] a made-up password the masking test must hide
             "spec": {"adminPassword": "hunter2", "existingSecret": "authentik-env", "passwordSecretName": "x",
@@ -143,5 +143,5 @@ def test_masking_hides_secret_data_and_credential_values_only():
     assert got["spec"] == {"adminPassword": mask("hunter2"), "existingSecret": "authentik-env",
                            "passwordSecretName": "x", "apiToken": "${API_TOKEN}", "replicas": 2}
     assert mask("hunter2") != mask("hunter3")
-    assert Masker()("hunter2") != mask("hunter2"), "each run draws its own key"
+    assert SecretTagger()("hunter2") != mask("hunter2"), "each run draws its own key"
     assert body["data"]["token"] == "c2VjcmV0", "the tree's own object is never changed"

@@ -140,9 +140,11 @@ def checked_out(root: Path, commit: str) -> Iterator[Path]:
 
 # ------------------------------------------------------------------------------------- masking
 
-class Masker:
-    """Replaces a secret value by `<masked TAG>`: equal values get equal tags within one run (so a
-    diff shows which changed), and the run's random key makes a tag useless for guessing."""
+class SecretTagger:
+    """Replaces a secret value found in an object (by its place: Secret data, a credential-like key)
+    by `<masked TAG>`: equal values get equal tags within one run (so a diff shows which changed),
+    and the run's random key makes a tag useless for guessing. Masking values already known (the
+    environment's credentials in program output) is the pipeline's masker's job, not this one's."""
 
     def __init__(self) -> None:
         self._key = secrets.token_bytes(32)
@@ -151,7 +153,7 @@ class Masker:
         return f"<masked {hmac.new(self._key, str(value).encode(), 'sha256').hexdigest()[:8]}>"
 
 
-def masked(body: dict[str, Any], mask: Masker) -> dict[str, Any]:
+def masked(body: dict[str, Any], mask: SecretTagger) -> dict[str, Any]:
     """A copy of `body` with Secret data and credential-like values masked."""
     out = copy.deepcopy(body)
 
@@ -213,7 +215,7 @@ def _where(obj: K8sObject) -> str:
 
 class _Differ:
     def __init__(self, old: FluxTree, new: FluxTree, base: str, context: int):
-        self.old, self.new, self.base, self.context, self.mask = old, new, base, context, Masker()
+        self.old, self.new, self.base, self.context, self.mask = old, new, base, context, SecretTagger()
 
     def objects(self, section: Section, a: dict[Ident, K8sObject], b: dict[Ident, K8sObject]) -> None:
         for ident in sorted(set(a) | set(b)):
