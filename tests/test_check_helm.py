@@ -270,3 +270,37 @@ def test_two_releases_that_render_the_same_object_are_duplicates(tmp_path):
     assert dupes and all("HelmRelease metallb-system/metallb and HelmRelease metallb-system/metallb-again" in f.message
                          for f in dupes), [f.message for f in dupes]
     assert any("Deployment metallb-system/metallb-controller" in f.message for f in dupes)
+
+
+@needs_mirror
+def test_values_from_a_configmap_in_git_are_checked_like_inline_values(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    app = repo / K / "infrastructure/controllers/metallb/app"
+    (app / "values.yaml").write_text("---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: metallb-values\n"
+                                     "  namespace: metallb-system\ndata:\n  values.yaml: |\n    speakr:\n"
+                                     "      logLevel: debug\n")
+    (app / "kustomization.yaml").write_text((app / "kustomization.yaml").read_text() + "  - ./values.yaml\n")
+    hr = app / "helmrelease.yaml"
+    hr.write_text(hr.read_text().replace("  values:\n", "  valuesFrom:\n    - kind: ConfigMap\n      name: metallb-values\n"
+                                         "    - kind: Secret\n      name: metallb-secret-values\n  values:\n"))
+    report = check(repo, select=["helm"])
+    unknown = [f for f in report.findings if f.rule == "helm/values-unknown-key"]
+    assert len(unknown) == 1 and "values.speakr" in unknown[0].message and "'speaker'" in unknown[0].hint
+    assert any("valuesFrom Secret metallb-system/metallb-secret-values (key values.yaml) is not kept in Git" in n
+               for n in report.notes), report.notes
+
+
+@needs_mirror
+def test_a_credential_in_values_that_a_chart_renders_into_a_secret_is_secret_data(tmp_path):
+    import random
+    import string
+
+    repo = _bundled(tmp_path / "repo")
+    hr = repo / K / "infrastructure/controllers/grafana/app/helmrelease.yaml"
+    password = "".join(random.choice(string.ascii_letters + string.digits) for _ in range(24))  # made at run time
+    hr.write_text(re.sub(r"    admin:\n      existingSecret: grafana-admin\n      userKey: admin-user\n"
+                         r"      passwordKey: admin-password\n", f"    adminPassword: {password}\n", hr.read_text()))
+    found = check(repo, schemas=repo / "schema" / "crds", select=["secrets/secret-data"]).findings
+    assert [(f.rule, f.file) for f in found] == [("secrets/secret-data", hr.relative_to(repo).as_posix())], found
+    assert "Secret monitoring/grafana (rendered by HelmRelease monitoring/grafana from grafana/templates/secret.yaml)" \
+        in found[0].message and password not in found[0].message

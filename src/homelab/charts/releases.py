@@ -167,6 +167,29 @@ def _objects(rel: Release, docs: list[tuple[str, dict[str, Any]]], cluster_kinds
     return out
 
 
+def _render_now(rel: Release, path: Path, kube_version: str, api: list[str]) -> tuple:
+    """One release rendered by Helm: (schema errors, render failure, [(template, object)], the CRDs its
+    templates make, the folder of their schemas). Rendered CRDs are kept without their schemas,
+    which are on disk (and large)."""
+    assert rel.info is not None
+    chart = engine.load(path, rel.digest, rel.info.remote_refs)
+    errors: list[engine.SchemaError] = []
+    docs: list[tuple[str, dict[str, Any]]] = []
+    failed = None
+    out = engine.render(chart, rel.info, rel.values, name=rel.name, namespace=rel.namespace,
+                        kube_version=kube_version, api_versions=api)
+    if isinstance(out, engine.RenderFailed):
+        failed = out
+    elif isinstance(out, list):
+        errors = out
+    else:
+        docs, failed = _parse(out)
+    made = [body for _, body in docs if body.get("kind") == "CustomResourceDefinition"]
+    folder = crd_mod.write_schemas(digest("crd-schemas", rel.render_key)[:32], made) if made else None
+    return (errors, failed, [(t, _slim(b)) for t, b in docs], tuple(c for c in map(crd_mod.info, made) if c),
+            str(folder or ""))
+
+
 def render_tree(tree: FluxTree, *, kube_version: str, cache: Cache, download: bool = False, offline: bool = False,
                 jobs: int | None = None) -> Charts:
     """Fetch, check and render every HelmRelease of `tree` (see the module's docstring)."""
@@ -192,6 +215,7 @@ def render_tree(tree: FluxTree, *, kube_version: str, cache: Cache, download: bo
             rel.notes.append("spec.postRenderers are not applied to the rendered objects")
 
     workers = max(1, min(jobs or os.cpu_count() or 1, 8))
+    fresh: list[str] = []  # releases rendered now (list.append is thread-safe)
 
     def info_of(rel: Release) -> None:
         found = engine.inspect(archives[rel.key].path, rel.digest)
@@ -229,24 +253,9 @@ def render_tree(tree: FluxTree, *, kube_version: str, cache: Cache, download: bo
         if hit is not None and hit[4] and not (Path(hit[4]) / ".complete").is_file():
             hit = None  # its CRD schemas were removed from the user's cache: render again
         if hit is None:
-            chart = engine.load(archives[rel.key].path, rel.digest, rel.info.remote_refs)
-            errors: list[engine.SchemaError] = []
-            docs: list[tuple[str, dict[str, Any]]] = []
-            failed = None
-            out = engine.render(chart, rel.info, rel.values, name=rel.name, namespace=rel.namespace,
-                                kube_version=kube_version, api_versions=api)
-            if isinstance(out, engine.RenderFailed):
-                failed = out
-            elif isinstance(out, list):
-                errors = out
-            else:
-                docs, failed = _parse(out)
-            made = [body for _, body in docs if body.get("kind") == "CustomResourceDefinition"]
-            folder = crd_mod.write_schemas(digest("crd-schemas", key)[:32], made) if made else None
-            hit = (errors, failed, [(t, _slim(b)) for t, b in docs], tuple(c for c in map(crd_mod.info, made) if c),
-                   str(folder or ""))
+            hit = _render_now(rel, archives[rel.key].path, kube_version, api)
             cache.put("helm-render", key, hit)
-            charts.renders += 1
+            fresh.append(rel.key)
         else:
             rel.from_cache = True
         rel.schema_errors, rel.render_error, docs, rel.template_crds, folder = hit
@@ -265,6 +274,7 @@ def render_tree(tree: FluxTree, *, kube_version: str, cache: Cache, download: bo
     again = [r for r in first if more - base and r.info is not None and r.info.capabilities]
     docs_of.update(render_all([r for r in todo if r not in first] + again, api))
     charts.api_versions = api
+    charts.renders = len(fresh)
     for rel in todo:
         rel.crds += rel.template_crds
         rel.schema_dirs += rel.template_schemas
