@@ -243,3 +243,43 @@ def test_up_refuses_to_provision_while_an_example_value_remains_and_names_it(tmp
                       "'https://github.com/example/homelab' is the example repository: replace it before provisioning "
                       "(hint: set the URL of your fork: Flux deploys what is there)"]
     assert "▶ template" not in res.stdout  # refused before any stage
+
+
+# --- 5. preflight asks for every variable a later stage needs ----------------------------------------
+
+def test_readme_environment_block_lists_exactly_what_preflight_asks_for():
+    import re
+
+    from homelab.pipeline.environment import ENVIRONMENT
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = next(b for b in re.findall(r"```sh\n(.*?)```", readme, re.S) if "homelab up --dry-run" in b)
+    assert set(re.findall(r"^export ([A-Z0-9_]+)=", block, re.M)) == {v.name for v in ENVIRONMENT}
+
+
+def test_every_variable_packer_and_the_roles_read_from_the_environment_is_asked_for_by_preflight():
+    import re
+
+    from homelab.pipeline.environment import ENVIRONMENT
+
+    root = Path(__file__).resolve().parents[1]
+    read = set()
+    for f in (root / "packer").rglob("*.hcl"):
+        read |= set(re.findall(r'\benv\("([A-Z0-9_]+)"\)', f.read_text()))
+    for f in (root / "ansible").rglob("*.yml"):
+        read |= set(re.findall(r"lookup\(['\"](?:ansible\.builtin\.)?env['\"],\s*['\"]([A-Z0-9_]+)['\"]", f.read_text()))
+    assert read == {"PROXMOX_USERNAME", "PROXMOX_TOKEN", "K3S_TOKEN", "PIHOLE_API_PASSWORD"}  # the scan finds them
+    assert read <= {v.name for v in ENVIRONMENT}
+
+
+def test_preflight_asks_for_k3s_token_and_the_pihole_password_before_the_template_is_built(tmp_path):
+    repo = copy_repo(tmp_path, edit=own_lab)
+    env = {"PROXMOX_USERNAME": "packer@pve!homelab", "PROXMOX_TOKEN": "t" * 12, "BWS_ACCESS_TOKEN": "b" * 12,
+           "PROXMOX_VE_API_TOKEN": "", "K3S_TOKEN": "", "PIHOLE_API_PASSWORD": "", "PATH": "/usr/bin:/bin"}
+    res = run_cli("up", "--yes", cwd=repo, env=env)
+    assert res.returncode == 1
+    failed = "\n".join(line for line in res.stderr.splitlines() if line.startswith("failed:"))
+    for name in ("PROXMOX_VE_API_TOKEN", "K3S_TOKEN", "PIHOLE_API_PASSWORD"):
+        assert f"${name} is not set" in failed
+    assert "PROXMOX_TOKEN is not set" not in failed and "BWS_ACCESS_TOKEN is not set" not in failed
+    assert "▶ template" not in res.stdout  # nothing ran: preflight stopped first

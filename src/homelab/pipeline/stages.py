@@ -25,7 +25,6 @@ from homelab.pipeline.state import State, fingerprint
 BOOTSTRAP_TOKEN_ENV = "BWS_ACCESS_TOKEN"     # the Bitwarden Secrets Manager machine-account token
 BW_SECRET_NAME, BW_SECRET_KEY, BW_NAMESPACE = "bw-auth-token", "token", "sm-operator-system"
 INVENTORY = inventory.PATH  # ansible/inventories/k3s-nodes.yml
-PACKER_ENV = ("PROXMOX_USERNAME", "PROXMOX_TOKEN")  # what packer/ubuntu-2404/variables.pkr.hcl reads
 SITE_PLAYBOOKS = ("playbooks/site.yml", "site.yml")  # under ansible/; the first that exists
 
 
