@@ -283,3 +283,41 @@ def test_preflight_asks_for_k3s_token_and_the_pihole_password_before_the_templat
         assert f"${name} is not set" in failed
     assert "PROXMOX_TOKEN is not set" not in failed and "BWS_ACCESS_TOKEN is not set" not in failed
     assert "▶ template" not in res.stdout  # nothing ran: preflight stopped first
+
+
+# --- 7. declared and routed agree ---------------------------------------------------------------------
+
+def _drop_service(repo: Path, name: str, lines: int) -> None:
+    text = (repo / "homelab.yaml").read_text().splitlines(keepends=True)
+    at = text.index(f"  {name}:\n")
+    (repo / "homelab.yaml").write_text("".join(text[:at] + text[at + lines:]))
+
+
+@needs_kubectl
+def test_a_route_whose_service_was_removed_is_route_undeclared_saying_to_delete_the_route(tmp_path):
+    repo = copy_repo(tmp_path, "kubernetes")
+    _drop_service(repo, "homepage", 3)
+    assert run_cli("render", cwd=repo).returncode == 0
+    code, findings = _check(repo, "--select", "site,flux", "--ignore", "site/placeholder")
+    assert code == 1
+    assert sorted((f["rule"], f["file"]) for f in findings) == [
+        ("flux/substitution-undefined", f"{CLUSTER}/apps/homepage/app/helmrelease.yaml"),  # HOMEPAGE_ALLOWED_HOSTS
+        ("site/route-undeclared", HOMEPAGE_ROUTE)]
+    used = next(f for f in findings if f["rule"] == "flux/substitution-undefined")
+    assert "belongs to service homepage, which homelab.yaml does not declare" in used["hint"]
+    f = next(f for f in findings if f["rule"] == "site/route-undeclared")
+    assert "service homepage" in f["message"] and "delete the route" in f["hint"]
+    assert (repo / HOMEPAGE_ROUTE).read_text().splitlines()[f["line"] - 1].strip() == "external-dns.alpha.kubernetes.io/target: ${DNS_TARGET_HOMEPAGE}"
+
+
+@needs_kubectl
+def test_a_declared_service_without_a_route_is_service_unrouted_at_its_homelab_yaml_line(tmp_path):
+    repo = copy_repo(tmp_path, "kubernetes")
+    _edit_config(repo, "  authentik:", "  wiki:\n    hostname: wiki\n    exposure: lan\n  authentik:")
+    assert run_cli("render", cwd=repo).returncode == 0
+    code, findings = _check(repo, "--select", "site", "--ignore", "site/placeholder")
+    assert code == 1
+    [f] = findings
+    wiki_line = (repo / "homelab.yaml").read_text().splitlines().index("  wiki:") + 1
+    assert (f["rule"], f["severity"], f["file"], f["line"]) == ("site/service-unrouted", "warning", "homelab.yaml", wiki_line)
+    assert "homelab new app wiki" in f["hint"] and "remove services.wiki" in f["hint"]
