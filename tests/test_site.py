@@ -321,3 +321,32 @@ def test_a_declared_service_without_a_route_is_service_unrouted_at_its_homelab_y
     wiki_line = (repo / "homelab.yaml").read_text().splitlines().index("  wiki:") + 1
     assert (f["rule"], f["severity"], f["file"], f["line"]) == ("site/service-unrouted", "warning", "homelab.yaml", wiki_line)
     assert "homelab new app wiki" in f["hint"] and "remove services.wiki" in f["hint"]
+
+
+# --- 8. found from anywhere ---------------------------------------------------------------------------
+
+def test_homelab_yaml_is_found_from_a_layer_folder_and_inventory_runs_there(repo_copy):
+    terraform = repo_copy / "terraform"
+    terraform.mkdir(exist_ok=True)
+    res = run_cli("render", "--check", cwd=terraform)
+    assert res.returncode == 0, res.stderr
+    saved = Path(__file__).parent / "fixtures" / "terraform-output" / "valid.json"
+    res = run_cli("inventory", "--from", str(saved), cwd=terraform)
+    assert res.returncode == 0, res.stderr
+    assert (repo_copy / "ansible/inventories/k3s-nodes.yml").is_file() and not (terraform / "ansible").exists()
+    bad = repo_copy / "homelab.yaml"
+    bad.write_text(bad.read_text().replace("replicas: 2 ", "replicas: two "))
+    res = run_cli("validate", cwd=terraform)
+    assert res.returncode == 2 and "../homelab.yaml:" in res.stderr  # errors name the file as seen from here
+
+
+def test_config_is_accepted_before_or_after_the_subcommand(repo_copy, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    config = str(repo_copy / "homelab.yaml")
+    for args in (["--config", config, "render", "--check"], ["render", "--check", "--config", config],
+                 ["-c", config, "check", "--select", "site/glue-stale"], ["check", "--select", "site/glue-stale", "-c", config]):
+        res = run_cli(*args, cwd=elsewhere)
+        assert res.returncode == 0, (args, res.stderr)
+    res = run_cli("new", "app", "wiki", "--image", "ghcr.io/example/wiki:1.0.0", "--config", config, cwd=elsewhere)
+    assert res.returncode == 2 and "service 'wiki' is not declared" in res.stderr  # it read that config
+    assert run_cli("render", "--check", cwd=elsewhere).returncode == 2  # and without one: none found
