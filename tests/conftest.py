@@ -75,3 +75,56 @@ def own_lab(doc: dict) -> None:
 def repo_copy(tmp_path: Path) -> Path:
     """A scratch copy of the bundled config plus its rendered glue, to break and mend."""
     return copy_repo(tmp_path)
+
+
+# ------------------------------------------------------------------ charts: mirror, cache, registry
+
+SHARED_CHARTS = SHARED / "charts"
+
+
+@pytest.fixture(scope="session")
+def shared_charts() -> Path:
+    """The offline chart mirror beside the repository (`../shared/charts`, as CI lays it out)."""
+    if not (SHARED_CHARTS / "traefik.github.io" / "charts" / "index.yaml").is_file():
+        pytest.skip(f"the offline chart mirror is not at {SHARED_CHARTS} (clone shared/ beside the repository)")
+    return SHARED_CHARTS
+
+
+@pytest.fixture
+def chart_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """An empty chart cache of this test's own (HOMELAB_CACHE_DIR), and no mirror set."""
+    from homelab.charts import ChartCache
+
+    monkeypatch.setenv("HOMELAB_CACHE_DIR", str(tmp_path / "user-cache"))
+    monkeypatch.delenv("HOMELAB_CHART_MIRROR", raising=False)
+    return ChartCache()
+
+
+@pytest.fixture
+def chart_server(shared_charts: Path):
+    """`../shared/charts` served over HTTP on 127.0.0.1 (a `chartmirror.ChartServer`)."""
+    from chartmirror import ChartServer
+
+    server = ChartServer(shared_charts)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def chart_mirror(chart_server, chart_cache, monkeypatch: pytest.MonkeyPatch):
+    """HOMELAB_CHART_MIRROR pointing at the served `../shared/charts`, with an empty cache."""
+    monkeypatch.setenv("HOMELAB_CHART_MIRROR", chart_server.url)
+    return chart_server
+
+
+@pytest.fixture(scope="session")
+def oci_registry(tmp_path_factory: pytest.TempPathFactory):
+    """A real OCI registry (Debian's docker-registry) on 127.0.0.1, empty at the start of the session."""
+    from chartmirror import Registry
+
+    try:
+        registry = Registry(tmp_path_factory.mktemp("registry"))
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    yield registry
+    registry.close()

@@ -22,7 +22,7 @@ from rich.console import Console
 
 from homelab.config import load_config
 from homelab.pipeline import PipelineContext, Runner, StageFailed, State, run_pipeline
-from homelab.pipeline.secrets import MASK
+from homelab.clients.masking import MASK
 from homelab.pipeline.stages import token_secret_manifest
 
 from conftest import ROOT, copy_repo, own_lab, run_cli

@@ -350,3 +350,23 @@ def test_config_is_accepted_before_or_after_the_subcommand(repo_copy, tmp_path_f
     res = run_cli("new", "app", "wiki", "--image", "ghcr.io/example/wiki:1.0.0", "--config", config, cwd=elsewhere)
     assert res.returncode == 2 and "service 'wiki' is not declared" in res.stderr  # it read that config
     assert run_cli("render", "--check", cwd=elsewhere).returncode == 2  # and without one: none found
+
+
+# --- README: "Make it your lab" stays true --------------------------------------------------------------
+
+def test_make_it_your_lab_lists_exactly_the_glue_files_render_writes():
+    import re
+
+    from homelab.config import load_config
+    from homelab.render import render_all
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = load_config(root / "homelab.yaml")
+    readme = (root / "README.md").read_text()
+    section = readme[readme.index("## Make it your lab"):readme.index("## Commands")]
+    listed = set()
+    for cell in re.findall(r"^\s*\| `([^`]+)` \|", section, re.M):
+        path = cell.replace("<flux.path>", cfg.flux.path)
+        m = re.match(r"^(.*)\{([^}]+)\}(.*)$", path)
+        listed |= {f"{m.group(1)}{alt}{m.group(3)}" for alt in m.group(2).split(",")} if m else {path}
+    assert listed == set(render_all(cfg))

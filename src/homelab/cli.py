@@ -28,7 +28,9 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 # Proxmox and HTTP clients that `status` and `up` need.
 COMMAND_MODULES: list[str] = [
     "check",
+    "charts",
     "plan",
+    "diff",
     "inventory",
     "new",
     "up",

@@ -53,7 +53,7 @@ class Context:
 
     def config_line(self, keys: Sequence[str | int]) -> int | None:
         """The line of a key of homelab.yaml (the deepest that exists)."""
-        from homelab.yamlsrc import load_located
+        from homelab.yamlio import load_located
 
         doc, _ = load_located(self.config_path, display=str(self.config_path))
         return doc.line_of(keys)

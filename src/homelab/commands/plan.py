@@ -30,7 +30,7 @@ def _locator(ctx: Context):
         if not path:
             return str(ctx.config_path), None
         if doc is None:
-            from homelab.yamlsrc import load_located
+            from homelab.yamlio import load_located
 
             doc, _ = load_located(ctx.config_path, display=str(ctx.config_path))
         return doc.file, doc.line_of(path)

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from homelab.context import Context, pass_ctx
 from homelab.errors import HomelabError
-from homelab.pipeline.secrets import Masker
+from homelab.clients.masking import Masker
 from homelab.status import Report, Sources, collect, recorded_sources
 from homelab.status.kube import EXPIRY_WARNING_DAYS
 

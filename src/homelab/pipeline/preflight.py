@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from homelab import tools
-from homelab.checks.registry import declare
+from homelab.registry import declare
 from homelab.errors import HomelabError, problem
 from homelab.findings import Finding
 from homelab.paths import FluxPaths
@@ -114,7 +114,7 @@ def example_values(pctx: "PipelineContext") -> list[Finding]:
     """The shipped example values still in homelab.yaml, as preflight errors: a lab built from them has a
     domain, SSH key, repository and secrets nobody owns."""
     from homelab.checks.rules.site import placeholder_findings
-    from homelab.yamlsrc import load_located
+    from homelab.yamlio import load_located
 
     shown = pctx.config_path.name if pctx.config_path.resolve().parent == pctx.root.resolve() else str(pctx.config_path)
     doc, _ = load_located(pctx.config_path, display=shown)
