@@ -9,6 +9,7 @@ VM ID exists in Proxmox. Programs run through the Runner (echoed with secrets ma
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,7 +108,8 @@ class Vms(Stage):
         return fingerprint(p.root, self.dir)
 
     def run(self, p: PipelineContext) -> None:
-        plan = "../.homelab/vms.tfplan"  # relative to terraform/; kept out of Git with the rest of .homelab/
+        # relative to terraform/ (where Terraform runs); kept out of Git with the rest of .homelab/
+        plan = os.path.relpath(f"{paths.STATE_DIR}/vms.tfplan", paths.TERRAFORM_DIR)
         if not p.runner.dry_run:
             p.state.dir.mkdir(parents=True, exist_ok=True)
         p.runner.run(["terraform", "init", "-input=false"], cwd=self.dir)
@@ -175,7 +177,8 @@ class Hosts(Stage):
     def run(self, p: PipelineContext) -> None:
         # From ansible/, so its ansible.cfg (roles path, SSH settings) applies as when run by hand.
         playbook = next((pb for pb in SITE_PLAYBOOKS if (p.root / paths.ANSIBLE_DIR / pb).exists()), SITE_PLAYBOOKS[0])
-        p.runner.run(["ansible-playbook", "-i", "inventories/", playbook], cwd=paths.ANSIBLE_DIR)
+        inventories = os.path.relpath(paths.INVENTORIES, paths.ANSIBLE_DIR) + "/"
+        p.runner.run(["ansible-playbook", "-i", inventories, playbook], cwd=paths.ANSIBLE_DIR)
 
 
 def bitwarden_token_targets(p: PipelineContext) -> list[tuple[str, str, str]]:
