@@ -54,7 +54,8 @@ def test_findings_exit_1_grouped_by_file_with_rule_line_and_hint(repo):
     assert res.returncode == 1
     lines = res.stdout.splitlines()
     assert lines[0] == ROUTE
-    assert "11  error   exposure/lan-allowlist" in lines[1] and "hint: add middlewares" in lines[2]
+    assert "11  error   exposure/lan-allowlist" in lines[1]
+    assert "hint: make its middlewares [{name: exposure-${EXPOSURE_HOMEPAGE}, namespace: traefik}]" in lines[2]
 
 
 def test_json_and_sarif_reports_carry_rule_file_and_line(repo):
