@@ -34,6 +34,8 @@ SECRETS = {
     "PROXMOX_VE_API_TOKEN": "terraform@pve!homelab=6f1c9a2e-8b3d-4e5f-a7c1-0d2e4f6a8b9c",
     "PROXMOX_TOKEN": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
     "K3S_TOKEN": "K10e3b1f2c5d8a7b6c9d0e1f2a3b4c5d6::server:5f4e3d2c1b0a",
+    # homelab: ignore[secrets/credential] a made-up password the pipeline tests export
+    "PIHOLE_API_PASSWORD": "pihole-test-password-9f8e7d",
     "BWS_ACCESS_TOKEN": "0.48c7a1b2-5d6e-4f70-9a81-b2c3d4e5f6a7.Xy9zQw8eRt7yUi6oP5aS:Df4gHj3kLz2xCv1bNm0Q==",
 }
 STAGE_OF = {"packer": "template", "terraform": "vms", "ansible-playbook": "hosts", "flux": "bootstrap",
