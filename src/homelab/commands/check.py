@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from homelab import screen
 from homelab.checks.settings import configured_excludes
 from homelab.context import Context, pass_ctx
 from homelab.errors import HomelabError
@@ -32,26 +33,28 @@ CACHE_FILE = ".homelab/cache/check.pickle"
 @click.option("--no-cache", is_flag=True, help="Ignore and do not write .homelab/cache.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to a file.")
 @click.option("--list-rules", is_flag=True, help="List every rule id and exit.")
+@screen.wide_option
 @pass_ctx
 def command(ctx: Context, fmt: str, select: tuple[str, ...], ignore: tuple[str, ...], schemas: Path | None,
             kubernetes_version: str | None, infra: bool, exclude: tuple[str, ...], no_cache: bool, output: Path | None,
-            list_rules: bool) -> None:
+            list_rules: bool, wide: bool) -> None:
     """Validate the repository offline: Flux tree, schemas, secrets, exposure, site agreement.
 
     Exit 0 when clean, 1 on findings, 2 on usage or config errors. Waive one finding with a comment
     `# homelab: ignore[rule/id] reason` on its line or the line above; waivers need a reason and are
     listed in the report.
     """
-    from homelab.checks import Options, all_ids, run_checks
+    from homelab.checks import Options, run_checks
     from homelab.checks import report as rep
     from homelab.checks.registry import expand
     from homelab.gitops import Cache
 
     import homelab.checks.rules  # noqa: F401
 
+    # Text fits the screen; a file (-o) gets one line per finding, like --wide.
+    width = None if output else screen.width(wide=wide)
     if list_rules:
-        for rid, summary in all_ids().items():
-            click.echo(f"{rid:<32} {summary}")
+        click.echo(rep.rule_list(width), nl=False)
         return
     sel, ign = expand(select), expand(ignore)
     if schemas is not None and not schemas.is_dir():
@@ -66,7 +69,7 @@ def command(ctx: Context, fmt: str, select: tuple[str, ...], ignore: tuple[str, 
                                         kubernetes_version=kubernetes_version, infra=infra,
                                         exclude=configured_excludes(ctx.root) + exclude))
     cache.save()
-    text = {"text": rep.text, "json": rep.to_json, "sarif": rep.to_sarif}[fmt](report)
+    text = rep.text(report, width) if fmt == "text" else {"json": rep.to_json, "sarif": rep.to_sarif}[fmt](report)
     if output:
         output.write_text(text, encoding="utf-8")
     else:

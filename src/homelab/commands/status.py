@@ -10,11 +10,13 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from homelab.context import Context, pass_ctx
 from homelab.errors import HomelabError
 from homelab.pipeline.secrets import Masker
-from homelab.status import Report, Sources, collect, recorded_sources
+from homelab import screen
+from homelab.status import Check, Report, Sources, collect, recorded_sources
 from homelab.status.kube import EXPIRY_WARNING_DAYS
 
 
@@ -29,20 +31,49 @@ def live_sources(ctx: Context) -> Sources:
                    resolver=network.pi_resolver(cfg), mask=Masker(os.environ))
 
 
+def _mark(c: Check) -> Text:
+    return Text(f"{'✓' if c.ok else '✗'} {c.state}", style="green" if c.ok else "red")
+
+
 def print_table(report: Report, console: Console) -> None:
-    table = Table(show_edge=False, pad_edge=False, header_style="bold")
-    for col in ("what", "name", "state"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("detail", overflow="fold")
-    for c in report.checks:
-        style = "" if c.ok else "red"
-        table.add_row(c.section, c.name, f"[{'green' if c.ok else 'red'}]{'✓' if c.ok else '✗'} {c.state}[/]",
-                      c.detail, style=style)
-    console.print(table)
-    if report.healthy:
-        console.print(f"[green]healthy[/]: {len(report.checks)} checks passed")
+    """One row per check; stacked (a block per check) when the screen leaves the detail too little room."""
+    rows = [(c.section, c.name, _mark(c).plain) for c in report.checks]
+    fixed = sum(max((len(r[i]) for r in rows), default=0) for i in range(3)) + 3 * 3  # " │ " between columns
+    if console.width - fixed >= screen.MIN_LAST_COLUMN:
+        table = Table(show_edge=False, pad_edge=False, header_style="bold")
+        for col in ("what", "name", "state"):
+            table.add_column(col, no_wrap=True)
+        table.add_column("detail", overflow="fold")
+        for c in report.checks:
+            table.add_row(c.section, c.name, _mark(c), c.detail, style="" if c.ok else "red")
+        screen.show(console, table)
     else:
-        console.print(f"[red]unhealthy[/]: {len(report.problems)} of {len(report.checks)} checks failed")
+        _print_stacked(report, console)
+    if report.healthy:
+        console.print(Text(f"healthy: {len(report.checks)} checks passed", style="green"))
+    else:
+        console.print(Text(f"unhealthy: {len(report.problems)} of {len(report.checks)} checks failed", style="red"))
+
+
+def _print_stacked(report: Report, console: Console) -> None:
+    """Per section, `✓ name state` and the detail beside it when it fits, else wrapped below it."""
+    sections: dict[str, list[Check]] = {}
+    for c in report.checks:
+        sections.setdefault(c.section, []).append(c)
+    for section, checks in sections.items():
+        console.print(Text(section, style="bold"))
+        name_w = max(len(c.name) for c in checks)
+        state_w = max(len(_mark(c).plain) for c in checks)
+        for c in checks:
+            head = Text("  ").append(c.name.ljust(name_w) + " ", style="" if c.ok else "red").append(
+                _mark(c).plain.ljust(state_w), style=_mark(c).style)
+            if not c.detail or len(head.plain) + 1 + len(c.detail) <= console.width:
+                console.print(head.append(f" {c.detail}" if c.detail else "", style="" if c.ok else "red"))
+                continue
+            head.rstrip()
+            console.print(head)
+            for line in screen.wrap(c.detail, console.width, " " * 6):
+                console.print(Text(line, style="" if c.ok else "red"))
 
 
 @click.command("status")
@@ -52,8 +83,9 @@ def print_table(report: Report, console: Console) -> None:
 @click.option("--recorded", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Report from recorded API responses in this folder instead of the live lab "
                    "(layout: see homelab.status.recorded).")
+@screen.wide_option
 @pass_ctx
-def command(ctx: Context, as_json: bool, expiry_days: int, recorded: Path | None) -> None:
+def command(ctx: Context, as_json: bool, expiry_days: int, recorded: Path | None, wide: bool) -> None:
     """Proxmox hosts and VMs, nodes, Flux, certificates, Longhorn, DNS and HTTPS routes; exit 1 if anything is unhealthy."""
     cfg = ctx.cfg
     try:
@@ -64,5 +96,5 @@ def command(ctx: Context, as_json: bool, expiry_days: int, recorded: Path | None
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
-        print_table(report, Console(highlight=False, soft_wrap=False))
+        print_table(report, screen.console(wide=wide))
     sys.exit(0 if report.healthy else 1)

@@ -1,0 +1,79 @@
+"""The screens of `homelab check` and `homelab status` at 80 and 160 columns, against the snapshots
+kept in tests/snapshots/ (a reviewer reads them there). Refresh after an intended change with
+`HOMELAB_UPDATE_SNAPSHOTS=1 .venv/bin/python -m pytest tests/test_screens.py`.
+
+Every screen runs the real CLI in a pipe, as `homelab ... | less` would; COLUMNS sets the width.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from check_helpers import CRD_SCHEMAS, FIXTURES, apply_overlay, make_repo
+from conftest import ROOT, assert_snapshot, run_cli
+
+RECORDED = ROOT / "tests" / "fixtures" / "status"
+# Overlays of the rule fixtures that together give findings with long messages and hints.
+BROKEN = ("flux-cold-start", "flux-substitution-undefined", "secrets-secret-data")
+WIDTHS = (80, 160)
+
+
+def _longest_line(text: str) -> int:
+    return max(map(len, text.splitlines()), default=0)
+
+
+@pytest.fixture(scope="module")
+def broken_repo(tmp_path_factory) -> Path:
+    repo = make_repo(tmp_path_factory.mktemp("screens") / "repo")
+    for name in BROKEN:
+        apply_overlay(repo, FIXTURES / name / "broken")
+    return repo
+
+
+@pytest.mark.parametrize("columns", WIDTHS)
+@pytest.mark.parametrize("case", ["healthy", "unhealthy"])
+def test_status_screen_fits_the_width_and_matches_its_snapshot(case, columns):
+    res = run_cli("status", "--recorded", str(RECORDED / case), env={"COLUMNS": str(columns)})
+    assert res.returncode == (0 if case == "healthy" else 1), res.stderr
+    assert _longest_line(res.stdout) <= columns
+    assert_snapshot(f"status-{case}-{columns}.txt", res.stdout)
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed; check builds the tree with it")
+@pytest.mark.parametrize("columns", WIDTHS)
+def test_check_screen_fits_the_width_and_matches_its_snapshot(broken_repo, columns):
+    res = run_cli("-c", str(broken_repo / "homelab.yaml"), "check", "--schemas", str(CRD_SCHEMAS),
+                  cwd=broken_repo, env={"COLUMNS": str(columns)})
+    assert res.returncode == 1, res.stderr
+    # The run time is the one part that changes between runs.
+    text = re.sub(r"in \d+\.\d\ds$", "in 0.00s", res.stdout, flags=re.M)
+    assert _longest_line(text) <= columns
+    assert_snapshot(f"check-{columns}.txt", text)
+
+
+def test_wide_keeps_each_status_row_on_one_line_whatever_columns_says():
+    res = run_cli("status", "--recorded", str(RECORDED / "unhealthy"), "--wide", env={"COLUMNS": "80"})
+    rows = [line for line in res.stdout.splitlines() if line.startswith("certificate")]
+    assert len(rows) == 2 and "check the ClusterIssuer" in rows[1]
+    assert all(line == line.rstrip() for line in res.stdout.splitlines())
+
+
+def test_narrow_status_stacks_each_detail_below_its_row_instead_of_a_one_character_column():
+    res = run_cli("status", "--recorded", str(RECORDED / "unhealthy"), env={"COLUMNS": "80"})
+    lines = res.stdout.splitlines()
+    assert len(lines) < 120, "one line per character of the detail column is back"
+    i = lines.index("  k3s-3                ✗ stopped")
+    assert lines[i + 1].startswith("      vmid 203 on pve2")
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed; check builds the tree with it")
+def test_check_wide_and_output_file_keep_one_line_per_finding(broken_repo, tmp_path):
+    args = ("-c", str(broken_repo / "homelab.yaml"), "check", "--schemas", str(CRD_SCHEMAS))
+    wide = run_cli(*args, "--wide", cwd=broken_repo, env={"COLUMNS": "80"}).stdout
+    assert any(line.startswith("      2  error   flux/cold-start") and "its chain:" in line for line in wide.splitlines())
+    run_cli(*args, "-o", str(tmp_path / "report.txt"), cwd=broken_repo, env={"COLUMNS": "80"})
+    assert (tmp_path / "report.txt").read_text().splitlines()[:3] == wide.splitlines()[:3]
