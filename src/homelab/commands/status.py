@@ -80,13 +80,20 @@ def _print_stacked(report: Report, console: Console) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (healthy, unhealthy, checks[]).")
 @click.option("--expiry-days", type=click.IntRange(min=1), default=EXPIRY_WARNING_DAYS, show_default=True,
               help="A certificate closer than this to expiry is unhealthy.")
-@click.option("--recorded", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Report from recorded API responses in this folder instead of the live lab "
-                   "(layout: see homelab.status.recorded).")
+@click.option("--recorded", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="DIR",
+              help="Report from API responses recorded in DIR instead of the live lab (layout below).")
 @screen.wide_option
 @pass_ctx
 def command(ctx: Context, as_json: bool, expiry_days: int, recorded: Path | None, wide: bool) -> None:
-    """Proxmox hosts and VMs, nodes, Flux, certificates, Longhorn, DNS and HTTPS routes; exit 1 if anything is unhealthy."""
+    """Proxmox hosts and VMs, nodes, Flux, certificates, Longhorn, DNS and HTTPS routes; exit 1 if anything is unhealthy.
+
+    Every failed check says what to do. A recording (--recorded DIR) holds its manifest meta.json
+    ({"recorded_at": "<ISO time>"}, expiry counts from then), proxmox/nodes.json and
+    proxmox/cluster_resources.json ({"data": ...} as the Proxmox API answers),
+    kubernetes/<group|core>_<version>_<plural>.json (List responses of nodes, Kustomizations,
+    HelmReleases, Certificates and Longhorn volumes), dns.json ({name: [address, ...]}) and
+    https.json ({name: status code or error}); a folder missing any of them is refused (exit 2).
+    """
     cfg = ctx.cfg
     try:
         src = recorded_sources(recorded) if recorded else live_sources(ctx)
