@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 
 from homelab import __version__
-from homelab.checks.registry import all_ids
+from homelab.checks.registry import Rule, all_ids
 from homelab.checks.runner import Report
 from homelab.findings import Severity
 from homelab.screen import MIN_LAST_COLUMN, wrap
@@ -60,17 +61,18 @@ def text(report: Report, width: int | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
-def rule_list(width: int | None = None) -> str:
-    """`--list-rules`: every rule id and its summary, the summary wrapped in its column."""
-    ids = all_ids()
-    id_w = max(map(len, ids), default=0) + 1
-    stacked = width is not None and width - id_w < MIN_LAST_COLUMN
+def rule_list(rules: Iterable[Rule], width: int | None = None) -> str:
+    """`--list-rules`: id, default severity, the command that reports it, and the summary (wrapped in its column)."""
+    rules = list(rules)
+    heads = [f"{r.id:<36} {r.severity.value:<7} {r.reported_by:<8} " for r in rules]
+    lead = max(map(len, heads), default=0)
+    stacked = width is not None and width - lead < MIN_LAST_COLUMN
     out: list[str] = []
-    for rid, summary in ids.items():
+    for head, r in zip(heads, rules):
         if stacked:
-            out += [rid, *wrap(summary, width, "    ")]
+            out += [head.rstrip(), *wrap(r.summary, width, "    ")]
         else:
-            out += wrap(summary, width, " " * id_w, first=f"{rid:<{id_w}}")
+            out += wrap(r.summary, width, " " * lead, first=head)
     return "\n".join(out) + "\n"
 
 

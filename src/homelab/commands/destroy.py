@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from homelab import paths
 from homelab.commands.up import make_pipeline, report_failure
 from homelab.context import Context, pass_ctx
 from homelab.pipeline import StageFailed
@@ -43,8 +44,8 @@ def command(ctx: Context, dry_run: bool, yes: bool) -> None:
         problems = [] if dry_run else check_tools(["terraform"])
         if problems:
             raise StageFailed([StageFailed.single("destroy", m).problems[0] for m in problems])
-        r.run(["terraform", "init", "-input=false"], cwd="terraform")
-        r.run(["terraform", "destroy", "-input=false", "-auto-approve"], cwd="terraform")
+        r.run(["terraform", "init", "-input=false"], cwd=paths.TERRAFORM_DIR)
+        r.run(["terraform", "destroy", "-input=false", "-auto-approve"], cwd=paths.TERRAFORM_DIR)
         if dry_run:
             r.say(f"would destroy the K3s VMs {names}, once you type the lab's name; `homelab up` would then "
                   "start again at the vms stage. Nothing was run or changed", "bold")

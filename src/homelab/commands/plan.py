@@ -14,10 +14,11 @@ from pathlib import Path
 
 import click
 
+from homelab import paths
 from homelab.context import Context, pass_ctx
 
-CHECK_CACHE = ".homelab/cache/check.pickle"  # the file `homelab check` uses
-PLAN_CACHE = ".homelab/cache/plan.pickle"
+CHECK_CACHE = paths.CHECK_CACHE  # the file `homelab check` uses
+PLAN_CACHE = paths.PLAN_CACHE
 
 
 def _locator(ctx: Context):
@@ -43,7 +44,8 @@ def check_summary(ctx: Context, cache) -> dict:
     from homelab.checks import Options, run_checks
     from homelab.checks.settings import configured_excludes
 
-    report = run_checks(ctx.root, ctx.cfg, cache=cache, options=Options(exclude=configured_excludes(ctx.root)))
+    report = run_checks(ctx.root, ctx.cfg, cache=cache, options=Options(exclude=configured_excludes(ctx.root)),
+                        config_file=ctx.config_path.name)
     errors = [f for f in report.findings if f.severity.value == "error"]
     warnings = [f for f in report.findings if f.severity.value == "warning"]
     return {"available": True, "errors": len(errors), "warnings": len(warnings), "waived": len(report.waived),

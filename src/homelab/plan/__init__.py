@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from homelab import drills as drills_mod
+from homelab import paths
 from homelab.config import HomelabConfig
 from homelab.drills.workload import Workload
 from homelab.findings import Severity
@@ -21,7 +22,7 @@ PLAN_VERSION = 1
 
 def vms_start_on_boot(root: Path) -> bool | None:
     """Whether terraform/ sets on_boot = true on its Proxmox VMs; None when there is no VM resource yet."""
-    tf = [p.read_text(encoding="utf-8", errors="replace") for p in sorted((root / "terraform").glob("*.tf"))]
+    tf = [p.read_text(encoding="utf-8", errors="replace") for p in sorted((root / paths.TERRAFORM_DIR).glob("*.tf"))]
     if not any('resource "proxmox_virtual_environment_vm"' in t for t in tf):
         return None
     return any(re.search(r"^\s*on_boot\s*=\s*true\b", t, re.M) for t in tf)
@@ -59,7 +60,7 @@ def build(cfg: HomelabConfig, root: Path, *, config_file: str = "homelab.yaml", 
         "pi": lab.pi(cfg),
         "addresses": lab.addresses(cfg),
         "metallb": lab.metallb(cfg, tree.get("loadbalancers") if tree.get("available") else None),
-        "routes": lab.routes(cfg),
+        "routes": lab.routes(cfg, tree.get("routes") if tree.get("available") else None),
         "storage": lab.storage(cfg),
         "nodes_budget": lab.nodes_budget(cfg),
         "tree": tree,

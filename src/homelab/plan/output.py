@@ -52,6 +52,8 @@ def _drill_caption(plan: dict) -> str:
 
 
 def _protection(r: dict) -> str:
+    if r.get("protection_from") == "none":
+        return "no route in the tree"
     names = {"lan-allowlist": "LAN allowlist", "authentik-forward-auth": "SSO"}
     return " + ".join(names.get(p, p) for p in r["protection"]) or ("public" if r["exposure"] == "public" else "none")
 
@@ -105,8 +107,9 @@ def print_table(plan: dict, console: Console, *, verbose: bool = False) -> None:
     t.add_row(m["pool"], "k3s", f"MetalLB pool: {m['size']} addresses, {len(m['used'])} used, {m['free']} free")
     console.print(t)
 
-    t = Table(title="Routes in homelab.yaml (all resolve to Traefik at " + plan["metallb"]["used"][0]["address"] + ")",
-              title_justify="left")
+    source = "as the Flux tree routes them" if any(r.get("protection_from") != "homelab.yaml" for r in plan["routes"]) \
+        else "as homelab.yaml asks (the tree was not read)"
+    t = Table(title=f"Services and their protection, {source}", title_justify="left")
     for col in ("Host", "Exposure", "Protection", "DNS record by"):
         t.add_column(col, no_wrap=col == "Host")
     for r in plan["routes"]:
@@ -185,7 +188,7 @@ def markdown(plan: dict, *, verbose: bool = False) -> str:
     out += _md_table(["Address", "Network", "Holder"], [[a["address"], a["network"], ", ".join(a["holders"])]
                                                          for a in plan["addresses"]]
                      + [[m["pool"], "k3s", f"MetalLB pool: {m['size']} addresses, {m['free']} free"]])
-    out += ["## Routes in homelab.yaml", ""]
+    out += ["## Services and their protection (from the Flux tree when it was read)", ""]
     out += _md_table(["Host", "Exposure", "Protection", "DNS record by"],
                      [[r["host"], r["exposure"], _protection(r) + (f" ({r['reason']})" if r["exposure"] == "public" else ""),
                        r["dns_owner"]] for r in plan["routes"]])

@@ -24,12 +24,21 @@ from homelab.config import HomelabConfig
 from homelab.drills.answers import allocatable, unschedulable
 from homelab.drills.workload import Certificate, PodGroup, Volume, Workload
 from homelab.errors import HomelabError
+from homelab.checks.registry import declare, finding
 from homelab.findings import Finding, Severity
+from homelab.paths import FluxPaths
 from homelab.plan.quantity import bytes_, cpu_millis, duration_days
 
 LB_ANNOTATION = "metallb.io/loadBalancerIPs"
 HOST_RE = re.compile(r"Host(?:SNI)?\(([^)]*)\)")
 DAEMON_KEYS = {"daemonset", "prometheus-node-exporter", "nodeexporter"}
+
+declare("plan/dns-owner-ambiguous", "each route's name is written by one external-dns instance", reported_by="plan",
+        severity=Severity.warning)
+declare("plan/dns-owner-missing", "some external-dns instance writes a record for each route's name", reported_by="plan",
+        severity=Severity.warning)
+declare("plan/budget-exceeds-nodes", "the tree's resource requests fit on the nodes with every node up", reported_by="plan")
+declare("plan/storage-exceeds-disks", "Longhorn volumes with their replicas fit on the nodes' data disks", reported_by="plan")
 
 
 def _hosts_of(match: str) -> list[str]:
@@ -143,7 +152,7 @@ def read(root: Path, cfg: HomelabConfig, cache=None) -> tuple[dict, Workload]:
     `cache` is a `homelab.gitops.Cache` (the command shares one with `homelab check`); the caller saves it."""
     from homelab.gitops import Cache, load_tree
 
-    cluster = root / cfg.flux.path
+    cluster = root / FluxPaths.of(cfg).cluster
     if not (cluster / "kustomization.yaml").is_file() and not any(cluster.glob("*/*.yaml")):
         return {"available": False, "reason": f"{cfg.flux.path} holds no Flux tree yet"}, Workload()
     try:
@@ -245,8 +254,10 @@ def sections(tree, cfg: HomelabConfig) -> tuple[dict, Workload]:
         if r.kind == "IngressRoute":
             for rule in r.spec.get("routes") or []:
                 hosts += _hosts_of(str((rule or {}).get("match", "")))
-                mws += [f"{m.get('namespace') or r.namespace}/{m.get('name')}" for m in (rule or {}).get("middlewares") or []
-                        if isinstance(m, dict)]
+                refs = [(str(m.get("namespace") or r.namespace), str(m.get("name")))
+                        for m in (rule or {}).get("middlewares") or [] if isinstance(m, dict)]
+                # what Traefik runs: an exposure chain counts as its members
+                mws += [f"{ns}/{name}" for ns, name in tree.middlewares_run(refs)]
             tls = (r.spec.get("tls") or {}).get("secretName")
         else:
             hosts = [str(rule.get("host")) for rule in r.spec.get("rules") or [] if isinstance(rule, dict) and rule.get("host")]
@@ -277,13 +288,11 @@ def sections(tree, cfg: HomelabConfig) -> tuple[dict, Workload]:
                   and not any(under(row["host"], d) for d in i["exclude_domains"])]
         dns_rows.append({"name": row["host"], "owners": [i["name"] for i in owners], "route": row["route"]})
         if instances and len(owners) > 1:
-            findings.append(Finding("plan/dns-owner-ambiguous", Severity.warning,
-                                    f"{row['host']} is claimed by {len(owners)} external-dns instances ({', '.join(i['name'] for i in owners)}): "
+            findings.append(finding("plan/dns-owner-ambiguous", f"{row['host']} is claimed by {len(owners)} external-dns instances ({', '.join(i['name'] for i in owners)}): "
                                     "each writes it to its own provider", row["file"], row["line"],
                                     "give the broader instance excludeDomains for the narrower zone (e.g. the LAN domain)"))
         elif instances and not owners:
-            findings.append(Finding("plan/dns-owner-missing", Severity.warning,
-                                    f"no external-dns instance writes a record for {row['host']}", row["file"], row["line"],
+            findings.append(finding("plan/dns-owner-missing", f"no external-dns instance writes a record for {row['host']}", row["file"], row["line"],
                                     "add its zone to an instance's domainFilters"))
 
     # Resource budget per namespace against the nodes
@@ -308,8 +317,7 @@ def sections(tree, cfg: HomelabConfig) -> tuple[dict, Workload]:
     pending = unschedulable(Workload(pods=tuple(pods)), list(cfg.k3s.nodes))
     if pending:
         names = ", ".join(dict.fromkeys(f"{p.namespace}/{p.name}" for p in pending))
-        findings.append(Finding("plan/budget-exceeds-nodes", Severity.error,
-                                f"{len(pending)} pod(s) stay Pending even with every node up ({names}): the tree requests "
+        findings.append(finding("plan/budget-exceeds-nodes", f"{len(pending)} pod(s) stay Pending even with every node up ({names}): the tree requests "
                                 f"{total['memory_requests_bytes'] / 2**30:.1f}GiB memory and {total['cpu_requests_millis'] / 1000:g} "
                                 f"cores, the nodes offer {alloc['memory_bytes'] / 2**30:.1f}GiB and {alloc['cpu_millis'] / 1000:g}",
                                 pending[0].file, pending[0].line, "give the K3s VMs more memory/cores or lower these requests"))
@@ -321,8 +329,7 @@ def sections(tree, cfg: HomelabConfig) -> tuple[dict, Workload]:
     raw = sum(int(n.data_disk) for n in cfg.k3s.nodes)
     with_replicas = sum(v["size_bytes"] * v["replicas"] for v in vol_rows)
     if with_replicas > raw:
-        findings.append(Finding("plan/storage-exceeds-disks", Severity.error,
-                                f"Longhorn volumes need {with_replicas / 2**30:.0f}GiB with their replicas; the data disks hold "
+        findings.append(finding("plan/storage-exceeds-disks", f"Longhorn volumes need {with_replicas / 2**30:.0f}GiB with their replicas; the data disks hold "
                                 f"{raw / 2**30:.0f}GiB", None, None, "grow k3s.nodes[].data_disk or shrink the volumes"))
 
     section = {

@@ -26,7 +26,7 @@ import dns.rdatatype
 import dns.resolver
 import httpx
 
-from homelab.errors import HomelabError, Problem
+from homelab.errors import HomelabError, problem
 from homelab.status import kube as k
 
 MANIFEST = "meta.json"
@@ -49,13 +49,13 @@ def validate(folder: Path) -> None:
         what = f"{len(present)} of the {len(RESPONSES)} responses are there" if present else "and none of the responses"
         raise HomelabError.single(str(folder), f"not a status recording: its manifest {MANIFEST} is missing ({what})",
                                   hint=LAYOUT_HINT)
-    problems = [Problem(file=str(folder / rel), line=None, message=f"missing from the recording: {what}",
+    problems = [problem(str(folder / rel), f"missing from the recording: {what}",
                         hint="record it, or take the whole folder again") for rel, what in RESPONSES.items()
                 if not (folder / rel).is_file()]
     manifest = load_json(folder / MANIFEST, {})
     if isinstance(manifest, dict) and not manifest.get("recorded_at"):
-        problems.insert(0, Problem(file=str(folder / MANIFEST), line=None, path="recorded_at",
-                                   message="is missing: when the responses were saved (certificate expiry counts from then)",
+        problems.insert(0, problem(str(folder / MANIFEST), "is missing: when the responses were saved (certificate "
+                                   "expiry counts from then)", path="recorded_at",
                                    hint='add "recorded_at": "2026-11-28T06:00:00Z" with the time of the recording'))
     if problems:
         raise HomelabError(problems)
