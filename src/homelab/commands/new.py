@@ -16,7 +16,8 @@ import click
 
 from homelab.config.model import MIDDLEWARE_NAMESPACE, HomelabConfig
 from homelab.context import Context, pass_ctx
-from homelab.errors import HomelabError
+from homelab.errors import HomelabError, Problem, problem
+from homelab.gitops.yamlfiles import DocInfo, declared_objects
 from homelab.paths import FluxPaths
 from homelab.render.flux import exposure_var, host_var, target_var
 
@@ -185,6 +186,27 @@ def scaffold(cfg: HomelabConfig, name: str, image: str, port: int, config_file: 
     }
 
 
+def _claims_name(doc: DocInfo) -> bool:
+    """Objects whose name a new app would take too: its Flux Kustomization, its Namespace, its
+    HelmRelease (the chart names the app's Service and workload after it) and its Service."""
+    if doc.kind == "Kustomization":
+        return (doc.api_version or "").startswith("kustomize.toolkit.fluxcd.io/")
+    return doc.kind in ("Namespace", "HelmRelease", "Service")
+
+
+def collisions(root: Path, cfg: HomelabConfig, name: str) -> list[Problem]:
+    """A problem per object in the Flux tree that already uses `name`, at its file and line."""
+    found = []
+    for path, doc in declared_objects(root / FluxPaths.of(cfg).cluster):
+        if doc.name == name and _claims_name(doc):
+            what = f"{doc.kind} {doc.namespace}/{doc.name}" if doc.namespace else f"{doc.kind} {doc.name}"
+            found.append(problem(path.relative_to(root).as_posix(), f"{what} already uses the name '{name}'; an app of "
+                                 "that name would clash with it", line=doc.line,
+                                 hint=f"pick another name, declared under services in homelab.yaml; '{name}' is "
+                                 "part of the lab already"))
+    return found
+
+
 def _with_app(kustomization: Path, name: str) -> str:
     """apps/kustomization.yaml with ./NAME/ks.yaml appended to resources, comments kept."""
     text = kustomization.read_text(encoding="utf-8")
@@ -225,6 +247,9 @@ def app(ctx: Context, name: str, image: str, port: int) -> None:
     if app_dir.exists():
         raise HomelabError.single(str(app_dir.relative_to(ctx.root)), "already exists; refusing to overwrite it",
                                   hint="remove it first, or pick another name")
+    taken = collisions(ctx.root, cfg, name)
+    if taken:
+        raise HomelabError(taken)
     kustomization = ctx.root / where.apps_kustomization
     if not kustomization.is_file():
         raise HomelabError.single(str(kustomization.relative_to(ctx.root)), "is missing", hint="restore it from Git")

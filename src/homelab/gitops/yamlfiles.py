@@ -8,7 +8,7 @@ parse in well under a second.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -144,6 +144,22 @@ def line_of(path: Path, doc_index: int, keys: Sequence[str | int]) -> int | None
         else:
             break
     return line
+
+
+def declared_objects(folder: Path) -> Iterator[tuple[Path, DocInfo]]:
+    """Every document of every YAML file under `folder` that names a kind, as written (no build).
+
+    Files that do not parse are skipped: `homelab check` reports them.
+    """
+    files = sorted(p for p in folder.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()) if folder.is_dir() else []
+    for path in files:
+        try:
+            parsed = parse_yaml(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            continue
+        for doc in parsed.docs:
+            if doc.kind:
+                yield path, doc
 
 
 def load_all(text: str) -> list:
