@@ -226,7 +226,7 @@ def command() -> None:
 
 @command.command("app")
 @click.argument("name")
-@click.option("--image", required=True, help="Container image with an explicit tag, e.g. ghcr.io/owner/app:1.2.3.")
+@click.option("--image", required=True, metavar="REPO:TAG", help="Container image with an explicit tag, e.g. ghcr.io/owner/app:1.2.3.")
 @click.option("--port", type=click.IntRange(1, 65535), default=80, show_default=True, help="The port the app listens on.")
 @pass_ctx
 def app(ctx: Context, name: str, image: str, port: int) -> None:
