@@ -8,7 +8,7 @@ import pytest
 from homelab.config import load_config
 from homelab.drills import Certificate, PodGroup, Volume, Workload, run
 from homelab.findings import Severity
-from homelab.yamlsrc import load_located
+from homelab.yamlio import load_located
 
 from conftest import ROOT
 

@@ -47,7 +47,7 @@ def _usage(path: str, cmd: click.Command) -> str:
     parts = [path]
     for p in cmd.params:
         if isinstance(p, click.Argument):
-            parts.append(_metavar(p))
+            parts.append(_metavar(p) if p.required else f"[{_metavar(p)}]")
         elif isinstance(p, click.Option) and p.name not in COMMON and not p.hidden:
             # An on/off flag that is on by default is written as its "off" form (`--no-check`).
             opts = p.secondary_opts if p.is_flag and p.secondary_opts and p.default else p.opts

@@ -32,7 +32,8 @@ def wide_option(fn: F) -> F:
 
 def console(*, wide: bool = False, stderr: bool = False) -> Console:
     """A Console at the screen's width (see the module docstring); colour only on a terminal."""
-    return Console(width=UNLIMITED if wide else None, stderr=stderr, highlight=False, soft_wrap=False)
+    # emoji=False: a `:name:` in a name or message stays as written.
+    return Console(width=UNLIMITED if wide else None, stderr=stderr, highlight=False, soft_wrap=False, emoji=False)
 
 
 def width(*, wide: bool = False) -> int | None:

@@ -46,7 +46,7 @@ def command(ctx: Context, fmt: str, select: tuple[str, ...], ignore: tuple[str, 
     """
     from homelab.checks import Options, run_checks
     from homelab.checks import report as rep
-    from homelab.checks.registry import all_rules, expand
+    from homelab.registry import all_rules, expand
     from homelab.gitops import Cache
 
     # Text fits the screen; a file (-o) gets one line per finding, like --wide.

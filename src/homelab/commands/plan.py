@@ -30,7 +30,7 @@ def _locator(ctx: Context):
         if not path:
             return str(ctx.config_path), None
         if doc is None:
-            from homelab.yamlsrc import load_located
+            from homelab.yamlio import load_located
 
             doc, _ = load_located(ctx.config_path, display=str(ctx.config_path))
         return doc.file, doc.line_of(path)
@@ -57,7 +57,8 @@ def validation(ctx: Context, cache, run_check: bool) -> dict:
 
     glue = [{"path": d.path, "state": d.state} for d in render.check(ctx.cfg, ctx.root)]
     check = check_summary(ctx, cache) if run_check else {"available": False, "reason": "skipped (--no-check)"}
-    return {"config": "valid", "glue": glue, "check": check}
+    placeholders = [f.to_dict() for f in ctx.placeholders()]
+    return {"config": "valid", "glue": glue, "check": check, "placeholders": placeholders}
 
 
 @click.command("plan")
@@ -101,7 +102,7 @@ def command(ctx: Context, fmt: str, diagram_dir: Path | None, strict: bool, run_
     else:
         from rich.console import Console
 
-        plan_mod.output.print_table(report, Console(highlight=False, soft_wrap=False), verbose=verbose)
+        plan_mod.output.print_table(report, Console(highlight=False, soft_wrap=False, emoji=False), verbose=verbose)
     if diagram_dir is not None:
         from homelab.plan import mermaid
 

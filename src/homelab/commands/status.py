@@ -12,10 +12,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from homelab import screen
 from homelab.context import Context, pass_ctx
 from homelab.errors import HomelabError
-from homelab.pipeline.secrets import Masker
-from homelab import screen
+from homelab.clients.masking import Masker
 from homelab.status import Check, Report, Sources, collect, recorded_sources
 from homelab.status.kube import EXPIRY_WARNING_DAYS
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from ipaddress import IPv4Address, IPv4Network
 from zoneinfo import available_timezones
 
-from homelab.checks.registry import Rule, declare
+from homelab.registry import Rule, declare
 from homelab.config.model import PROXMOX_API_PORT, Exposure, HomelabConfig
 from homelab.findings import Finding
 

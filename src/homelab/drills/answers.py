@@ -22,7 +22,7 @@ from homelab.config import HomelabConfig
 from homelab.config.model import Exposure, K3sNode, NodeRole
 from homelab.drills.scenarios import Scenario
 from homelab.drills.workload import PodGroup, Workload
-from homelab.checks.registry import declare, get
+from homelab.registry import declare, get
 from homelab.findings import Finding, Severity
 
 GiB = 2**30
@@ -435,8 +435,7 @@ def route_outcomes(lab: Lab, scn: Scenario) -> list[dict]:
     survivors = _names(n.name for n in lab.survivors(scn)) or "no node"
     out = []
     for name, svc in cfg.services.items():
-        lan = svc.exposure is Exposure.lan
-        sso = svc.exposure is Exposure.sso or (lan and svc.sso)
+        lan, sso = svc.on_lan, svc.requires_sso
         sev = Severity.info
         if scn.nodes_down and lab.etcd_lost(scn):
             sees = (f"works only if its pods and Traefik already ran on {survivors}; otherwise 502/504 from Traefik "

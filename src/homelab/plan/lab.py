@@ -5,7 +5,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 
 from homelab.config import HomelabConfig
-from homelab.config.model import MIDDLEWARE_NAMESPACE, PROTECTIVE, Exposure
+from homelab.config.model import MIDDLEWARE_NAMESPACE, PROTECTIVE
 from homelab.drills.answers import allocatable
 
 GiB = 2**30
@@ -89,10 +89,10 @@ def routes(cfg: HomelabConfig, from_tree: list[dict] | None = None) -> list[dict
         carried.setdefault(row["host"].lower(), [p for p in PROTECTIVE if p in names])
     out = []
     for name, svc in cfg.services.items():
-        lan = svc.exposure is Exposure.lan
+        lan = svc.on_lan
         host = cfg.fqdn(name)
         if from_tree is None:
-            protection, source = [p for p in PROTECTIVE if p in svc.middlewares()], "homelab.yaml"
+            protection, source = svc.access_middlewares(), "homelab.yaml"
         else:
             protection, source = carried.get(host.lower(), []), "tree" if host.lower() in carried else "none"
         out.append({

@@ -61,6 +61,10 @@ def _protection(r: dict) -> str:
 def _validation_lines(plan: dict) -> list[tuple[str, str]]:
     v = plan["validation"]
     lines = [(f"config  {plan['config']} is {v['config']}", "info")]
+    shown = v.get("placeholders", [])
+    if shown:  # one line: `homelab validate` and `homelab check` give each with its hint
+        lines.append((f"config  {len(shown)} example value(s) left, which `homelab up` refuses (site/placeholder): "
+                      + ", ".join(f"{f['file']}:{f['line']} {f['message'].split(':', 1)[0]}" for f in shown), "warning"))
     glue = v["glue"]
     lines.append(("glue    current" if not glue else "glue    " + "; ".join(f"{g['path']} {g['state']}" for g in glue)
                   + " (run `homelab render`)", "info" if not glue else "error"))

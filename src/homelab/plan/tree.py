@@ -12,9 +12,7 @@ chart, so the budget is a lower bound and says so.
 
 from __future__ import annotations
 
-import fnmatch
 import json
-import re
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,13 +22,13 @@ from homelab.config import HomelabConfig
 from homelab.drills.answers import allocatable, unschedulable
 from homelab.drills.workload import Certificate, PodGroup, Volume, Workload
 from homelab.errors import HomelabError
-from homelab.checks.registry import declare, finding
+from homelab.registry import declare, finding
 from homelab.findings import Finding, Severity
+from homelab.gitops.model import Route
 from homelab.paths import FluxPaths
 from homelab.plan.quantity import bytes_, cpu_millis, duration_days
 
 LB_ANNOTATION = "metallb.io/loadBalancerIPs"
-HOST_RE = re.compile(r"Host(?:SNI)?\(([^)]*)\)")
 DAEMON_KEYS = {"daemonset", "prometheus-node-exporter", "nodeexporter"}
 
 declare("plan/dns-owner-ambiguous", "each route's name is written by one external-dns instance", reported_by="plan",
@@ -39,17 +37,6 @@ declare("plan/dns-owner-missing", "some external-dns instance writes a record fo
         severity=Severity.warning)
 declare("plan/budget-exceeds-nodes", "the tree's resource requests fit on the nodes with every node up", reported_by="plan")
 declare("plan/storage-exceeds-disks", "Longhorn volumes with their replicas fit on the nodes' data disks", reported_by="plan")
-
-
-def _hosts_of(match: str) -> list[str]:
-    return [h.strip().strip("`\"'") for group in HOST_RE.findall(match) for h in group.split(",") if h.strip()]
-
-
-def _covers(pattern: str, host: str) -> bool:
-    """A certificate name covers a host exactly, or as a wildcard for exactly one label."""
-    if pattern.startswith("*."):
-        return host.count(".") == pattern.count(".") and fnmatch.fnmatchcase(host, pattern)
-    return pattern == host
 
 
 def _loc(obj) -> dict:
@@ -178,7 +165,7 @@ def sections(tree, cfg: HomelabConfig) -> tuple[dict, Workload]:
     lh_settings: dict[str, str] = {}
     replicas_by_class: dict[str, int] = {}
     for hr in tree.helm_releases():
-        if ((hr.spec.get("chart") or {}).get("spec") or {}).get("chart") == "longhorn":
+        if hr.chart is not None and hr.chart.name == "longhorn":
             values = hr.spec.get("values") or {}
             lh_settings = {str(k): v if isinstance(v, str) else json.dumps(v, sort_keys=True)
                            for k, v in (values.get("defaultSettings") or {}).items()}
@@ -249,28 +236,23 @@ def sections(tree, cfg: HomelabConfig) -> tuple[dict, Workload]:
     # Routes, their protection and the certificate that covers each host
     route_rows = []
     for r in tree.routes():
-        hosts: list[str] = []
-        mws: list[str] = []
+        rules = Route.of(r)
+        hosts = [h for rule in rules for h in rule.hosts]
+        # what Traefik runs: an exposure chain counts as its members
+        mws = [f"{ns}/{name}" for rule in rules for ns, name in tree.middlewares_run(rule.middlewares)]
         if r.kind == "IngressRoute":
-            for rule in r.spec.get("routes") or []:
-                hosts += _hosts_of(str((rule or {}).get("match", "")))
-                refs = [(str(m.get("namespace") or r.namespace), str(m.get("name")))
-                        for m in (rule or {}).get("middlewares") or [] if isinstance(m, dict)]
-                # what Traefik runs: an exposure chain counts as its members
-                mws += [f"{ns}/{name}" for ns, name in tree.middlewares_run(refs)]
             tls = (r.spec.get("tls") or {}).get("secretName")
         else:
-            hosts = [str(rule.get("host")) for rule in r.spec.get("rules") or [] if isinstance(rule, dict) and rule.get("host")]
             tls = next((t.get("secretName") for t in r.spec.get("tls") or [] if isinstance(t, dict)), None)
         for h in dict.fromkeys(hosts):
-            covered = [f"{c['namespace']}/{c['name']}" for c in cert_rows if any(_covers(p, h) for p in c["dns_names"])]
+            covered = [f"{c.namespace}/{c.name}" for c in certs if c.covers(h)]
             route_rows.append({"host": h, "route": f"{r.namespace}/{r.name}", "kind": r.kind,
                                "middlewares": list(dict.fromkeys(mws)), "tls_secret": tls, "certificates": covered, **_loc(r)})
 
     # external-dns instances and the names each owns
     instances = []
     for hr in tree.helm_releases():
-        if ((hr.spec.get("chart") or {}).get("spec") or {}).get("chart") != "external-dns":
+        if hr.chart is None or hr.chart.name != "external-dns":
             continue
         v = hr.spec.get("values") or {}
         prov = v.get("provider")
