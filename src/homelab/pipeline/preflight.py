@@ -176,8 +176,9 @@ def run_preflight(pctx: "PipelineContext", stages: list["Stage"]) -> None:
     if {"bootstrap", "converge"} & set(names):
         checks.append(f"{pctx.cfg.flux.repository} branch {pctx.cfg.flux.branch} has the current commit")
     # Checked in a dry run too: the example values are facts of homelab.yaml, not of this machine.
+    # A dry run still lists everything else a real run would stop on first.
     example = example_values(pctx)
-    if example:
+    if example and not pctx.runner.dry_run:
         raise StageFailed(example)
     if pctx.runner.dry_run:
         r = pctx.runner
@@ -190,6 +191,8 @@ def run_preflight(pctx: "PipelineContext", stages: list["Stage"]) -> None:
             flux = pctx.cfg.flux
             r.say(f"$ {r.mask.argv(['git', 'ls-remote', flux.repository, f'refs/heads/{flux.branch}'])}")
         say_gaps(r, names, needed)
+        if example:
+            raise StageFailed(example)
         return
     problems = [(TOOLS, p) for p in check_tools(needed)]
     if "template" in names:
