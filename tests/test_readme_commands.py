@@ -10,8 +10,9 @@ import re
 from collections.abc import Iterator
 
 import click
+from click.testing import CliRunner
 
-from conftest import ROOT, UPDATE_SNAPSHOTS, run_cli
+from conftest import ROOT, UPDATE_SNAPSHOTS
 
 README = ROOT / "README.md"
 BEGIN = "<!-- commands: generated from the CLI by tests/test_readme_commands.py -->"
@@ -89,11 +90,13 @@ def test_readme_command_table_is_the_one_the_cli_generates():
 
 def test_every_option_in_the_table_is_one_that_help_shows():
     """The same table read the other way: each option written in it appears in that command's --help."""
+    from homelab.cli import cli
+
     _, table, _ = _readme_section()
     for line in table.splitlines()[2:]:
         usage = line.split("`")[1]
         command = list(itertools.takewhile(lambda w: re.fullmatch(r"[a-z]+", w), usage.split()[1:]))
-        helptext = run_cli(*command, "--help").stdout
+        helptext = CliRunner().invoke(cli, [*command, "--help"]).output
         for opt in re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", usage):
             assert re.search(rf"(?<![\w-]){re.escape(opt)}\b", helptext), (usage, opt)
         if "--image REPO:TAG" in usage:
