@@ -78,3 +78,44 @@ def test_check_wide_and_output_file_keep_one_line_per_finding(broken_repo, tmp_p
     assert any(line.startswith("      2  error   flux/cold-start") and "its chain:" in line for line in wide.splitlines())
     run_cli(*args, "-o", str(tmp_path / "report.txt"), cwd=broken_repo, env={"COLUMNS": "80"})
     assert (tmp_path / "report.txt").read_text().splitlines()[:3] == wide.splitlines()[:3]
+
+
+@pytest.mark.parametrize("columns", range(60, 201, 20))
+def test_status_at_any_width_fits_and_never_squeezes_the_detail_to_a_sliver(columns):
+    """In-process over many widths: every line fits, and no table column is narrower than it must be."""
+    import io
+
+    from rich.console import Console
+
+    from homelab.commands.status import print_table
+    from homelab.config import load_config
+    from homelab.screen import MIN_LAST_COLUMN
+    from homelab.status import collect, recorded_sources
+
+    report = collect(load_config(ROOT / "homelab.yaml"), recorded_sources(RECORDED / "unhealthy"))
+    out = io.StringIO()
+    print_table(report, Console(file=out, width=columns, emoji=False))
+    lines = out.getvalue().splitlines()
+    assert _longest_line(out.getvalue()) <= columns
+    for line in lines:  # a table row's detail cell gets at least MIN_LAST_COLUMN columns
+        if "│" in line:
+            assert columns - line.rindex("│") - 2 >= MIN_LAST_COLUMN, line
+    assert len(lines) < 3 * len(report.checks)
+
+
+def test_check_report_wraps_in_its_column_or_stacks_and_wide_keeps_one_line_per_finding():
+    from homelab.checks import report as rep
+    from homelab.checks.runner import Report
+    from homelab.registry import all_rules, finding
+
+    all_rules()  # registers the check rules
+    message = "first reconcile fails: " + "IngressRoute homepage/homepage needs CRD traefik.io/IngressRoute; " * 3
+    report = Report(findings=[finding("flux/cold-start", message, "apps/x.yaml", 2, "add it to dependsOn")])
+    wide = rep.text(report, None).splitlines()
+    assert wide[1].startswith("      2  error   flux/cold-start ") and wide[1].endswith(message)
+    roomy = rep.text(report, 120).splitlines()
+    assert roomy[1].startswith("      2  error   flux/cold-start first reconcile fails:")
+    assert all(len(line) <= 120 for line in roomy) and roomy[2].startswith(" " * 32)
+    narrow = rep.text(report, 60).splitlines()
+    assert narrow[1] == "      2  error   flux/cold-start" and narrow[2].startswith("         first reconcile")
+    assert all(len(line) <= 60 for line in narrow)
