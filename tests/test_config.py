@@ -72,6 +72,15 @@ def test_api_endpoint_left_out_is_the_hosts_address_on_the_proxmox_port(tmp_path
     assert str(load_config(target).proxmox.hosts["pve2"].api_endpoint) == "https://192.168.1.3:8006/"
 
 
+def test_a_bad_address_without_api_endpoint_is_reported_once_at_the_address(tmp_path: Path):
+    target = tmp_path / "homelab.yaml"
+    target.write_text(BUNDLED.replace("      api_endpoint: https://192.168.1.3:8006/  # Proxmox API\n", "")
+                      .replace("address: 192.168.1.3 ", "address: 192.168.1.x "))
+    with pytest.raises(HomelabError) as info:
+        load_config(target)
+    assert [p.key for p in info.value.problems] == ["proxmox.hosts.pve2.address"]
+
+
 def test_api_endpoint_by_dns_name_is_accepted_since_it_cannot_be_resolved_offline(tmp_path: Path):
     target = tmp_path / "homelab.yaml"
     target.write_text(BUNDLED.replace("api_endpoint: https://192.168.1.3:8006/", "api_endpoint: https://pve2.example.com:8006/"))

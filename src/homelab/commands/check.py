@@ -31,7 +31,7 @@ CACHE_FILE = paths.CHECK_CACHE
               help="Repository files the file rules (yaml, secrets, waivers) skip, e.g. 'tests/fixtures/*'; "
                    "added to [tool.homelab.check] exclude in pyproject.toml.")
 @click.option("--no-cache", is_flag=True, help="Ignore and do not write .homelab/cache.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to a file.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to a file (text: one line per finding).")
 @click.option("--list-rules", is_flag=True, help="List every finding id (id, default severity, the command that reports it) and exit.")
 @screen.wide_option
 @pass_ctx

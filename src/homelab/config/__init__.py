@@ -109,7 +109,7 @@ def _type_hint(kind: str, value: Any, loc: tuple[Any, ...]) -> str:
         return f"write the keys of {key} indented below it"
     if kind.startswith("ip_"):
         return f"write an IPv4 address like 192.168.1.2{like.replace(', e.g.', '; here, e.g.')}"
-    return f"write it like this{like[1:]}" if example else ""
+    return f"for example {key}: {example.group(1)}" if example else ""
 
 
 def load_config(path: str | Path = DEFAULT_CONFIG) -> HomelabConfig:
@@ -121,7 +121,9 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> HomelabConfig:
     try:
         cfg = HomelabConfig.model_validate(data)
     except ValidationError as exc:
-        problems = [_problem(doc, e) for e in exc.errors(include_url=False)]
+        # A default computed from another key (api_endpoint from address) is skipped when that key
+        # is wrong; pydantic says so as an error of its own, but the wrong key is the one to report.
+        problems = [_problem(doc, e) for e in exc.errors(include_url=False) if e["type"] != "default_factory_not_called"]
         problems.sort(key=lambda p: (p.line or 0, p.key))
         raise HomelabError(problems) from None
     found = rules.check(cfg, doc.file, doc.line_of)
