@@ -81,6 +81,12 @@ def test_a_bad_address_without_api_endpoint_is_reported_once_at_the_address(tmp_
     assert [p.key for p in info.value.problems] == ["proxmox.hosts.pve2.address"]
 
 
+def test_api_endpoint_on_loopback_is_accepted_as_a_tunnel_to_the_host(tmp_path: Path):
+    target = tmp_path / "homelab.yaml"
+    target.write_text(BUNDLED.replace("api_endpoint: https://192.168.1.3:8006/", "api_endpoint: https://127.0.0.1:18006/"))
+    assert load_config(target).proxmox.hosts["pve2"].api_endpoint.port == 18006
+
+
 def test_api_endpoint_by_dns_name_is_accepted_since_it_cannot_be_resolved_offline(tmp_path: Path):
     target = tmp_path / "homelab.yaml"
     target.write_text(BUNDLED.replace("api_endpoint: https://192.168.1.3:8006/", "api_endpoint: https://pve2.example.com:8006/"))

@@ -176,7 +176,8 @@ def api_endpoints(cfg: HomelabConfig) -> Iterator[RuleError]:
             endpoint = IPv4Address(url_host)
         except ValueError:
             continue  # a DNS name (e.g. for a certificate of its own) cannot be checked offline
-        if endpoint != host.address:
+        # Loopback is a tunnel or port forward to the host (`ssh -L 8006:localhost:8006 pve1`).
+        if endpoint != host.address and not endpoint.is_loopback:
             yield (("proxmox", "hosts", name, "api_endpoint"),
                    f"{host.api_endpoint} is not on {name}'s address {host.address}",
                    f"use https://{host.address}:{PROXMOX_API_PORT}/, or leave api_endpoint out: that is its default")
