@@ -18,6 +18,7 @@ from homelab.errors import HomelabError
 from homelab.clients.masking import Masker
 from homelab.status import Check, Report, Sources, collect, recorded_sources
 from homelab.status.kube import EXPIRY_WARNING_DAYS
+from homelab.terminal import labelled, row
 
 
 def live_sources(ctx: Context) -> Sources:
@@ -45,14 +46,14 @@ def print_table(report: Report, console: Console) -> None:
             table.add_column(col, no_wrap=True)
         table.add_column("detail", overflow="fold")
         for c in report.checks:
-            table.add_row(c.section, c.name, _mark(c), c.detail, style="" if c.ok else "red")
+            row(table, c.section, c.name, _mark(c), c.detail, style="" if c.ok else "red")
         screen.show(console, table)
     else:
         _print_stacked(report, console)
     if report.healthy:
-        console.print(Text(f"healthy: {len(report.checks)} checks passed", style="green"))
+        console.print(labelled("healthy", f"{len(report.checks)} checks passed", "green"))
     else:
-        console.print(Text(f"unhealthy: {len(report.problems)} of {len(report.checks)} checks failed", style="red"))
+        console.print(labelled("unhealthy", f"{len(report.problems)} of {len(report.checks)} checks failed", "red"))
 
 
 def _print_stacked(report: Report, console: Console) -> None:

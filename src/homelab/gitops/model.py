@@ -38,7 +38,9 @@ class K8sObject:
 
     `file`/`line` locate the YAML document it came from (repository-relative, 1-based); `doc` is the
     document's index in that file. `kustomization` is the key (`namespace/name`) of the Flux
-    Kustomization that applies it. `unresolved` lists substitution variables that had no value.
+    Kustomization that applies it. `unresolved` lists substitution variables that had no value;
+    `substitution_error` says why the substituted text is no longer YAML (the body is then the
+    unsubstituted object).
     `digest` identifies the body's content (for caches keyed by object).
     """
 
@@ -50,6 +52,7 @@ class K8sObject:
     unresolved: tuple[str, ...] = ()
     root: Path | None = field(default=None, repr=False, compare=False)
     digest: str = field(default="", repr=False, compare=False)  # content key: same digest, same body
+    substitution_error: str | None = None
 
     @property
     def api_version(self) -> str:
@@ -314,6 +317,7 @@ class FluxKustomization:
     missing_substitute_from: list[dict[str, Any]] = field(default_factory=list)
     built: bool = False
     build_error: str | None = None
+    input_problems: list[Any] = field(default_factory=list)  # build.InputProblem: why it was refused unbuilt
     skipped: str | None = None       # why it was not built (e.g. an external source)
 
     @property

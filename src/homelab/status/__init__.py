@@ -44,8 +44,12 @@ UNREACHABLE_ADVICE = {
 
 
 def _guarded(section: str, fn: Callable[[], list[Check]], mask: Callable[[str], str]) -> list[Check]:
+    from homelab.status.recorded import SnapshotError
+
     try:
         return fn()
+    except SnapshotError:
+        raise  # a malformed recording is the user's input, reported with its file
     except Exception as exc:  # an unreachable API is a finding, reported in one line, not a traceback
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         advice = "" if "hint:" in text else f"; {UNREACHABLE_ADVICE[section]}"
