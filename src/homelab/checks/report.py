@@ -10,7 +10,7 @@ from homelab import __version__
 from homelab.checks.registry import Rule, all_ids
 from homelab.checks.runner import Report
 from homelab.findings import Severity
-from homelab.screen import MIN_LAST_COLUMN, wrap
+from homelab.terminal import MIN_LAST_COLUMN, wrap
 
 SARIF_LEVEL = {Severity.error: "error", Severity.warning: "warning", Severity.info: "note"}
 
@@ -19,7 +19,7 @@ def text(report: Report, width: int | None = None) -> str:
     """Findings grouped by file, one row per finding: line, severity, rule, message and hint.
 
     `width` fits the report to a screen: the message and hint wrap in their column, or, when that
-    column would be narrower than `screen.MIN_LAST_COLUMN`, go below the row (stacked). None keeps
+    column would be narrower than `terminal.MIN_LAST_COLUMN`, go below the row (stacked). None keeps
     every finding on one line (for grep, files and `--wide`).
     """
     out: list[str] = []

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from homelab import paths, screen
+from homelab import paths, terminal
 from homelab.checks.settings import configured_excludes
 from homelab.context import Context, pass_ctx
 from homelab.errors import HomelabError
@@ -34,7 +34,7 @@ CACHE_FILE = paths.CHECK_CACHE
 @click.option("--no-cache", is_flag=True, help="Ignore and do not write .homelab/cache.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to a file (text: one line per finding).")
 @click.option("--list-rules", is_flag=True, help="List every finding id (id, default severity, the command that reports it) and exit.")
-@screen.wide_option
+@terminal.wide_option
 @pass_ctx
 def command(ctx: Context, fmt: str, select: tuple[str, ...], ignore: tuple[str, ...], schemas: Path | None,
             kubernetes_version: str | None, infra: bool, exclude: tuple[str, ...], no_cache: bool, output: Path | None,
@@ -51,7 +51,7 @@ def command(ctx: Context, fmt: str, select: tuple[str, ...], ignore: tuple[str, 
     from homelab.gitops import Cache
 
     # Text fits the screen; a file (-o) gets one line per finding, like --wide.
-    width = None if output else screen.width(wide=wide)
+    width = None if output else terminal.width(wide=wide)
     if list_rules:
         click.echo(rep.rule_list(all_rules().values(), width), nl=False)
         return

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from homelab import screen
+from homelab import terminal
 from homelab.context import Context, pass_ctx
 from homelab.errors import HomelabError
 from homelab.clients.masking import Masker
@@ -40,14 +40,14 @@ def print_table(report: Report, console: Console) -> None:
     """One row per check; stacked (a block per check) when the screen leaves the detail too little room."""
     rows = [(c.section, c.name, _mark(c).plain) for c in report.checks]
     fixed = sum(max((len(r[i]) for r in rows), default=0) for i in range(3)) + 3 * 3  # " │ " between columns
-    if console.width - fixed >= screen.MIN_LAST_COLUMN:
+    if console.width - fixed >= terminal.MIN_LAST_COLUMN:
         table = Table(show_edge=False, pad_edge=False, header_style="bold")
         for col in ("what", "name", "state"):
             table.add_column(col, no_wrap=True)
         table.add_column("detail", overflow="fold")
         for c in report.checks:
             row(table, c.section, c.name, _mark(c), c.detail, style="" if c.ok else "red")
-        screen.show(console, table)
+        terminal.show(console, table)
     else:
         _print_stacked(report, console)
     if report.healthy:
@@ -73,7 +73,7 @@ def _print_stacked(report: Report, console: Console) -> None:
                 continue
             head.rstrip()
             console.print(head)
-            for line in screen.wrap(c.detail, console.width, " " * 6):
+            for line in terminal.wrap(c.detail, console.width, " " * 6):
                 console.print(Text(line, style="" if c.ok else "red"))
 
 
@@ -83,7 +83,7 @@ def _print_stacked(report: Report, console: Console) -> None:
               help="A certificate closer than this to expiry is unhealthy.")
 @click.option("--recorded", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="DIR",
               help="Report from API responses recorded in DIR instead of the live lab (layout below).")
-@screen.wide_option
+@terminal.wide_option
 @pass_ctx
 def command(ctx: Context, as_json: bool, expiry_days: int, recorded: Path | None, wide: bool) -> None:
     """Proxmox hosts and VMs, nodes, Flux, certificates, Longhorn, DNS and HTTPS routes; exit 1 if anything is unhealthy.
@@ -104,5 +104,5 @@ def command(ctx: Context, as_json: bool, expiry_days: int, recorded: Path | None
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
-        print_table(report, screen.console(wide=wide))
+        print_table(report, terminal.console(wide=wide))
     sys.exit(0 if report.healthy else 1)
