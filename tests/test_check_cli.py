@@ -50,7 +50,7 @@ def test_clean_repository_exits_0_and_says_so(clean):
 
 def test_findings_exit_1_grouped_by_file_with_rule_line_and_hint(repo):
     _drop_allowlist(repo)
-    res = check(repo)
+    res = check(repo, "--wide")
     assert res.returncode == 1
     lines = res.stdout.splitlines()
     assert lines[0] == ROUTE
@@ -75,7 +75,7 @@ def test_json_and_sarif_reports_carry_rule_file_and_line(repo):
 
 def test_a_waiver_with_a_reason_waives_and_is_listed(repo):
     _drop_allowlist(repo, "# homelab: ignore[exposure/lan-allowlist] kiosk screen on the guest VLAN, SSO only")
-    res = check(repo)
+    res = check(repo, "--wide")
     assert res.returncode == 0, res.stdout
     assert "waived:" in res.stdout and "kiosk screen on the guest VLAN" in res.stdout
     data = json.loads(check(repo, "-f", "json").stdout)
@@ -108,7 +108,7 @@ def test_a_broken_homelab_yaml_exits_2_naming_the_line(repo):
 
 
 def test_without_crd_schemas_custom_resources_are_not_silently_passed(repo):
-    res = run_cli("-c", str(repo / "homelab.yaml"), "check", "--select", "schema", cwd=repo)
+    res = run_cli("-c", str(repo / "homelab.yaml"), "check", "--select", "schema", "--wide", cwd=repo)
     assert res.returncode == 1
     assert "schema/crd-schemas-missing" in res.stdout and "custom resources are not validated" in res.stdout
 
@@ -137,7 +137,7 @@ def test_infra_linters_run_when_installed_and_say_when_skipped(repo):
         else:
             assert f"{rule} skipped: {program} is not installed" in data["notes"]
     assert res.returncode == 1
-    plain = check(repo, "--select", "infra")
+    plain = check(repo, "--select", "infra", "--wide")
     assert plain.returncode == 0 and "pass --infra" in plain.stdout
 
 

@@ -8,6 +8,7 @@ holding the current commit. All problems are reported at once.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ from homelab.findings import Finding
 from homelab.paths import FluxPaths
 
 if TYPE_CHECKING:
+    from homelab.pipeline.runner import Runner
     from homelab.pipeline.stages import PipelineContext, Stage
 
 # Oldest versions the repository is written for, and how each tool prints its version.
@@ -112,6 +114,39 @@ def check_git_remote(pctx: "PipelineContext") -> list[str]:
             f"{local[:12]}; push it (git push origin HEAD:{flux.branch}) so Flux deploys what you have"]
 
 
+def required_env(names: Iterable[str]) -> dict[str, str]:
+    """The environment variables the given stages read, each with what it is."""
+    from homelab.pipeline.stages import BOOTSTRAP_TOKEN_ENV, PACKER_ENV
+    from homelab.status.proxmox import TOKEN_ENV
+
+    names = set(names)
+    need: dict[str, str] = {}
+    if "template" in names:
+        need.update({v: "Packer's Proxmox API token" for v in PACKER_ENV})
+    if {"template", "vms"} & names:
+        need[TOKEN_ENV] = "the Proxmox API token for Terraform and homelab, user@realm!tokenid=secret"
+    if "bootstrap" in names:
+        need[BOOTSTRAP_TOKEN_ENV] = "the Bitwarden Secrets Manager machine-account access token"
+    return need
+
+
+def dry_run_gaps(env: Mapping[str, str], names: Iterable[str], programs: Iterable[str]) -> list[str]:
+    """What a real run of these stages would stop on that a dry run can see without touching anything:
+    every unset variable and every program that is not installed."""
+    gaps = [f"${var} is not set ({what})" for var, what in required_env(names).items() if not env.get(var)]
+    gaps += [f"{name} is not installed (needed: {MIN_VERSIONS[name][0]} or newer)" for name in programs
+             if tools.which(name) is None]
+    return gaps + check_secret_lengths(dict(env))
+
+
+def say_gaps(r: "Runner", names: Iterable[str], programs: Iterable[str]) -> None:
+    gaps = dry_run_gaps(r.env, names, programs)
+    for gap in gaps:
+        r.say(f"missing: {gap}", "yellow")
+    r.say(f"a real run needs {'them' if len(gaps) > 1 else 'it'} first" if gaps
+          else "every variable and program a real run needs is there")
+
+
 def check_secret_lengths(env: dict[str, str]) -> list[str]:
     """Credentials the tools read that are too short to be tokens: a placeholder or a typo, and a
     value that short could not be masked in output without masking ordinary words too."""
@@ -151,19 +186,23 @@ def run_preflight(pctx: "PipelineContext", stages: list["Stage"]) -> None:
     if {"bootstrap", "converge"} & set(names):
         checks.append(f"{pctx.cfg.flux.repository} branch {pctx.cfg.flux.branch} has the current commit")
     # Checked in a dry run too: the example values are facts of homelab.yaml, not of this machine.
+    # A dry run still lists everything else a real run would stop on first.
     example = example_values(pctx)
-    if example:
+    if example and not pctx.runner.dry_run:
         raise StageFailed(example)
     if pctx.runner.dry_run:
         r = pctx.runner
         for c in checks:
-            r.say(f"check: {c}")
+            r.say(f"would check: {c}")
         for name in needed:  # the read-only commands behind those checks
             minimum, args = MIN_VERSIONS[name]
             r.say(f"$ {r.mask.argv([name, *args])}   # {minimum} or newer")
         if {"bootstrap", "converge"} & set(names):
             flux = pctx.cfg.flux
             r.say(f"$ {r.mask.argv(['git', 'ls-remote', flux.repository, f'refs/heads/{flux.branch}'])}")
+        say_gaps(r, names, needed)
+        if example:
+            raise StageFailed(example)
         return
     problems = [(TOOLS, p) for p in check_tools(needed)]
     problems += [(SHORT_SECRET, p) for p in check_secret_lengths(pctx.runner.env)]

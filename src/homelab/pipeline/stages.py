@@ -153,7 +153,7 @@ class Inventory(Stage):
         argv = ["terraform", "output", "-json", "-no-color"]
         if p.runner.dry_run:
             p.runner.run(argv, cwd=paths.TERRAFORM_DIR)
-            p.runner.say(f"write: {INVENTORY}")
+            p.runner.say(f"would write {INVENTORY} from that output")
             return
         res = p.runner.capture(argv, cwd=paths.TERRAFORM_DIR)
         if not res.ok:
@@ -269,7 +269,7 @@ class Converge(Stage):
 
         r = p.runner
         if r.dry_run:
-            r.say(f"wait: every Kustomization and HelmRelease Ready (timeout {p.converge_timeout:.0f}s)")
+            r.say(f"would wait up to {p.converge_timeout:.0f}s until every Kustomization and HelmRelease is Ready")
             return
         stuck = wait_ready(p.kube(), r.console, timeout=p.converge_timeout, interval=p.converge_interval,
                            mask=r.mask)
