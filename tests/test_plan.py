@@ -47,11 +47,21 @@ def test_plan_schema_is_a_valid_json_schema():
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
 
 
+def test_committed_plan_schema_is_generated_from_the_model():
+    from homelab.plan.model import json_schema
+
+    assert SCHEMA == json_schema(), "run `homelab plan --schema > schema/plan.schema.json`"
+    res = run_cli("plan", "--schema")
+    assert res.returncode == 0 and json.loads(res.stdout) == SCHEMA
+
+
 def test_bundled_repo_plan_shows_that_pve2_loses_quorum_without_failing_on_it():
     res = run_cli("plan", "--no-check")
     assert res.returncode == 0, res.stderr
     assert "host-down:pve2" in res.stdout and "etcd loses quorum" in res.stdout
-    assert "one server per failure domain, or a third host" in " ".join(res.stdout.split())
+    said = " ".join(res.stdout.split())
+    assert "no placement of 3 K3s servers on 2 Proxmox host(s) (pve1, pve2) survives losing one" in said
+    assert "move k3s-3" not in said   # it would only move the quorum loss to pve1
     assert "glue    current" in res.stdout
 
 
@@ -125,9 +135,10 @@ def test_invalid_config_exits_2_with_file_and_line(tmp_path):
 def test_markdown_output_has_the_sections_and_the_drill_table():
     res = run_cli("plan", "-f", "markdown", "--no-check")
     assert res.returncode == 0, res.stderr
-    for heading in ("## Proxmox hosts and VMs", "## Addresses", "## Routes", "## Storage", "## Failure drills"):
+    for heading in ("## Proxmox hosts and VMs", "## Addresses", "## Routes", "## Failure drills"):
         assert heading in res.stdout
-    assert "| host-down:pve2 | 1/3 |" in res.stdout
+    assert "- Storage: Longhorn" in res.stdout
+    assert "| host-down:pve2 | 1/3 | 2/3 | FAIL |" in res.stdout
 
 
 def test_diagrams_come_from_the_real_config(tmp_path):

@@ -22,9 +22,10 @@ from typing import Any
 
 from homelab.config import HomelabConfig
 from homelab.drills.answers import allocatable, unschedulable
-from homelab.drills.workload import Certificate, PodGroup, Volume, Workload
+from homelab.drills.workload import Certificate, PodGroup, RouteBackend, Volume, Workload
 from homelab.errors import HomelabError
 from homelab.findings import Finding, Severity
+from homelab.plan import model as m
 from homelab.plan.quantity import bytes_, cpu_millis, duration_days
 
 LB_ANNOTATION = "metallb.io/loadBalancerIPs"
@@ -43,7 +44,7 @@ def _covers(pattern: str, host: str) -> bool:
     return pattern == host
 
 
-def _loc(obj) -> dict:
+def _loc(obj) -> dict[str, Any]:
     return {"file": obj.file, "line": obj.line}
 
 
@@ -138,41 +139,36 @@ def _pvc_volume(spec: dict, namespace: str, name: str, obj, replicas_by_class: d
 
 # --------------------------------------------------------------------------------------------- read
 
-def read(root: Path, cfg: HomelabConfig, cache=None) -> tuple[dict, Workload]:
+def read(root: Path, cfg: HomelabConfig, cache=None) -> tuple[m.Tree | m.Unavailable, Workload]:
     """The tree sections and the drills' workload; `{available: False, reason}` when the tree cannot be read.
     `cache` is a `homelab.gitops.Cache` (the command shares one with `homelab check`); the caller saves it."""
     from homelab.gitops import Cache, load_tree
 
     cluster = root / cfg.flux.path
     if not (cluster / "kustomization.yaml").is_file() and not any(cluster.glob("*/*.yaml")):
-        return {"available": False, "reason": f"{cfg.flux.path} holds no Flux tree yet"}, Workload()
+        return m.Unavailable(reason=f"{cfg.flux.path} holds no Flux tree yet"), Workload()
     try:
         tree = load_tree(root, cfg, cache=cache or Cache(None))
     except HomelabError as exc:  # kubectl (kustomize) missing: the tree cannot be built here
-        return {"available": False, "reason": "; ".join(p.message for p in exc.problems)}, Workload()
+        return m.Unavailable(reason="; ".join(p.message for p in exc.problems)), Workload()
     try:
         return sections(tree, cfg)
     except (AttributeError, TypeError, ValueError, KeyError) as exc:
         # An object of an unexpected shape (a list where a mapping belongs, ...): `homelab check`'s
         # schema rules name it with file and line; the plan says it could not read the tree.
-        return {"available": False, "reason": f"an object in the Flux tree has an unexpected shape ({type(exc).__name__}: "
-                f"{exc}); `homelab check` names it"}, Workload()
+        return m.Unavailable(reason=f"an object in the Flux tree has an unexpected shape ({type(exc).__name__}: "
+                             f"{exc}); `homelab check` names it"), Workload()
 
 
-def sections(tree, cfg: HomelabConfig) -> tuple[dict, Workload]:
-    findings: list[Finding] = []
-    broken = [{"kustomization": ks.key, "error": ks.build_error.splitlines()[0][:300]}
-              for ks in tree.kustomizations.values() if ks.build_error]
-    levels = [[ks.name for ks in lvl] for lvl in tree.levels()]
-
-    # Longhorn: its chart settings and the replica count of each Longhorn StorageClass
-    lh_settings: dict[str, str] = {}
+def _longhorn(tree) -> tuple[dict[str, str], dict[str, int]]:
+    """The Longhorn chart's defaultSettings, and the replica count of each Longhorn StorageClass."""
+    settings: dict[str, str] = {}
     replicas_by_class: dict[str, int] = {}
     for hr in tree.helm_releases():
         if ((hr.spec.get("chart") or {}).get("spec") or {}).get("chart") == "longhorn":
             values = hr.spec.get("values") or {}
-            lh_settings = {str(k): v if isinstance(v, str) else json.dumps(v, sort_keys=True)
-                           for k, v in (values.get("defaultSettings") or {}).items()}
+            settings = {str(k): v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+                        for k, v in (values.get("defaultSettings") or {}).items()}
             rc = str((values.get("persistence") or {}).get("defaultClassReplicaCount", ""))
             if rc.isdigit():
                 replicas_by_class["longhorn"] = int(rc)
@@ -181,7 +177,10 @@ def sections(tree, cfg: HomelabConfig) -> tuple[dict, Workload]:
             rc = str((sc.body.get("parameters") or {}).get("numberOfReplicas", ""))
             if rc.isdigit():
                 replicas_by_class[sc.name] = int(rc)
+    return settings, replicas_by_class
 
+
+def _pods_and_volumes(tree, replicas_by_class: dict[str, int]) -> tuple[list[PodGroup], list[Volume]]:
     pods: list[PodGroup] = []
     volumes: list[Volume] = []
     for hr in tree.helm_releases():
@@ -203,25 +202,29 @@ def sections(tree, cfg: HomelabConfig) -> tuple[dict, Workload]:
         v = _pvc_volume(pvc.spec, pvc.namespace, pvc.name, pvc, replicas_by_class)
         if v:
             volumes.append(v)
+    return pods, volumes
 
-    # LoadBalancer addresses asked of MetalLB: Services, and chart values that carry the annotation (whether
-    # they are inside the pool is `homelab check`'s exposure/lb-outside-pool; the plan lists them)
-    lb_rows = []
+
+def loadbalancers(tree) -> list[m.LoadBalancer]:
+    """LoadBalancer addresses asked of MetalLB: Services, and chart values that carry the annotation (whether
+    they are inside the pool is `homelab check`'s exposure/lb-outside-pool; the plan lists them)."""
+    rows = []
     for svc in tree.by_kind("Service"):
         if svc.spec.get("type") == "LoadBalancer":
             ips = str((svc.metadata.get("annotations") or {}).get(LB_ANNOTATION) or svc.spec.get("loadBalancerIP") or "")
-            lb_rows += [{"address": ip.strip(), "owner": f"{svc.namespace}/{svc.name}", **_loc(svc)}
-                        for ip in ips.split(",") if ip.strip()]
+            rows += [m.LoadBalancer(address=ip.strip(), owner=f"{svc.namespace}/{svc.name}", **_loc(svc))
+                     for ip in ips.split(",") if ip.strip()]
     for hr in tree.helm_releases():
         for _, node, _ in _walk(hr.spec.get("values") or {}):
             ips = node.get(LB_ANNOTATION)
             if isinstance(ips, str):
-                lb_rows += [{"address": ip.strip(), "owner": f"{hr.namespace}/{hr.name}", **_loc(hr)}
-                            for ip in ips.split(",") if ip.strip()]
+                rows += [m.LoadBalancer(address=ip.strip(), owner=f"{hr.namespace}/{hr.name}", **_loc(hr))
+                         for ip in ips.split(",") if ip.strip()]
+    return rows
 
-    # Certificates
-    certs: list[Certificate] = []
-    cert_rows = []
+
+def certificates(tree) -> tuple[list[m.TreeCertificate], list[Certificate]]:
+    rows, certs = [], []
     for c in tree.certificates():
         names = tuple(str(n) for n in c.spec.get("dnsNames") or [])
         dur = duration_days(c.spec.get("duration")) or 90.0
@@ -229,67 +232,93 @@ def sections(tree, cfg: HomelabConfig) -> tuple[dict, Workload]:
         pct = c.spec.get("renewBeforePercentage")
         if rb is None and isinstance(pct, int):
             rb = dur * pct / 100
-        issuer = (c.spec.get("issuerRef") or {}).get("name", "")
+        issuer = str((c.spec.get("issuerRef") or {}).get("name", ""))
         cert = Certificate(c.namespace, c.name, names, issuer=issuer, duration_days=dur, renew_before_days=rb,
                            file=c.file, line=c.line)
         certs.append(cert)
-        cert_rows.append({"namespace": c.namespace, "name": c.name, "dns_names": list(names), "issuer": issuer,
-                          "secret": c.spec.get("secretName"), "duration_days": dur,
-                          "renew_at_days_left": cert.renew_at_days_left, **_loc(c)})
+        rows.append(m.TreeCertificate(namespace=c.namespace, name=c.name, dns_names=list(names), issuer=issuer,
+                                      secret=c.spec.get("secretName"), duration_days=dur,
+                                      renew_at_days_left=cert.renew_at_days_left, **_loc(c)))
+    return rows, certs
 
-    # Routes, their protection and the certificate that covers each host
-    route_rows = []
+
+def _backends(r) -> list[str]:
+    """The Services a route sends traffic to (IngressRoute `services`, Ingress `backend.service`)."""
+    if r.kind == "IngressRoute":
+        return [str(s.get("name")) for rule in r.spec.get("routes") or [] for s in (rule or {}).get("services") or []
+                if isinstance(s, dict) and s.get("name")]
+    return [str(((p.get("backend") or {}).get("service") or {}).get("name")) for rule in r.spec.get("rules") or []
+            if isinstance(rule, dict) for p in ((rule.get("http") or {}).get("paths") or []) if isinstance(p, dict)
+            and ((p.get("backend") or {}).get("service") or {}).get("name")]
+
+
+def routes(tree, certs: list[m.TreeCertificate]) -> tuple[list[m.TreeRoute], list[RouteBackend]]:
+    """Routes, their protection and the certificate that covers each host; and what each host's pods are."""
+    rows: list[m.TreeRoute] = []
+    backends: list[RouteBackend] = []
     for r in tree.routes():
         hosts: list[str] = []
         mws: list[str] = []
         if r.kind == "IngressRoute":
             for rule in r.spec.get("routes") or []:
                 hosts += _hosts_of(str((rule or {}).get("match", "")))
-                mws += [f"{m.get('namespace') or r.namespace}/{m.get('name')}" for m in (rule or {}).get("middlewares") or []
-                        if isinstance(m, dict)]
+                mws += [f"{mw.get('namespace') or r.namespace}/{mw.get('name')}" for mw in (rule or {}).get("middlewares") or []
+                        if isinstance(mw, dict)]
             tls = (r.spec.get("tls") or {}).get("secretName")
         else:
             hosts = [str(rule.get("host")) for rule in r.spec.get("rules") or [] if isinstance(rule, dict) and rule.get("host")]
             tls = next((t.get("secretName") for t in r.spec.get("tls") or [] if isinstance(t, dict)), None)
+        services = tuple(_backends(r))
         for h in dict.fromkeys(hosts):
-            covered = [f"{c['namespace']}/{c['name']}" for c in cert_rows if any(_covers(p, h) for p in c["dns_names"])]
-            route_rows.append({"host": h, "route": f"{r.namespace}/{r.name}", "kind": r.kind,
-                               "middlewares": list(dict.fromkeys(mws)), "tls_secret": tls, "certificates": covered, **_loc(r)})
+            covered = [f"{c.namespace}/{c.name}" for c in certs if any(_covers(p, h) for p in c.dns_names)]
+            rows.append(m.TreeRoute(host=h, route=f"{r.namespace}/{r.name}", kind=r.kind, middlewares=list(dict.fromkeys(mws)),
+                                    tls_secret=tls, certificates=covered, **_loc(r)))
+            backends.append(RouteBackend(h, r.namespace, services))
+    return rows, backends
 
-    # external-dns instances and the names each owns
-    instances = []
+
+def external_dns(tree) -> list[m.ExternalDns]:
+    out = []
     for hr in tree.helm_releases():
         if ((hr.spec.get("chart") or {}).get("spec") or {}).get("chart") != "external-dns":
             continue
         v = hr.spec.get("values") or {}
         prov = v.get("provider")
         prov = prov.get("name") if isinstance(prov, dict) else prov
-        instances.append({"name": f"{hr.namespace}/{hr.name}", "provider": str(prov or ""),
-                          "domain_filters": [str(d) for d in v.get("domainFilters") or []],
-                          "exclude_domains": [str(d) for d in v.get("excludeDomains") or []], **_loc(hr)})
+        out.append(m.ExternalDns(name=f"{hr.namespace}/{hr.name}", provider=str(prov or ""),
+                                 domain_filters=[str(d) for d in v.get("domainFilters") or []],
+                                 exclude_domains=[str(d) for d in v.get("excludeDomains") or []], **_loc(hr)))
+    return out
 
-    def under(name: str, zone: str) -> bool:
-        return name == zone or name.endswith("." + zone)
 
-    dns_rows = []
+def _under(name: str, zone: str) -> bool:
+    return name == zone or name.endswith("." + zone)
+
+
+def dns(route_rows: list[m.TreeRoute], instances: list[m.ExternalDns]) -> tuple[list[m.DnsName], list[Finding]]:
+    """The external-dns instances that write each route's name; a name with none, or several, is a finding."""
+    rows, findings = [], []
     for row in route_rows:
-        owners = [i for i in instances if (not i["domain_filters"] or any(under(row["host"], d) for d in i["domain_filters"]))
-                  and not any(under(row["host"], d) for d in i["exclude_domains"])]
-        dns_rows.append({"name": row["host"], "owners": [i["name"] for i in owners], "route": row["route"]})
+        owners = [i for i in instances if (not i.domain_filters or any(_under(row.host, d) for d in i.domain_filters))
+                  and not any(_under(row.host, d) for d in i.exclude_domains)]
+        rows.append(m.DnsName(name=row.host, owners=[i.name for i in owners], route=row.route))
         if instances and len(owners) > 1:
             findings.append(Finding("plan/dns-owner-ambiguous", Severity.warning,
-                                    f"{row['host']} is claimed by {len(owners)} external-dns instances ({', '.join(i['name'] for i in owners)}): "
-                                    "each writes it to its own provider", row["file"], row["line"],
+                                    f"{row.host} is claimed by {len(owners)} external-dns instances ({', '.join(i.name for i in owners)}): "
+                                    "each writes it to its own provider", row.file, row.line,
                                     "give the broader instance excludeDomains for the narrower zone (e.g. the LAN domain)"))
         elif instances and not owners:
             findings.append(Finding("plan/dns-owner-missing", Severity.warning,
-                                    f"no external-dns instance writes a record for {row['host']}", row["file"], row["line"],
+                                    f"no external-dns instance writes a record for {row.host}", row.file, row.line,
                                     "add its zone to an instance's domainFilters"))
+    return rows, findings
 
-    # Resource budget per namespace against the nodes
+
+def budget(pods: list[PodGroup], cfg: HomelabConfig) -> tuple[m.Budget, list[Finding]]:
+    """The resource budget per namespace against the nodes; pods that fit on no node are an error."""
     n_nodes = len(cfg.k3s.nodes)
-    by_ns: dict[str, dict] = defaultdict(lambda: {"cpu_requests_millis": 0, "memory_requests_bytes": 0, "cpu_limits_millis": 0,
-                                                  "memory_limits_bytes": 0, "pods": 0, "without_requests": []})
+    keys = ("cpu_requests_millis", "memory_requests_bytes", "cpu_limits_millis", "memory_limits_bytes", "pods")
+    by_ns: dict[str, dict[str, Any]] = defaultdict(lambda: {**dict.fromkeys(keys, 0), "without_requests": []})
     for p in pods:
         count = n_nodes if p.per_node else p.replicas
         ns = by_ns[p.namespace]
@@ -300,41 +329,57 @@ def sections(tree, cfg: HomelabConfig) -> tuple[dict, Workload]:
         ns["pods"] += count
         if not p.memory and not p.cpu_millis:
             ns["without_requests"].append(p.name)
-    namespaces = [{"namespace": k, **v} for k, v in sorted(by_ns.items())]
-    total = {key: sum(n[key] for n in namespaces) for key in
-             ("cpu_requests_millis", "memory_requests_bytes", "cpu_limits_millis", "memory_limits_bytes", "pods")}
-    alloc = {"cpu_millis": sum(n.cores for n in cfg.k3s.nodes) * 1000,
-             "memory_bytes": sum(allocatable(n) for n in cfg.k3s.nodes)}
+    namespaces = [m.NamespaceBudget(namespace=k, **v) for k, v in sorted(by_ns.items())]
+    total = m.BudgetTotal(**{key: sum(getattr(n, key) for n in namespaces) for key in keys})
+    alloc = m.Allocatable(cpu_millis=sum(n.cores for n in cfg.k3s.nodes) * 1000,
+                          memory_bytes=sum(allocatable(n) for n in cfg.k3s.nodes))
+    findings = []
     pending = unschedulable(Workload(pods=tuple(pods)), list(cfg.k3s.nodes))
     if pending:
         names = ", ".join(dict.fromkeys(f"{p.namespace}/{p.name}" for p in pending))
         findings.append(Finding("plan/budget-exceeds-nodes", Severity.error,
                                 f"{len(pending)} pod(s) stay Pending even with every node up ({names}): the tree requests "
-                                f"{total['memory_requests_bytes'] / 2**30:.1f}GiB memory and {total['cpu_requests_millis'] / 1000:g} "
-                                f"cores, the nodes offer {alloc['memory_bytes'] / 2**30:.1f}GiB and {alloc['cpu_millis'] / 1000:g}",
+                                f"{total.memory_requests_bytes / 2**30:.1f}GiB memory and {total.cpu_requests_millis / 1000:g} "
+                                f"cores, the nodes offer {alloc.memory_bytes / 2**30:.1f}GiB and {alloc.cpu_millis / 1000:g}",
                                 pending[0].file, pending[0].line, "give the K3s VMs more memory/cores or lower these requests"))
+    note = "requests set in manifests and HelmRelease values; chart defaults are not visible without rendering charts"
+    return m.Budget(namespaces=namespaces, total=total, allocatable=alloc, note=note), findings
 
-    # Storage: what the volumes take with their replicas, against the data disks
+
+def volumes(volumes: list[Volume], replicas_by_class: dict[str, int], cfg: HomelabConfig) -> tuple[list[m.TreeVolume], list[Finding]]:
+    """Storage: what the volumes take with their replicas, against the data disks."""
     default_r = replicas_by_class.get("longhorn", cfg.longhorn.replicas)
-    vol_rows = [{"namespace": v.namespace, "name": v.name, "size_bytes": v.size, "replicas": v.replicas or default_r,
-                 "file": v.file, "line": v.line} for v in volumes]
+    rows = [m.TreeVolume(namespace=v.namespace, name=v.name, size_bytes=v.size, replicas=v.replicas or default_r,
+                         file=v.file, line=v.line) for v in volumes]
     raw = sum(int(n.data_disk) for n in cfg.k3s.nodes)
-    with_replicas = sum(v["size_bytes"] * v["replicas"] for v in vol_rows)
-    if with_replicas > raw:
-        findings.append(Finding("plan/storage-exceeds-disks", Severity.error,
-                                f"Longhorn volumes need {with_replicas / 2**30:.0f}GiB with their replicas; the data disks hold "
-                                f"{raw / 2**30:.0f}GiB", None, None, "grow k3s.nodes[].data_disk or shrink the volumes"))
+    with_replicas = sum(v.size_bytes * v.replicas for v in rows)
+    if with_replicas <= raw:
+        return rows, []
+    return rows, [Finding("plan/storage-exceeds-disks", Severity.error,
+                          f"Longhorn volumes need {with_replicas / 2**30:.0f}GiB with their replicas; the data disks hold "
+                          f"{raw / 2**30:.0f}GiB", None, None, "grow k3s.nodes[].data_disk or shrink the volumes")]
 
-    section = {
-        "available": True, "path": cfg.flux.path, "loadbalancers": lb_rows, "kustomizations": len(tree.kustomizations), "objects": len(tree.objects),
-        "build_errors": broken, "flux_levels": levels,
-        "dns": dns_rows, "external_dns": instances, "routes": route_rows, "certificates": cert_rows,
-        "volumes": vol_rows, "volume_bytes_with_replicas": with_replicas, "longhorn_settings": lh_settings,
-        "budget": {"namespaces": namespaces, "total": total, "allocatable": alloc,
-                   "note": "requests set in manifests and HelmRelease values; chart defaults are not visible without rendering charts"},
-        "findings": [f.to_dict() for f in findings],
-    }
-    workload = Workload(pods=tuple(pods), volumes=tuple(volumes), certificates=tuple(certs),
-                        longhorn_settings=lh_settings, source=cfg.flux.path)
+
+def sections(tree, cfg: HomelabConfig) -> tuple[m.Tree, Workload]:
+    """The plan's tree section and the drills' workload, one reading of the tree."""
+    settings, replicas_by_class = _longhorn(tree)
+    pods, vols = _pods_and_volumes(tree, replicas_by_class)
+    cert_rows, certs = certificates(tree)
+    route_rows, backends = routes(tree, cert_rows)
+    instances = external_dns(tree)
+    dns_rows, dns_findings = dns(route_rows, instances)
+    budget_section, budget_findings = budget(pods, cfg)
+    vol_rows, vol_findings = volumes(vols, replicas_by_class, cfg)
+    section = m.Tree(
+        path=cfg.flux.path, kustomizations=len(tree.kustomizations), objects=len(tree.objects),
+        build_errors=[m.BuildError(kustomization=ks.key, error=ks.build_error.splitlines()[0][:300])
+                      for ks in tree.kustomizations.values() if ks.build_error],
+        flux_levels=[[ks.name for ks in lvl] for lvl in tree.levels()], loadbalancers=loadbalancers(tree),
+        dns=dns_rows, external_dns=instances, routes=route_rows, certificates=cert_rows,
+        volumes=vol_rows, volume_bytes_with_replicas=sum(v.size_bytes * v.replicas for v in vol_rows),
+        longhorn_settings=settings, budget=budget_section,
+        findings=[m.PlanFinding.of(f) for f in dns_findings + budget_findings + vol_findings],
+    )
+    workload = Workload(pods=tuple(pods), volumes=tuple(vols), certificates=tuple(certs), routes=tuple(backends),
+                        longhorn_settings=settings, source=cfg.flux.path)
     return section, workload
-
