@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,12 +27,32 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 
-@pytest.fixture
-def repo_copy(tmp_path: Path) -> Path:
-    """A scratch copy of the bundled config plus its rendered glue, to break and mend."""
+def copy_repo(dest: Path, *parts: str, edit: Callable[[dict], None] | None = None) -> Path:
+    """A scratch copy of the repository: homelab.yaml (changed by `edit` on its round-trip YAML, comments
+    kept), the named top-level folders (`"kubernetes"`, `"ansible"`, ...) and the glue rendered from it."""
+    from ruamel.yaml import YAML
+
     from homelab.config import load_config
     from homelab.render import render_all, write
 
-    (tmp_path / "homelab.yaml").write_text((ROOT / "homelab.yaml").read_text())
-    write(render_all(load_config(tmp_path / "homelab.yaml")), tmp_path)
-    return tmp_path
+    dest.mkdir(parents=True, exist_ok=True)
+    for part in parts:
+        shutil.copytree(ROOT / part, dest / part, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*", "collections"))
+    text = (ROOT / "homelab.yaml").read_text()
+    if edit is not None:
+        yaml = YAML()
+        doc = yaml.load(text)
+        edit(doc)
+        buf = io.StringIO()
+        yaml.dump(doc, buf)
+        text = buf.getvalue()
+    (dest / "homelab.yaml").write_text(text)
+    write(render_all(load_config(dest / "homelab.yaml")), dest)
+    return dest
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path) -> Path:
+    """A scratch copy of the bundled config plus its rendered glue, to break and mend."""
+    return copy_repo(tmp_path)

@@ -195,6 +195,23 @@ def expected_middlewares(svc) -> set[str]:
     return set()
 
 
+def middlewares_run(tree: Tree, route: dict) -> set[str]:
+    """Names of the traefik-namespace Middlewares a route entry runs after substitution, with every
+    `chain` Middleware of the tree replaced by its members (as Traefik runs them)."""
+    mws = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for _ks, o in tree.substituted()
+           if o["kind"] == "Middleware"}
+    out: set[str] = set()
+    todo = [(m.get("namespace"), substitute(m, tree.settings)[0]["name"]) for m in route.get("middlewares", [])]
+    while todo:
+        ns, name = todo.pop()
+        chain = (mws.get((ns, name)) or {}).get("spec", {}).get("chain")
+        if chain:
+            todo += [(ns, m["name"]) for m in chain["middlewares"]]
+        elif ns == "traefik":
+            out.add(name)
+    return out
+
+
 def protection(svc) -> str:
     if svc.exposure.value == "lan":
         return "LAN allowlist + Authentik SSO" if svc.sso else "LAN allowlist"

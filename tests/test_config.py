@@ -74,7 +74,7 @@ def test_broken_config_names_file_line_and_key(tmp_path: Path, rule, old, new, n
     with pytest.raises(HomelabError) as info:
         load_config(target)
     problems = info.value.problems
-    mine = [p for p in problems if p.path == path]
+    mine = [p for p in problems if p.key == path]
     assert mine, f"expected a problem at {path}, got: {info.value}"
     assert words in mine[0].message + " " + mine[0].hint
     assert mine[0].file == str(target)

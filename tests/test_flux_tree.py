@@ -14,8 +14,8 @@ from homelab.config import load_config
 from homelab.render.header import GENERATED
 
 from conftest import ROOT
-from fluxtree import (FLUX_KS, TREE_REL, VAR_RE, expected_middlewares, k8s_version, load_all, read_tree, routes,
-                      schema_errors, services_table, substitute)
+from fluxtree import (FLUX_KS, TREE_REL, VAR_RE, expected_middlewares, k8s_version, load_all, middlewares_run, read_tree,
+                      routes, schema_errors, services_table, substitute)
 
 pytestmark = pytest.mark.skipif(__import__("shutil").which("kubectl") is None,
                                 reason="kubectl is not installed; the tree is built with `kubectl kustomize`")
@@ -347,7 +347,11 @@ def test_every_route_carries_the_middlewares_its_exposure_requires(tree, cfg):
         svc = cfg.services[var_to_service[var]]
         mws = route.get("middlewares", [])
         assert all(m.get("namespace") == "traefik" for m in mws), where
-        names = {m["name"] for m in mws}
+        # one chain named after the service's exposure variable, so homelab.yaml decides what it runs
+        assert [m["name"] for m in mws] == [f"exposure-${{{var.replace('HOST_', 'EXPOSURE_', 1)}}}"], where
+        assert obj["metadata"]["annotations"]["external-dns.alpha.kubernetes.io/target"] == \
+            f"${{{var.replace('HOST_', 'DNS_TARGET_', 1)}}}", where
+        names = middlewares_run(tree, route)
         assert names - {"security-headers"} == expected_middlewares(svc), f"{where}: {sorted(names)} for {svc.exposure.value}"
         assert obj["spec"]["entryPoints"] == ["websecure"], where
         seen.add(var_to_service[var])
@@ -356,7 +360,13 @@ def test_every_route_carries_the_middlewares_its_exposure_requires(tree, cfg):
 
 def test_shared_middlewares_live_in_traefik_with_the_conventional_names(tree):
     mws = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for _ks, o in tree.substituted() if o["kind"] == "Middleware"}
-    assert set(mws) == {("traefik", "lan-allowlist"), ("traefik", "authentik-forward-auth"), ("traefik", "security-headers")}
+    profiles = {"lan": {"lan-allowlist", "authentik-forward-auth"}, "lan-nosso": {"lan-allowlist"},
+                "sso": {"authentik-forward-auth"}, "public": set()}
+    assert set(mws) == {("traefik", "lan-allowlist"), ("traefik", "authentik-forward-auth"), ("traefik", "security-headers"),
+                        *(("traefik", f"exposure-{p}") for p in profiles)}
+    for profile, protective in profiles.items():
+        members = [m["name"] for m in mws[("traefik", f"exposure-{profile}")]["spec"]["chain"]["middlewares"]]
+        assert set(members) == protective | {"security-headers"}, profile
     settings = tree.settings
     assert mws[("traefik", "lan-allowlist")]["spec"]["ipAllowList"]["sourceRange"] == [settings["MANAGEMENT_CIDR"], settings["K3S_CIDR"]]
     assert "outpost.goauthentik.io/auth/traefik" in mws[("traefik", "authentik-forward-auth")]["spec"]["forwardAuth"]["address"]

@@ -10,7 +10,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from conftest import ROOT, run_cli
-from fluxtree import TREE_REL, expected_middlewares, k8s_version, read_tree, routes, schema_errors, substitute
+from fluxtree import TREE_REL, expected_middlewares, k8s_version, middlewares_run, read_tree, routes, schema_errors, substitute
 
 APPS = f"{TREE_REL}/apps"
 
@@ -73,10 +73,12 @@ def test_scaffolded_apps_build_validate_and_carry_their_exposures_middlewares(tm
     for name in SERVICES:
         var, route = by_name[name]
         assert var == f"HOST_{name.upper()}"
-        names = {m["name"] for m in route["middlewares"]} - {"security-headers"}
+        assert [m["name"] for m in route["middlewares"]] == [f"exposure-${{EXPOSURE_{name.upper()}}}"], name
+        names = middlewares_run(tree, route) - {"security-headers"}
         assert names == expected_middlewares(cfg.services[name]), name
+    # the exposure may change later in homelab.yaml, so every app waits for Authentik
     assert "authentik-config" in tree.kustomizations["wiki"].depends_on
-    assert "authentik-config" not in tree.kustomizations["printer"].depends_on
+    assert "authentik-config" in tree.kustomizations["printer"].depends_on
 
 
 def test_new_app_refuses_to_overwrite_an_existing_app(tmp_path):

@@ -16,12 +16,25 @@ from pathlib import Path
 
 import hcl2
 
-from homelab.findings import Finding, Severity
+from homelab import paths
+from homelab.checks.registry import declare, finding
+from homelab.findings import Finding
 
-TERRAFORM_DIR = "terraform"
-TFVARS = "terraform/homelab.auto.tfvars.json"
-PACKER_DIR = "packer/ubuntu-2404"
-PKRVARS = "packer/ubuntu-2404/homelab.auto.pkrvars.hcl"
+TERRAFORM_DIR = paths.TERRAFORM_DIR
+TFVARS = paths.TFVARS
+PACKER_DIR = paths.PACKER_DIR
+PKRVARS = paths.PKRVARS
+
+declare("hcl/parse-error", "the HCL and the rendered variables files parse", reported_by="check")
+for _kind in ("terraform", "packer"):
+    declare(f"{_kind}/undeclared-variable", f"every value the rendered glue sets is a declared {_kind} variable",
+            reported_by="check")
+    declare(f"{_kind}/unset-variable", f"every {_kind} variable without a default is set by the rendered glue",
+            reported_by="check")
+    declare(f"{_kind}/undeclared-reference", f"every var.x in the {_kind} files refers to a declared variable",
+            reported_by="check")
+declare("terraform/node-without-placement", "every K3s node in the Terraform variables is placed on a known Proxmox host",
+        reported_by="check")
 
 # Keys HCL's JSON syntax treats as comments, and python-hcl2's own bookkeeping keys.
 _NOT_VALUES = {"//", "__comments__", "__inline_comments__"}
@@ -50,7 +63,7 @@ def _parse_hcl(path: Path, rel: str, findings: list[Finding]) -> tuple[dict, str
     try:
         return hcl2.loads(text), text
     except Exception as exc:  # python-hcl2 raises lark's exceptions, which share no useful base with ours
-        findings.append(Finding("hcl/parse-error", Severity.error, f"not valid HCL: {str(exc).splitlines()[0]}",
+        findings.append(finding("hcl/parse-error", f"not valid HCL: {str(exc).splitlines()[0]}",
                                 rel, getattr(exc, "line", None), "fix the syntax; `terraform fmt` points at it too"))
         return None
 
@@ -79,20 +92,17 @@ def _check_values(kind: str, values: dict[str, int | None], values_file: str, de
     found = []
     for name, line in values.items():
         if name not in declared:
-            found.append(Finding(f"{kind}/undeclared-variable", Severity.error,
-                                 f"'{name}' is set here but no {kind} variable of that name is declared",
+            found.append(finding(f"{kind}/undeclared-variable", f"'{name}' is set here but no {kind} variable of that name is declared",
                                  values_file, line,
                                  f"declare `variable \"{name}\"` in {Path(values_file).parent}/, or stop rendering it"))
     for var in declared.values():
         if var.required and var.name not in values:
-            found.append(Finding(f"{kind}/unset-variable", Severity.error,
-                                 f"variable '{var.name}' has no default and {values_file} does not set it",
+            found.append(finding(f"{kind}/unset-variable", f"variable '{var.name}' has no default and {values_file} does not set it",
                                  var.file, var.line, "render it from homelab.yaml, or give it a default"))
     for rel, text in texts.items():
         for m in _VAR_REF.finditer(text):
             if m.group(1) not in declared:
-                found.append(Finding(f"{kind}/undeclared-reference", Severity.error,
-                                     f"var.{m.group(1)} refers to a variable that is not declared",
+                found.append(finding(f"{kind}/undeclared-reference", f"var.{m.group(1)} refers to a variable that is not declared",
                                      rel, text.count("\n", 0, m.start()) + 1, "declare it or fix the name"))
     return found
 
@@ -106,7 +116,7 @@ def _node_placement(data: dict, text: str) -> list[Finding]:
         if host in hosts:
             continue
         what = "has no proxmox_host" if host is None else f"is placed on '{host}', which is not in proxmox_hosts"
-        found.append(Finding("terraform/node-without-placement", Severity.error, f"node '{name}' {what}", TFVARS,
+        found.append(finding("terraform/node-without-placement", f"node '{name}' {what}", TFVARS,
                              _line(text, rf'^\s*"{re.escape(name)}":'),
                              f"set k3s.nodes[].host in homelab.yaml to one of: {', '.join(sorted(hosts)) or 'none'}"))
     return found
@@ -117,13 +127,13 @@ def check_terraform(root: Path) -> list[Finding]:
     declared, texts = declared_variables(root, TERRAFORM_DIR, ".tf", findings)
     path = root / TFVARS
     if not path.exists():
-        return findings + [Finding("terraform/unset-variable", Severity.error, "the rendered variables file is missing",
+        return findings + [finding("terraform/unset-variable", "the rendered variables file is missing",
                                    TFVARS, None, "run `homelab render`")]
     text = path.read_text(encoding="utf-8")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        return findings + [Finding("hcl/parse-error", Severity.error, f"not JSON: {exc.msg}", TFVARS, exc.lineno,
+        return findings + [finding("hcl/parse-error", f"not JSON: {exc.msg}", TFVARS, exc.lineno,
                                    "run `homelab render` instead of editing it")]
     values = {k: _line(text, rf'^  "{re.escape(k)}":') for k in data if k not in _NOT_VALUES}
     findings += _check_values("terraform", values, TFVARS, declared, texts)
@@ -136,7 +146,7 @@ def check_packer(root: Path) -> list[Finding]:
     declared, texts = declared_variables(root, PACKER_DIR, ".pkr.hcl", findings)
     path = root / PKRVARS
     if not path.exists():
-        return findings + [Finding("packer/unset-variable", Severity.error, "the rendered variables file is missing",
+        return findings + [finding("packer/unset-variable", "the rendered variables file is missing",
                                    PKRVARS, None, "run `homelab render`")]
     parsed = _parse_hcl(path, PKRVARS, findings)
     if parsed is None:

@@ -19,11 +19,12 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
+from homelab import paths
 from homelab.config.model import NodeRole
 from homelab.config.types import DnsLabel
-from homelab.errors import HomelabError, Problem
+from homelab.errors import HomelabError, problem
 
-PATH = "ansible/inventories/k3s-nodes.yml"
+PATH = paths.K3S_INVENTORY
 OUTPUT_NAME = "k3s_nodes"
 HEADER = "# generated from terraform output by `homelab inventory`; do not edit by hand\n"
 WHOLE_HINT = "pass all of `terraform output -json`, not `terraform output -json k3s_nodes` (its value alone)"
@@ -124,9 +125,9 @@ def order_nodes(nodes: list[Node], declared: list[str], source: str) -> tuple[li
     by_name = {n.name: n for n in nodes}
     unknown = sorted(set(by_name) - set(declared))
     if unknown:
-        raise HomelabError([Problem(file=source, line=by_name[name].line, path=f"{OUTPUT_NAME}.{name}",
-                                    message="a VM Terraform created that homelab.yaml does not list",
-                                    hint=APPLY_HINT) for name in unknown])
+        raise HomelabError([problem(source, "a VM Terraform created that homelab.yaml does not list",
+                                    line=by_name[name].line, path=f"{OUTPUT_NAME}.{name}", hint=APPLY_HINT)
+                            for name in unknown])
     ordered = [by_name[name] for name in declared if name in by_name]
     pending = [name for name in declared if name not in by_name]
     if not any(n.role == NodeRole.server.value for n in ordered):

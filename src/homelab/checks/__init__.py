@@ -3,10 +3,26 @@
     from homelab.checks import run_checks, Options
     report = run_checks(root, cfg, select=["flux"], options=Options(schemas=Path(...)))
     report.findings, report.waived, report.notes, report.exit_code
+
+Names are loaded on first use, so `homelab.checks.registry` can be imported by the config, plan
+and pipeline modules that register ids without pulling in the runner (and the config it reads).
 """
 
-from homelab.checks.context import CheckContext, Options
-from homelab.checks.registry import RULES, Rule, all_ids, rule
-from homelab.checks.runner import Report, run_checks
+from __future__ import annotations
 
-__all__ = ["CheckContext", "Options", "RULES", "Report", "Rule", "all_ids", "rule", "run_checks"]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "CheckContext": "homelab.checks.context", "Options": "homelab.checks.context",
+    "RULES": "homelab.checks.registry", "Rule": "homelab.checks.registry", "all_ids": "homelab.checks.registry",
+    "rule": "homelab.checks.registry", "Report": "homelab.checks.runner", "run_checks": "homelab.checks.runner",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'homelab.checks' has no attribute {name!r}")

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from homelab import paths
 from homelab.config import HomelabConfig
+from homelab.errors import HomelabError
 from homelab.gitops import Cache, FluxTree, load_tree
 
 SKIP_DIRS = {".git", ".homelab", ".venv", "node_modules", "__pycache__", ".terraform", ".pytest_cache",
@@ -32,6 +34,17 @@ class CheckContext:
     cache: Cache
     options: Options = field(default_factory=Options)
     notes: list[str] = field(default_factory=list)
+    config_file: str = paths.CONFIG_FILE  # homelab.yaml, relative to root: findings about it point here
+
+    def config_line(self, *keys: str | int) -> int | None:
+        """The line of a key of homelab.yaml (the deepest one that exists), for findings and hints."""
+        from homelab.yamlsrc import load_located
+
+        try:
+            doc, _ = load_located(self.root / self.config_file, display=self.config_file)
+        except HomelabError:
+            return None
+        return doc.line_of(keys)
 
     @cached_property
     def tree(self) -> FluxTree:

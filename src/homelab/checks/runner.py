@@ -7,9 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from homelab import paths
 from homelab.checks import waivers as waiver_mod
 from homelab.checks.context import CheckContext, Options
-from homelab.checks.registry import RULES, selected
+from homelab.checks.registry import RULE_FAILED, Rule, check_rules, selected
 from homelab.config import HomelabConfig
 from homelab.errors import HomelabError
 from homelab.findings import Finding, Severity
@@ -37,18 +38,19 @@ def _sort_key(f: Finding) -> tuple:
 
 
 def run_checks(root: Path, cfg: HomelabConfig, *, select: list[str] | None = None, ignore: list[str] | None = None,
-               options: Options | None = None, cache: Cache | None = None) -> Report:
+               options: Options | None = None, cache: Cache | None = None, config_file: str | None = None) -> Report:
     import homelab.checks.rules  # noqa: F401  (registers every rule)
 
     select, ignore = select or [], ignore or []
     options = options or Options()
-    ctx = CheckContext(root=root.resolve(), cfg=cfg, cache=cache or Cache(None), options=options)
+    ctx = CheckContext(root=root.resolve(), cfg=cfg, cache=cache or Cache(None), options=options,
+                       config_file=config_file or paths.CONFIG_FILE)
     report = Report(root=ctx.root)
     t0 = time.perf_counter()
     raw: list[Finding] = []
     skipped_optional = []
     chosen = []
-    for r in RULES.values():
+    for r in check_rules():
         if not any(selected(i, select, ignore) for i in r.ids):
             continue
         if r.optional and not options.infra:
@@ -57,14 +59,15 @@ def run_checks(root: Path, cfg: HomelabConfig, *, select: list[str] | None = Non
         report.rules_run.append(r.id)
         chosen.append(r)
 
-    def run(r) -> list[Finding]:
+    def run(r: Rule) -> list[Finding]:
+        assert r.fn is not None
         try:
             return [f for f in r.fn(ctx) if selected(f.rule, select, ignore)]
         except HomelabError:
             raise
         except Exception as exc:  # a broken rule must not hide the others' findings
-            return [Finding("check/rule-failed", Severity.error, f"rule {r.id} failed: {type(exc).__name__}: {exc}",
-                            hint="this is a bug in homelab check; please report it")]
+            return [RULE_FAILED.finding(f"rule {r.id} failed: {type(exc).__name__}: {exc}",
+                                        hint="this is a bug in homelab check; please report it")]
 
     # Rules that do not need the Flux tree (file scans, render check) run in a second thread while
     # this one waits for kustomize: their work fills the time the builds leave idle.

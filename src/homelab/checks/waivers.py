@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from homelab.checks.registry import _matches
-from homelab.findings import Finding, Severity
+from homelab.checks.registry import WAIVER_REASON_MISSING, matches
+from homelab.findings import Finding
 
 WAIVER = re.compile(r"#\s*homelab:\s*ignore\[([^\]]*)\]\s*(.*)$")
 
@@ -24,7 +24,7 @@ class Waiver:
 
     def covers(self, f: Finding) -> bool:
         return f.file == self.file and f.line in (self.line, self.line + 1) and \
-            any(_matches(f.rule, r) for r in self.rules)
+            any(matches(f.rule, r) for r in self.rules)
 
 
 def scan(file: str, text: str) -> tuple[list[Waiver], list[Finding]]:
@@ -38,9 +38,8 @@ def scan(file: str, text: str) -> tuple[list[Waiver], list[Finding]]:
         rules = tuple(r.strip() for r in m.group(1).split(",") if r.strip())
         reason = m.group(2).strip()
         if not rules or len(reason) < 3:
-            problems.append(Finding("waiver/reason-missing", Severity.error,
-                                    "waiver without a rule id and a reason waives nothing", file, n,
-                                    "write `# homelab: ignore[rule/id] why this is fine here`"))
+            problems.append(WAIVER_REASON_MISSING.finding("waiver without a rule id and a reason waives nothing", file, n,
+                                                         "write `# homelab: ignore[rule/id] why this is fine here`"))
             continue
         waivers.append(Waiver(file, n, rules, reason))
     return waivers, problems

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import click
 
+from homelab import paths
 from homelab.checks.settings import configured_excludes
 from homelab.context import Context, pass_ctx
 from homelab.errors import HomelabError
 
-CACHE_FILE = ".homelab/cache/check.pickle"
+CACHE_FILE = paths.CHECK_CACHE
 
 
 @click.command("check")
@@ -31,7 +32,7 @@ CACHE_FILE = ".homelab/cache/check.pickle"
                    "added to [tool.homelab.check] exclude in pyproject.toml.")
 @click.option("--no-cache", is_flag=True, help="Ignore and do not write .homelab/cache.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to a file.")
-@click.option("--list-rules", is_flag=True, help="List every rule id and exit.")
+@click.option("--list-rules", is_flag=True, help="List every finding id (id, default severity, the command that reports it) and exit.")
 @pass_ctx
 def command(ctx: Context, fmt: str, select: tuple[str, ...], ignore: tuple[str, ...], schemas: Path | None,
             kubernetes_version: str | None, infra: bool, exclude: tuple[str, ...], no_cache: bool, output: Path | None,
@@ -42,16 +43,14 @@ def command(ctx: Context, fmt: str, select: tuple[str, ...], ignore: tuple[str, 
     `# homelab: ignore[rule/id] reason` on its line or the line above; waivers need a reason and are
     listed in the report.
     """
-    from homelab.checks import Options, all_ids, run_checks
+    from homelab.checks import Options, run_checks
     from homelab.checks import report as rep
-    from homelab.checks.registry import expand
+    from homelab.checks.registry import all_rules, expand
     from homelab.gitops import Cache
 
-    import homelab.checks.rules  # noqa: F401
-
     if list_rules:
-        for rid, summary in all_ids().items():
-            click.echo(f"{rid:<32} {summary}")
+        for r in all_rules().values():
+            click.echo(f"{r.id:<36} {r.severity.value:<7} {r.reported_by:<8} {r.summary}")
         return
     sel, ign = expand(select), expand(ignore)
     if schemas is not None and not schemas.is_dir():
@@ -61,7 +60,7 @@ def command(ctx: Context, fmt: str, select: tuple[str, ...], ignore: tuple[str, 
         raise HomelabError.single("--kubernetes-version", f"'{kubernetes_version}' is not a version like 1.36")
     cfg = ctx.cfg
     cache = Cache(None if no_cache else ctx.root / CACHE_FILE)
-    report = run_checks(ctx.root, cfg, select=sel, ignore=ign, cache=cache,
+    report = run_checks(ctx.root, cfg, select=sel, ignore=ign, cache=cache, config_file=ctx.config_path.name,
                         options=Options(schemas=schemas.resolve() if schemas else None,
                                         kubernetes_version=kubernetes_version, infra=infra,
                                         exclude=configured_excludes(ctx.root) + exclude))

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from homelab import paths
 from homelab.commands.up import make_pipeline, report_failure
 from homelab.context import Context, pass_ctx
 from homelab.pipeline import StageFailed
@@ -40,8 +41,8 @@ def command(ctx: Context, dry_run: bool, yes: bool) -> None:
         problems = [] if dry_run else check_tools(["terraform"])
         if problems:
             raise StageFailed([StageFailed.single("destroy", m).problems[0] for m in problems])
-        r.run(["terraform", "init", "-input=false"], cwd="terraform")
-        r.run(["terraform", "destroy", "-input=false", "-auto-approve"], cwd="terraform")
+        r.run(["terraform", "init", "-input=false"], cwd=paths.TERRAFORM_DIR)
+        r.run(["terraform", "destroy", "-input=false", "-auto-approve"], cwd=paths.TERRAFORM_DIR)
         if not dry_run:
             p.state.forget(*UNDONE_STAGES)
         r.say("destroyed the K3s VMs; `homelab up` will start again at the vms stage", "green")

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from homelab import inventory as inv
-from homelab import tools
+from homelab import paths, tools
 from homelab.context import Context, pass_ctx
 from homelab.errors import HomelabError
 from homelab.render import write
@@ -37,7 +37,7 @@ def command(ctx: Context, source: Path | None, output: Path | None) -> None:
     written unless the whole output is valid.
     """
     if source is None:
-        text, name = _terraform_output(ctx.root / "terraform")
+        text, name = _terraform_output(ctx.root / paths.TERRAFORM_DIR)
     elif str(source) == "-":
         text, name = click.get_text_stream("stdin").read(), "<stdin>"
     else:

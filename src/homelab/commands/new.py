@@ -1,9 +1,9 @@
 """`homelab new app NAME`: scaffold the next application in the pattern of the example app.
 
-`apps/NAME/ks.yaml` (a Flux Kustomization that waits for Traefik's middlewares, and for Authentik
-when the route uses SSO) beside `apps/NAME/app/` (namespace, an app-template HelmRelease with a
-pinned image, resources and remediation, and an IngressRoute whose middlewares follow NAME's
-exposure in homelab.yaml), plus one line in `apps/kustomization.yaml`. Everything is checked
+`apps/NAME/ks.yaml` under flux.path (a Flux Kustomization that waits for Traefik's middlewares and
+Authentik) beside `apps/NAME/app/` (namespace, an app-template HelmRelease with a pinned image,
+resources and remediation, and an IngressRoute naming the middleware chain of NAME's exposure,
+`exposure-${EXPOSURE_NAME}`, so a later change in homelab.yaml reaches it through `homelab render`), plus one line in `apps/kustomization.yaml`. Everything is checked
 before anything is written; an existing app is never overwritten.
 """
 
@@ -14,12 +14,12 @@ from pathlib import Path
 
 import click
 
-from homelab.config.model import Exposure, HomelabConfig, Service
+from homelab.config.model import MIDDLEWARE_NAMESPACE, HomelabConfig
 from homelab.context import Context, pass_ctx
 from homelab.errors import HomelabError
+from homelab.paths import FluxPaths
+from homelab.render.flux import exposure_var, host_var, target_var
 
-TREE = "kubernetes/clusters/homelab"
-APPS = f"{TREE}/apps"
 FLUX = "https://raw.githubusercontent.com/fluxcd-community/flux2-schemas/main"
 CRD = "https://raw.githubusercontent.com/datreeio/CRDs-catalog/main"
 K8S = "https://raw.githubusercontent.com/yannh/kubernetes-json-schema/master/master-standalone-strict"
@@ -30,24 +30,9 @@ TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
 DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
 
 
-def host_var(name: str) -> str:
-    return "HOST_" + name.upper().replace("-", "_")
-
-
-def middlewares(svc: Service) -> list[str]:
-    """The brief's convention: LAN routes carry the allowlist (and SSO unless sso: false), `sso` routes
-    SSO, `public` routes neither; every route gets the security headers."""
-    names = []
-    if svc.exposure is Exposure.lan:
-        names.append("lan-allowlist")
-    if svc.exposure is Exposure.sso or (svc.exposure is Exposure.lan and svc.sso):
-        names.append("authentik-forward-auth")
-    return names + ["security-headers"]
-
-
-def _ks(name: str, svc: Service) -> str:
-    deps = ["traefik-config"] + (["authentik-config"] if "authentik-forward-auth" in middlewares(svc) else [])
-    dep_lines = "".join(f"    - name: {d}\n" for d in deps)
+def _ks(name: str, where: FluxPaths) -> str:
+    # Authentik always: the exposure (and with it forward auth) can change in homelab.yaml without touching the app.
+    dep_lines = "".join(f"    - name: {d}\n" for d in ("traefik-config", "authentik-config"))
     return f"""# yaml-language-server: $schema={FLUX}/kustomization-kustomize-v1.json
 apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization
@@ -59,7 +44,7 @@ spec:
 {dep_lines}  interval: 1h
   retryInterval: 2m
   timeout: 15m
-  path: ./{APPS}/{name}/app
+  path: ./{where.app(name)}/app
   prune: true
   wait: true
   sourceRef:
@@ -139,28 +124,28 @@ spec:
 """
 
 
-def _ingressroute(name: str, svc: Service, port: int) -> str:
-    var = host_var(name)
-    target = "${TRAEFIK_LB_IP}" if svc.exposure is Exposure.lan else "${PUBLIC_TARGET}"
-    mws = "".join(f"        - name: {m}\n          namespace: traefik\n" for m in middlewares(svc))
+def _ingressroute(name: str, port: int) -> str:
+    host, exposure, target = host_var(name), exposure_var(name), target_var(name)
     return f"""# yaml-language-server: $schema={CRD}/traefik.io/ingressroute_v1alpha1.json
-# https://${{{var}}} ({svc.exposure.value} in homelab.yaml). The target annotation tells external-dns where the
-# name points; the wildcard certificate is Traefik's default.
+# https://${{{host}}}. Its middleware chain and its DNS record's target follow this service's exposure
+# in homelab.yaml ({exposure}, {target} in cluster-settings); the wildcard certificate is Traefik's default.
 apiVersion: traefik.io/v1alpha1
 kind: IngressRoute
 metadata:
   name: {name}
   namespace: {name}
   annotations:
-    external-dns.alpha.kubernetes.io/target: {target}
+    external-dns.alpha.kubernetes.io/target: ${{{target}}}
 spec:
   entryPoints:
     - websecure
   routes:
     - kind: Rule
-      match: Host(`${{{var}}}`)
+      match: Host(`${{{host}}}`)
       middlewares:
-{mws}      services:
+        - name: exposure-${{{exposure}}}
+          namespace: {MIDDLEWARE_NAMESPACE}
+      services:
         - name: {name}
           port: {port}
 """
@@ -188,15 +173,15 @@ def scaffold(cfg: HomelabConfig, name: str, image: str, port: int, config_file: 
                                   line=services_line, path="services",
                                   hint=f"add services.{name} (hostname, exposure) and run `homelab render`")
     repo, tag = _pinned_image(image)
-    svc = cfg.services[name]
-    base = f"{APPS}/{name}"
+    where = FluxPaths.of(cfg)
+    base = where.app(name)
     app_files = ["namespace.yaml", "helmrelease.yaml", "ingressroute.yaml"]
     return {
-        f"{base}/ks.yaml": _ks(name, svc),
+        f"{base}/ks.yaml": _ks(name, where),
         f"{base}/app/kustomization.yaml": _kustomization(app_files),
         f"{base}/app/namespace.yaml": _namespace(name),
         f"{base}/app/helmrelease.yaml": _helmrelease(name, repo, tag, port),
-        f"{base}/app/ingressroute.yaml": _ingressroute(name, svc, port),
+        f"{base}/app/ingressroute.yaml": _ingressroute(name, port),
     }
 
 
@@ -231,19 +216,20 @@ def app(ctx: Context, name: str, image: str, port: int) -> None:
     cfg = ctx.cfg
     doc, _ = load_located(ctx.config_path)
     files = scaffold(cfg, name, image, port, str(ctx.config_path), doc.line_of(["services"]))
-    settings_path = "kubernetes/clusters/homelab/flux-system/cluster-settings.yaml"
+    where = FluxPaths.of(cfg)
+    settings_path = where.cluster_settings
     if any(d.path == settings_path for d in render.check(cfg, ctx.root)):
         raise HomelabError.single(settings_path, f"is not current, so ${{{host_var(name)}}} may be missing",
                                   hint="run `homelab render` first")
-    app_dir = ctx.root / APPS / name
+    app_dir = ctx.root / where.app(name)
     if app_dir.exists():
         raise HomelabError.single(str(app_dir.relative_to(ctx.root)), "already exists; refusing to overwrite it",
                                   hint="remove it first, or pick another name")
-    kustomization = ctx.root / APPS / "kustomization.yaml"
+    kustomization = ctx.root / where.apps_kustomization
     if not kustomization.is_file():
         raise HomelabError.single(str(kustomization.relative_to(ctx.root)), "is missing", hint="restore it from Git")
-    files[f"{APPS}/kustomization.yaml"] = _with_app(kustomization, name)
+    files[where.apps_kustomization] = _with_app(kustomization, name)
     for rel in render.write(files, ctx.root):
         click.echo(f"wrote {rel}")
-    click.echo(f"next: check image and port in {APPS}/{name}/app/helmrelease.yaml, commit and push; "
+    click.echo(f"next: check image and port in {where.app(name)}/app/helmrelease.yaml, commit and push; "
                f"Flux serves it at https://{cfg.fqdn(name)}")

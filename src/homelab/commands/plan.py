@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING
 
 import click
 
+from homelab import paths
 from homelab.context import Context, pass_ctx
 
 if TYPE_CHECKING:
     from homelab.plan.model import CheckSummary, Validation
 
-CHECK_CACHE = ".homelab/cache/check.pickle"  # the file `homelab check` uses
-PLAN_CACHE = ".homelab/cache/plan.pickle"
+CHECK_CACHE = paths.CHECK_CACHE  # the file `homelab check` uses
+PLAN_CACHE = paths.PLAN_CACHE
 
 
 def _locator(ctx: Context):
@@ -48,7 +49,8 @@ def check_summary(ctx: Context, cache) -> CheckSummary:
     from homelab.checks.settings import configured_excludes
     from homelab.plan.model import CheckFinding, CheckSummary, PlanFinding
 
-    report = run_checks(ctx.root, ctx.cfg, cache=cache, options=Options(exclude=configured_excludes(ctx.root)))
+    report = run_checks(ctx.root, ctx.cfg, cache=cache, options=Options(exclude=configured_excludes(ctx.root)),
+                        config_file=ctx.config_path.name)
     errors = [f for f in report.findings if f.severity.value == "error"]
     warnings = [f for f in report.findings if f.severity.value == "warning"]
     return CheckSummary(errors=len(errors), warnings=len(warnings), waived=len(report.waived),

@@ -11,12 +11,16 @@ from pydantic import BaseModel, ValidationError
 
 from homelab.config import rules
 from homelab.config.model import HomelabConfig
-from homelab.errors import HomelabError, Problem
+from homelab.checks.registry import declare
+from homelab.errors import HomelabError, Problem, problem
 from homelab.yamlsrc import LocatedDoc, load_located
 
 __all__ = ["HomelabConfig", "load_config", "json_schema", "DEFAULT_CONFIG"]
 
 DEFAULT_CONFIG = "homelab.yaml"
+
+SCHEMA_RULE = declare("config/schema", "homelab.yaml has the keys and value types of its schema (schema/homelab.schema.json)",
+                      reported_by="validate")
 
 
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
@@ -66,7 +70,7 @@ def _problem(doc: LocatedDoc, err: dict[str, Any]) -> Problem:
             shown = json.dumps(err["input"], default=str)
             if str(err["input"]) not in msg:
                 msg = f"{msg} (got {shown})"
-    return Problem(file=doc.file, line=doc.line_of(loc), path=path, message=msg, hint=hint)
+    return problem(doc.file, msg, line=doc.line_of(loc), path=path, hint=hint, rule=SCHEMA_RULE.id)
 
 
 def load_config(path: str | Path = DEFAULT_CONFIG) -> HomelabConfig:
@@ -74,19 +78,17 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> HomelabConfig:
     doc, data = load_located(path, display=str(path))
     if not isinstance(data, dict):
         raise HomelabError.single(doc.file, "the top level must be a mapping of sections (site, networks, ...)", line=1,
-                                  hint="start from the bundled homelab.yaml")
+                                  hint="start from the bundled homelab.yaml", rule=SCHEMA_RULE.id)
     try:
         cfg = HomelabConfig.model_validate(data)
     except ValidationError as exc:
         problems = [_problem(doc, e) for e in exc.errors(include_url=False)]
-        problems.sort(key=lambda p: (p.line or 0, p.path))
+        problems.sort(key=lambda p: (p.line or 0, p.key))
         raise HomelabError(problems) from None
-    found = rules.check(cfg)
+    found = rules.check(cfg, doc.file, doc.line_of)
     if found:
-        problems = [Problem(file=doc.file, line=doc.line_of(p), path=".".join(map(str, p)), message=m, hint=h)
-                    for p, m, h in found]
-        problems.sort(key=lambda p: (p.line or 0, p.path))
-        raise HomelabError(problems)
+        found.sort(key=lambda p: (p.line or 0, p.key))
+        raise HomelabError(found)
     return cfg
 
 

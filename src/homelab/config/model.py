@@ -15,6 +15,7 @@ from uuid import UUID
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
 
 from homelab.config.types import DnsLabel, Domain, Duration, Range, Size
+from homelab.paths import DEFAULT_FLUX_PATH
 
 
 class Strict(BaseModel):
@@ -177,7 +178,7 @@ class Flux(Strict):
     """The Git repository Flux watches (https:// or ssh://)."""
     branch: str = "main"
     """The branch Flux follows."""
-    path: str = "kubernetes/clusters/homelab"
+    path: str = DEFAULT_FLUX_PATH
     """The cluster's folder in the repository."""
     interval: Duration = "10m"
     """How often Flux reconciles without a webhook."""
@@ -204,6 +205,20 @@ class Exposure(str, Enum):
     public = "public"
 
 
+# What each exposure profile carries, in order: the shared Traefik Middlewares (namespace `traefik`) that the
+# chain Middleware `exposure-<profile>` in the Flux tree lists. Routes name the chain as
+# `exposure-${EXPOSURE_<SERVICE>}`, so a service's exposure in homelab.yaml reaches its route by substitution.
+MIDDLEWARE_NAMESPACE = "traefik"
+ALLOWLIST, FORWARD_AUTH, HEADERS = "lan-allowlist", "authentik-forward-auth", "security-headers"
+PROTECTIVE = (ALLOWLIST, FORWARD_AUTH)  # the middlewares that decide who gets in
+EXPOSURE_PROFILES: dict[str, tuple[str, ...]] = {
+    "lan": (ALLOWLIST, FORWARD_AUTH, HEADERS),
+    "lan-nosso": (ALLOWLIST, HEADERS),
+    "sso": (FORWARD_AUTH, HEADERS),
+    "public": (HEADERS,),
+}
+
+
 class Service(Strict):
     hostname: DnsLabel
     """The first label of the service's name: `<hostname>.lan.<domain>` when exposure is `lan`, else `<hostname>.<domain>`."""
@@ -213,6 +228,17 @@ class Service(Strict):
     """For `lan` services: also require Authentik forward auth (`sso` services always do)."""
     reason: str | None = Field(default=None, min_length=10)
     """Why a `public` service may skip SSO (required for `public`)."""
+
+    @property
+    def profile(self) -> str:
+        """The exposure profile its route names: `lan`, `lan-nosso`, `sso` or `public`."""
+        if self.exposure is Exposure.lan:
+            return "lan" if self.sso else "lan-nosso"
+        return self.exposure.value
+
+    def middlewares(self) -> tuple[str, ...]:
+        """The Middlewares (namespace `traefik`) its route must run, in order."""
+        return EXPOSURE_PROFILES[self.profile]
 
 
 class HomelabConfig(Strict):
@@ -245,5 +271,11 @@ class HomelabConfig(Strict):
         svc = self.services[service]
         base = self.site.lan_domain if svc.exposure is Exposure.lan else self.site.domain
         return f"{svc.hostname}.{base}"
+
+    def dns_target(self, service: str) -> str:
+        """Where the service's DNS record points: Traefik for `lan`, the router's public name or address otherwise."""
+        if self.services[service].exposure is Exposure.lan:
+            return str(self.metallb.traefik_address)
+        return self.site.public_target or str(self.metallb.traefik_address)
 
 

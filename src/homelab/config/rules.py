@@ -1,21 +1,39 @@
-"""Cross-field rules over a parsed HomelabConfig: each yields (key path, message, hint)."""
+"""Cross-field rules over a parsed HomelabConfig, registered as `config/*` rules.
+
+Each rule yields (key path, message, hint); `check()` turns them into Findings of that rule, located
+at the key's line. `homelab validate` (and every command that loads homelab.yaml) stops on them.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from ipaddress import IPv4Address, IPv4Network
 
+from homelab.checks.registry import Rule, declare
 from homelab.config.model import Exposure, HomelabConfig
+from homelab.findings import Finding
 
 Path = tuple[str | int, ...]
 RuleError = tuple[Path, str, str]
+ConfigRule = Callable[[HomelabConfig], Iterator[RuleError]]
+Locate = Callable[[Sequence[str | int]], int | None]
+
+RULE_OF: dict[ConfigRule, Rule] = {}
+
+
+def config_rule(rule_id: str, summary: str) -> Callable[[ConfigRule], ConfigRule]:
+    def deco(fn: ConfigRule) -> ConfigRule:
+        RULE_OF[fn] = declare(rule_id, summary, reported_by="validate", docs=(fn.__doc__ or summary).strip())
+        return fn
+    return deco
 
 
 def _inside(addr: IPv4Address, net: IPv4Network) -> bool:
     return addr in net and addr not in (net.network_address, net.broadcast_address)
 
 
+@config_rule("config/subnets", "gateways, hosts, the Pi, nodes and the MetalLB pool sit inside their networks")
 def subnets(cfg: HomelabConfig) -> Iterator[RuleError]:
     for name in ("management", "k3s"):
         net = getattr(cfg.networks, name)
@@ -46,6 +64,7 @@ def subnets(cfg: HomelabConfig) -> Iterator[RuleError]:
                "pick an address from metallb.pool")
 
 
+@config_rule("config/unique-addresses", "no two hosts or gateways share an address, and the pool holds none of them")
 def unique_addresses(cfg: HomelabConfig) -> Iterator[RuleError]:
     owners: dict[IPv4Address, list[Path]] = defaultdict(list)
     for name in ("management", "k3s"):
@@ -64,6 +83,7 @@ def unique_addresses(cfg: HomelabConfig) -> Iterator[RuleError]:
                    "shrink or move the pool so MetalLB never hands out a host's address")
 
 
+@config_rule("config/placement", "every VM and the template are on a known Proxmox host that has room for them")
 def placement(cfg: HomelabConfig) -> Iterator[RuleError]:
     hosts = cfg.proxmox.hosts
     known = ", ".join(sorted(hosts))
@@ -91,6 +111,7 @@ def placement(cfg: HomelabConfig) -> Iterator[RuleError]:
                    "move a VM to another host or shrink the VMs")
 
 
+@config_rule("config/identities", "VM IDs and host names are unique")
 def identities(cfg: HomelabConfig) -> Iterator[RuleError]:
     ids: dict[int, Path] = {cfg.proxmox.template.vm_id: ("proxmox", "template", "vm_id")}
     names: dict[str, Path] = {h: ("proxmox", "hosts", h) for h in cfg.proxmox.hosts}
@@ -106,6 +127,7 @@ def identities(cfg: HomelabConfig) -> Iterator[RuleError]:
         names.setdefault(node.name, ("k3s", "nodes", i, "name"))
 
 
+@config_rule("config/cluster", "the first node is a server, and Longhorn replicas fit on the nodes")
 def cluster(cfg: HomelabConfig) -> Iterator[RuleError]:
     if not cfg.k3s.servers:
         yield (("k3s", "nodes"), "no node has role 'server'", "the first server initialises the cluster; add one")
@@ -117,6 +139,7 @@ def cluster(cfg: HomelabConfig) -> Iterator[RuleError]:
                "Longhorn places each replica on a different node; lower replicas or add nodes")
 
 
+@config_rule("config/services", "public services give a reason, and every service has its own hostname")
 def services(cfg: HomelabConfig) -> Iterator[RuleError]:
     seen: dict[str, str] = {}
     for name, svc in cfg.services.items():
@@ -135,5 +158,7 @@ def services(cfg: HomelabConfig) -> Iterator[RuleError]:
 ALL_RULES = (subnets, unique_addresses, placement, identities, cluster, services)
 
 
-def check(cfg: HomelabConfig) -> list[RuleError]:
-    return [err for rule in ALL_RULES for err in rule(cfg)]
+def check(cfg: HomelabConfig, file: str, locate: Locate) -> list[Finding]:
+    """Every cross-field problem of `cfg` as a Finding in `file`, at the line `locate` gives its key."""
+    return [RULE_OF[fn].finding(message, file, locate(path), hint, key=".".join(map(str, path)))
+            for fn in ALL_RULES for path, message, hint in fn(cfg)]

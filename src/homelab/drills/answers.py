@@ -23,12 +23,30 @@ from homelab.config.model import Exposure, K3sNode, NodeRole
 from homelab.drills.fixes import Fix, Trial
 from homelab.drills.scenarios import Scenario
 from homelab.drills.workload import PodGroup, Volume, Workload
+from homelab.checks.registry import declare, get
 from homelab.findings import Finding, Severity
 
 GiB = 2**30
 RESERVED = {NodeRole.server: 1 * GiB, NodeRole.agent: 512 * 2**20}
 EVICTION_SECONDS = 300
 LE_DURATION_DAYS = 90.0
+
+# What each drill question answers; the severity is the answer's own (info, warning or error).
+for _id, _summary in {
+    "drill/etcd-quorum": "etcd keeps a majority of the K3s servers",
+    "drill/api-endpoint": "the Kubernetes API name still reaches a server",
+    "drill/proxmox-quorum": "the Proxmox cluster keeps a majority of votes (hosts and the Pi's QDevice)",
+    "drill/longhorn-readable": "every Longhorn volume keeps a readable replica",
+    "drill/longhorn-rebuild": "Longhorn can rebuild the lost replicas on the surviving nodes",
+    "drill/longhorn-stuck-pods": "no pod waits for a volume attached to a lost node",
+    "drill/reschedule-capacity": "the surviving nodes have room for the evicted pods",
+    "drill/lan-dns": "LAN names still resolve",
+    "drill/cert-renewal": "certificates outlast the outage",
+    "drill/flux-source": "Flux can still read its Git source",
+    "drill/recovery-order": "after power returns, things come back in an order that works",
+    "drill/route-impact": "what the users of each route see",
+}.items():
+    declare(_id, _summary, reported_by="plan")
 
 Locate = Callable[[tuple], tuple[str | None, int | None]]
 
@@ -64,7 +82,7 @@ class Lab:
         elif fixes:
             hint = "; or ".join([*(f.text for f in fixes), *([hint] if hint else [])])
         file, line = self.locate(at)
-        return Finding(rule=rule, severity=sev, message=message, file=file, line=line, hint=hint)
+        return get(rule).finding(message, file, line, hint, severity=sev)
 
     def node_index(self, name: str) -> int:
         return next(i for i, n in enumerate(self.cfg.k3s.nodes) if n.name == name)

@@ -41,7 +41,7 @@ def patched(cfg: HomelabConfig, patch: Patch) -> HomelabConfig | None:
         new = HomelabConfig.model_validate(data)
     except ValidationError:
         return None
-    return None if config_rules.check(new) else new
+    return None if config_rules.check(new, "homelab.yaml", lambda path: None) else new
 
 
 # Plays every drill (and the config facts) on a config: `drills.findings_of`.

@@ -14,6 +14,7 @@ from homelab.gitops.cache import Cache, digest
 from homelab.gitops.model import FLUX_KS, FluxKustomization, FluxTree, K8sObject, Ref, ref_list
 from homelab.gitops.substitute import DISABLE_KEY, VAR_NAME, references, substitute
 from homelab.gitops.yamlfiles import ParsedYaml, _Loader, parse_yaml
+from homelab.paths import FluxPaths
 
 BOOTSTRAP_SOURCE = Ref("GitRepository", "flux-system", "flux-system")
 
@@ -178,7 +179,7 @@ def load_tree(root: Path, cfg: Any = None, *, cluster_path: str | None = None, c
     """Read the Flux tree under `root` the way the controllers would on an empty cluster.
 
     Starts at the bootstrap Kustomization `flux-system/flux-system` (path `cluster_path`, else
-    `cfg.flux.path`, else `kubernetes/clusters/homelab`; source GitRepository `flux-system`), builds it
+    `cfg.flux.path` through `homelab.paths`; source GitRepository `flux-system`), builds it
     with kustomize, and follows every Flux Kustomization found in the output, level by level (each
     level is one batch of concurrent kustomize runs). Each object gets postBuild substitution from
     `substitute` and the `substituteFrom` ConfigMaps found in the tree. Kustomizations whose source is
@@ -190,7 +191,7 @@ def load_tree(root: Path, cfg: Any = None, *, cluster_path: str | None = None, c
     """
     root = root.resolve()
     if cluster_path is None:
-        cluster_path = getattr(getattr(cfg, "flux", None), "path", None) or "kubernetes/clusters/homelab"
+        cluster_path = FluxPaths.of(cfg).cluster
     cache = cache or Cache(None)
     tree = FluxTree(root=root, cluster_path=_norm(cluster_path))
     files = _Files(root, cache, tree.files)

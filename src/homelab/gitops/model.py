@@ -201,7 +201,7 @@ class FluxTree:
     - `kustomizations`: Flux Kustomizations by key `namespace/name`, in discovery order (root first).
     - `objects`: every object applied, across all Kustomizations.
     - `files`: the YAML index (documents, lines, parse problems) of every YAML file read.
-    - `root`: repository root; `cluster_path`: the bootstrap path (e.g. `kubernetes/clusters/homelab`).
+    - `root`: repository root; `cluster_path`: the bootstrap path (`flux.path` of homelab.yaml).
     - `builds`/`cached`: how many Flux Kustomizations were built by kustomize now vs. served from cache.
     - `duplicate_kustomizations`: declarations of a Kustomization key already declared (object, by whom).
     """
@@ -268,6 +268,27 @@ class FluxTree:
         return [o for o in self.objects
                 if (o.kind == "IngressRoute" and o.group == "traefik.io")
                 or (o.kind == "Ingress" and o.group == "networking.k8s.io")]
+
+    def middlewares_run(self, refs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The Traefik Middlewares (namespace, name) a route with `refs` really runs, in order: a `chain`
+        Middleware is replaced by its members (which live in the chain's namespace), recursively;
+        a reference to a Middleware not in the tree stays as it is."""
+        by_ref = {(o.namespace, o.name): o for o in self.by_kind("Middleware", group="traefik.io")}
+        out: list[tuple[str, str]] = []
+
+        def visit(ref: tuple[str, str], seen: frozenset[tuple[str, str]]) -> None:
+            chain = by_ref[ref].spec.get("chain") if ref in by_ref else None
+            if not isinstance(chain, dict) or ref in seen:
+                if ref not in out:
+                    out.append(ref)
+                return
+            for m in chain.get("middlewares") or []:
+                if isinstance(m, dict) and m.get("name"):
+                    visit((ref[0], str(m["name"])), seen | {ref})
+
+        for ref in refs:
+            visit(ref, frozenset())
+        return out
 
     def certificates(self) -> list[K8sObject]:
         return self.by_kind("Certificate", group="cert-manager.io")

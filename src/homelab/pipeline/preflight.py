@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from homelab import tools
-from homelab.errors import HomelabError
+from homelab.checks.registry import declare
+from homelab.errors import HomelabError, problem
+from homelab.paths import FluxPaths
 
 if TYPE_CHECKING:
     from homelab.pipeline.stages import PipelineContext, Stage
@@ -26,6 +28,16 @@ MIN_VERSIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "flux": ("2.4.0", ("version", "--client")),   # Kustomization/GitRepository v1, HelmRelease v2
     "kubectl": ("1.30.0", ("version", "--client")),
 }
+
+
+TOOLS = declare("preflight/tools", "the programs the selected stages run are installed at supported versions",
+                reported_by="up")
+PACKER_TOKEN = declare("preflight/packer-token", "Packer's Proxmox API token is in the environment", reported_by="up")
+PROXMOX = declare("preflight/proxmox", "the Proxmox API answers with the token, and every host is online", reported_by="up")
+SSH_KEY = declare("preflight/ssh-key", "an SSH key for the admin user is on disk or in the ssh-agent", reported_by="up")
+BITWARDEN_TOKEN = declare("preflight/bitwarden-token", "the Bitwarden machine-account token is in the environment",
+                          reported_by="up")
+GIT_REMOTE = declare("preflight/git-remote", "the Git branch Flux watches holds the current commit", reported_by="up")
 
 
 def _tuple(v: str) -> tuple[int, ...]:
@@ -77,12 +89,13 @@ def check_ssh_key(pctx: "PipelineContext") -> list[str]:
 
 def check_git_remote(pctx: "PipelineContext") -> list[str]:
     flux = pctx.cfg.flux
+    cluster = FluxPaths.of(pctx.cfg).cluster
     head = pctx.runner.capture(["git", "rev-parse", "HEAD"], quiet=True)
     if not head.ok:
         return [f"{pctx.root} is not a Git checkout with a commit; Flux deploys from Git"]
-    dirty = pctx.runner.capture(["git", "status", "--porcelain", "--", flux.path], quiet=True)
+    dirty = pctx.runner.capture(["git", "status", "--porcelain", "--", cluster], quiet=True)
     if dirty.stdout.strip():
-        return [f"uncommitted changes under {flux.path}; commit and push them, Flux only sees what is in Git"]
+        return [f"uncommitted changes under {cluster}; commit and push them, Flux only sees what is in Git"]
     remote = pctx.runner.capture(["git", "ls-remote", flux.repository, f"refs/heads/{flux.branch}"], quiet=True)
     if not remote.ok or not remote.stdout.strip():
         return [f"cannot read branch {flux.branch} of {flux.repository}: "
@@ -125,21 +138,21 @@ def run_preflight(pctx: "PipelineContext", stages: list["Stage"]) -> None:
             flux = pctx.cfg.flux
             r.say(f"$ {r.mask.argv(['git', 'ls-remote', flux.repository, f'refs/heads/{flux.branch}'])}")
         return
-    problems = check_tools(needed)
+    problems = [(TOOLS, p) for p in check_tools(needed)]
     if "template" in names:
-        problems += [f"${v} is not set; Packer reads the Proxmox API token from it" for v in PACKER_ENV
+        problems += [(PACKER_TOKEN, f"${v} is not set; Packer reads the Proxmox API token from it") for v in PACKER_ENV
                      if not pctx.runner.env.get(v)]
     if {"template", "vms"} & set(names):
-        problems += check_proxmox(pctx)
+        problems += [(PROXMOX, p) for p in check_proxmox(pctx)]
     if "hosts" in names:
-        problems += check_ssh_key(pctx)
+        problems += [(SSH_KEY, p) for p in check_ssh_key(pctx)]
     if "bootstrap" in names and not pctx.runner.env.get(BOOTSTRAP_TOKEN_ENV):
-        problems.append(f"${BOOTSTRAP_TOKEN_ENV} is not set; export the Bitwarden Secrets Manager machine-account "
-                        "access token (it becomes the one Secret not in Git)")
+        problems.append((BITWARDEN_TOKEN, f"${BOOTSTRAP_TOKEN_ENV} is not set; export the Bitwarden Secrets Manager "
+                         "machine-account access token (it becomes the one Secret not in Git)"))
     if {"bootstrap", "converge"} & set(names):
-        problems += check_git_remote(pctx)
+        problems += [(GIT_REMOTE, p) for p in check_git_remote(pctx)]
     for c in checks:
         pctx.runner.log(f"checked: {c}")
     if problems:
-        raise StageFailed([StageFailed.single("preflight", pctx.runner.mask(p)).problems[0] for p in problems])
+        raise StageFailed([problem("preflight", pctx.runner.mask(p), rule=r.id) for r, p in problems])
     pctx.runner.say(f"preflight: {len(checks)} checks passed", "green")

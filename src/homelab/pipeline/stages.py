@@ -16,8 +16,9 @@ from typing import Any, ClassVar
 
 from ruamel.yaml import YAML
 
-from homelab import inventory
+from homelab import inventory, paths
 from homelab.config import HomelabConfig
+from homelab.paths import FluxPaths
 from homelab.pipeline.runner import Runner, StageFailed
 from homelab.pipeline.state import State, fingerprint
 
@@ -74,7 +75,7 @@ class Template(Stage):
     name = "template"
     summary = "build the Ubuntu 24.04 template with Packer (skipped when its VM ID exists)"
     tools = ("packer",)
-    dir = "packer/ubuntu-2404"
+    dir = paths.PACKER_DIR
 
     def fingerprint(self, p: PipelineContext) -> str:
         return fingerprint(p.root, extra=f"template {p.cfg.proxmox.template.vm_id}")
@@ -102,7 +103,7 @@ class Vms(Stage):
     name = "vms"
     summary = "create or change the K3s VMs with Terraform (plan shown, applied after confirmation)"
     tools = ("terraform",)
-    dir = "terraform"
+    dir = paths.TERRAFORM_DIR
 
     def fingerprint(self, p: PipelineContext) -> str:
         return fingerprint(p.root, self.dir)
@@ -146,10 +147,10 @@ class Inventory(Stage):
 
         argv = ["terraform", "output", "-json", "-no-color"]
         if p.runner.dry_run:
-            p.runner.run(argv, cwd="terraform")
+            p.runner.run(argv, cwd=paths.TERRAFORM_DIR)
             p.runner.say(f"write: {INVENTORY}")
             return
-        res = p.runner.capture(argv, cwd="terraform")
+        res = p.runner.capture(argv, cwd=paths.TERRAFORM_DIR)
         if not res.ok:
             raise StageFailed.single(self.name, f"`terraform output -json` failed (exit {res.returncode})",
                                      hint=f"read {p.runner.log_path}; the vms stage must have applied first")
@@ -171,12 +172,12 @@ class Hosts(Stage):
     tools = ("ansible-playbook",)
 
     def fingerprint(self, p: PipelineContext) -> str:
-        return fingerprint(p.root, "ansible")
+        return fingerprint(p.root, paths.ANSIBLE_DIR)
 
     def run(self, p: PipelineContext) -> None:
         # From ansible/, so its ansible.cfg (roles path, SSH settings) applies as when run by hand.
-        playbook = next((pb for pb in SITE_PLAYBOOKS if (p.root / "ansible" / pb).exists()), SITE_PLAYBOOKS[0])
-        p.runner.run(["ansible-playbook", "-i", "inventories/", playbook], cwd="ansible")
+        playbook = next((pb for pb in SITE_PLAYBOOKS if (p.root / paths.ANSIBLE_DIR / pb).exists()), SITE_PLAYBOOKS[0])
+        p.runner.run(["ansible-playbook", "-i", "inventories/", playbook], cwd=paths.ANSIBLE_DIR)
 
 
 def bitwarden_token_targets(p: PipelineContext) -> list[tuple[str, str, str]]:
@@ -187,7 +188,7 @@ def bitwarden_token_targets(p: PipelineContext) -> list[tuple[str, str, str]]:
     """
     targets: set[tuple[str, str, str]] = set()
     yaml = YAML(typ="safe")
-    tree = p.root / p.cfg.flux.path
+    tree = p.root / FluxPaths.of(p.cfg).cluster
     for f in sorted(tree.rglob("*.yaml")) if tree.exists() else []:
         try:
             docs = list(yaml.load_all(f.read_text(encoding="utf-8")))
@@ -245,7 +246,7 @@ class Bootstrap(Stage):
         r.run(["flux", "create", "source", "git", "flux-system", f"--url={f.repository}", f"--branch={f.branch}",
                f"--interval={f.interval}"])
         r.run(["flux", "create", "kustomization", "flux-system", "--source=GitRepository/flux-system",
-               f"--path=./{f.path.removeprefix('./').strip('/')}", "--prune=true", f"--interval={f.interval}"])
+               f"--path={FluxPaths.of(p.cfg).flux_path}", "--prune=true", f"--interval={f.interval}"])
 
 
 class Converge(Stage):
@@ -254,7 +255,7 @@ class Converge(Stage):
     tools = ("git",)
 
     def fingerprint(self, p: PipelineContext) -> str:
-        return fingerprint(p.root, p.cfg.flux.path)
+        return fingerprint(p.root, FluxPaths.of(p.cfg).cluster)
 
     def run(self, p: PipelineContext) -> None:
         from homelab.pipeline.converge import wait_ready

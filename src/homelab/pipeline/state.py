@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-STATE_DIR = ".homelab"
+from homelab import paths
+
+STATE_DIR = paths.STATE_DIR
 
 
 @dataclass(frozen=True)

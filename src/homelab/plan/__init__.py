@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from homelab import drills as drills_mod
+from homelab import paths
 from homelab.config import HomelabConfig
 from homelab.drills.workload import Workload
 from homelab.findings import Severity
@@ -23,7 +24,7 @@ __all__ = ["build", "Plan", "PLAN_VERSION", "vms_start_on_boot"]
 
 def vms_start_on_boot(root: Path) -> bool | None:
     """Whether terraform/ sets on_boot = true on its Proxmox VMs; None when there is no VM resource yet."""
-    tf = [p.read_text(encoding="utf-8", errors="replace") for p in sorted((root / "terraform").glob("*.tf"))]
+    tf = [p.read_text(encoding="utf-8", errors="replace") for p in sorted((root / paths.TERRAFORM_DIR).glob("*.tf"))]
     if not any('resource "proxmox_virtual_environment_vm"' in t for t in tf):
         return None
     return any(re.search(r"^\s*on_boot\s*=\s*true\b", t, re.M) for t in tf)
@@ -60,7 +61,7 @@ def build(cfg: HomelabConfig, root: Path, *, config_file: str = "homelab.yaml", 
         validation=validation or m.Validation(),
         hosts=lab.hosts(cfg), pi=lab.pi(cfg), addresses=lab.addresses(cfg),
         metallb=lab.metallb(cfg, read.loadbalancers if read else None),
-        routes=lab.routes(cfg), storage=lab.storage(cfg), nodes_budget=lab.nodes_budget(cfg),
+        routes=lab.routes(cfg, read.routes if read else None), storage=lab.storage(cfg), nodes_budget=lab.nodes_budget(cfg),
         tree=tree, facts=facts, drills=rows,
         summary=m.Summary(
             drill_errors=count["error"], drill_warnings=count["warning"],

@@ -123,12 +123,16 @@ def addresses(plan: Plan) -> Grid:
 
 
 def _protection(r) -> str:
+    if r.protection_from == "none":
+        return "no route in the tree"
     return " + ".join(SHORT_MIDDLEWARE.get(p, p) for p in r.protection) or ("public" if r.exposure == "public" else "none")
 
 
 def routes(plan: Plan) -> list[Block]:
     traefik = plan.metallb.used[0].address if plan.metallb.used else "-"
-    grid = Grid("routes", f"Routes in homelab.yaml (all resolve to Traefik at {traefik})",
+    source = ("as the Flux tree routes them" if any(r.protection_from != "homelab.yaml" for r in plan.routes)
+              else "as homelab.yaml asks (the tree was not read)")
+    grid = Grid("routes", f"Services and their protection, {source} (all resolve to Traefik at {traefik})",
                 ["Host", "Exposure", "Protection", "DNS record by"],
                 [[c(r.host), c(r.exposure), c(_protection(r)), c(r.dns_owner)] for r in plan.routes],
                 keep_whole=("Host", "DNS record by"))

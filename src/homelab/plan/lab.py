@@ -5,7 +5,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 
 from homelab.config import HomelabConfig
-from homelab.config.model import Exposure
+from homelab.config.model import MIDDLEWARE_NAMESPACE, PROTECTIVE, Exposure
 from homelab.drills.answers import allocatable
 from homelab.plan import model as m
 
@@ -79,14 +79,23 @@ def _in_pool(addr: str, pool) -> bool:
         return False
 
 
-def routes(cfg: HomelabConfig) -> list[m.Route]:
+def routes(cfg: HomelabConfig, from_tree: list[m.TreeRoute] | None = None) -> list[m.Route]:
+    """Each service with the protection its route carries: read from the Flux tree's routes when the tree was
+    read (`protection_from: tree`; `none` when no route serves the host), else what its exposure asks for."""
+    carried: dict[str, list[str]] = {}
+    for row in from_tree or []:
+        names = [mw.split("/", 1)[-1] for mw in row.middlewares if mw.startswith(MIDDLEWARE_NAMESPACE + "/")]
+        carried.setdefault(row.host.lower(), [p for p in PROTECTIVE if p in names])
     out = []
     for name, svc in cfg.services.items():
         lan = svc.exposure is Exposure.lan
-        protection = (["lan-allowlist"] if lan else []) + (
-            ["authentik-forward-auth"] if (svc.exposure is Exposure.sso or (lan and svc.sso)) else [])
+        host = cfg.fqdn(name)
+        if from_tree is None:
+            protection, source = [p for p in PROTECTIVE if p in svc.middlewares()], "homelab.yaml"
+        else:
+            protection, source = carried.get(host.lower(), []), "tree" if host.lower() in carried else "none"
         out.append(m.Route(
-            service=name, host=cfg.fqdn(name), exposure=svc.exposure.value, protection=protection,
+            service=name, host=host, exposure=svc.exposure.value, protection=protection, protection_from=source,
             reason=svc.reason, zone=cfg.site.lan_domain if lan else cfg.site.domain,
             dns_owner=DNS_OWNER[lan], target=str(cfg.metallb.traefik_address),
         ))

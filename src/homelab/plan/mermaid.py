@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from homelab import tools
+from homelab import paths, tools
 from homelab.config import HomelabConfig
 from homelab.errors import HomelabError
 from homelab.plan.document import SHORT_MIDDLEWARE
@@ -76,7 +76,7 @@ def provisioning(plan: Plan, cfg: HomelabConfig) -> str:
         lines.append(f"    participant {_id(h)} as {h}")
     lines += ["    participant Ansible", f"    participant Pi as {cfg.pi.name}", "    participant K3s", "    participant Flux",
               "    User->>User: homelab render (glue files from homelab.yaml)",
-              "    User->>Packer: packer build packer/ubuntu-2404",
+              f"    User->>Packer: packer build {paths.PACKER_DIR}",
               f"    Packer->>{_id(tpl.host)}: Ubuntu 24.04 from ISO, autoinstall",
               f"    {_id(tpl.host)}-->>Packer: template {tpl.name} (VM {tpl.vm_id})",
               "    User->>Terraform: terraform apply"]

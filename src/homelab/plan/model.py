@@ -148,7 +148,10 @@ class Route(Model):
     service: str
     host: str
     exposure: Literal["lan", "sso", "public"]
-    protection: list[str] = Field(description="Middlewares homelab.yaml asks for: lan-allowlist, authentik-forward-auth.")
+    protection: list[str] = Field(description="The protective middlewares its route runs: lan-allowlist, authentik-forward-auth.")
+    protection_from: Literal["tree", "homelab.yaml", "none"] = Field(
+        description="tree: read from the route in the Flux tree; homelab.yaml: what its exposure asks for (the tree "
+                    "was not read); none: no route in the tree serves the host.")
     reason: str | None
     zone: str
     dns_owner: str

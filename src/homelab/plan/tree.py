@@ -24,13 +24,22 @@ from homelab.config import HomelabConfig
 from homelab.drills.answers import allocatable, unschedulable
 from homelab.drills.workload import Certificate, PodGroup, RouteBackend, Volume, Workload
 from homelab.errors import HomelabError
+from homelab.checks.registry import declare, finding
 from homelab.findings import Finding, Severity
+from homelab.paths import FluxPaths
 from homelab.plan import model as m
 from homelab.plan.quantity import bytes_, cpu_millis, duration_days
 
 LB_ANNOTATION = "metallb.io/loadBalancerIPs"
 HOST_RE = re.compile(r"Host(?:SNI)?\(([^)]*)\)")
 DAEMON_KEYS = {"daemonset", "prometheus-node-exporter", "nodeexporter"}
+
+declare("plan/dns-owner-ambiguous", "each route's name is written by one external-dns instance", reported_by="plan",
+        severity=Severity.warning)
+declare("plan/dns-owner-missing", "some external-dns instance writes a record for each route's name", reported_by="plan",
+        severity=Severity.warning)
+declare("plan/budget-exceeds-nodes", "the tree's resource requests fit on the nodes with every node up", reported_by="plan")
+declare("plan/storage-exceeds-disks", "Longhorn volumes with their replicas fit on the nodes' data disks", reported_by="plan")
 
 
 def _hosts_of(match: str) -> list[str]:
@@ -144,7 +153,7 @@ def read(root: Path, cfg: HomelabConfig, cache=None) -> tuple[m.Tree | m.Unavail
     `cache` is a `homelab.gitops.Cache` (the command shares one with `homelab check`); the caller saves it."""
     from homelab.gitops import Cache, load_tree
 
-    cluster = root / cfg.flux.path
+    cluster = root / FluxPaths.of(cfg).cluster
     if not (cluster / "kustomization.yaml").is_file() and not any(cluster.glob("*/*.yaml")):
         return m.Unavailable(reason=f"{cfg.flux.path} holds no Flux tree yet"), Workload()
     try:
@@ -262,8 +271,10 @@ def routes(tree, certs: list[m.TreeCertificate]) -> tuple[list[m.TreeRoute], lis
         if r.kind == "IngressRoute":
             for rule in r.spec.get("routes") or []:
                 hosts += _hosts_of(str((rule or {}).get("match", "")))
-                mws += [f"{mw.get('namespace') or r.namespace}/{mw.get('name')}" for mw in (rule or {}).get("middlewares") or []
-                        if isinstance(mw, dict)]
+                refs = [(str(mw.get("namespace") or r.namespace), str(mw.get("name")))
+                        for mw in (rule or {}).get("middlewares") or [] if isinstance(mw, dict)]
+                # what Traefik runs: an exposure chain counts as its members
+                mws += [f"{ns}/{name}" for ns, name in tree.middlewares_run(refs)]
             tls = (r.spec.get("tls") or {}).get("secretName")
         else:
             hosts = [str(rule.get("host")) for rule in r.spec.get("rules") or [] if isinstance(rule, dict) and rule.get("host")]
@@ -303,12 +314,12 @@ def dns(route_rows: list[m.TreeRoute], instances: list[m.ExternalDns]) -> tuple[
                   and not any(_under(row.host, d) for d in i.exclude_domains)]
         rows.append(m.DnsName(name=row.host, owners=[i.name for i in owners], route=row.route))
         if instances and len(owners) > 1:
-            findings.append(Finding("plan/dns-owner-ambiguous", Severity.warning,
+            findings.append(finding("plan/dns-owner-ambiguous",
                                     f"{row.host} is claimed by {len(owners)} external-dns instances ({', '.join(i.name for i in owners)}): "
                                     "each writes it to its own provider", row.file, row.line,
                                     "give the broader instance excludeDomains for the narrower zone (e.g. the LAN domain)"))
         elif instances and not owners:
-            findings.append(Finding("plan/dns-owner-missing", Severity.warning,
+            findings.append(finding("plan/dns-owner-missing",
                                     f"no external-dns instance writes a record for {row.host}", row.file, row.line,
                                     "add its zone to an instance's domainFilters"))
     return rows, findings
@@ -337,7 +348,7 @@ def budget(pods: list[PodGroup], cfg: HomelabConfig) -> tuple[m.Budget, list[Fin
     pending = unschedulable(Workload(pods=tuple(pods)), list(cfg.k3s.nodes))
     if pending:
         names = ", ".join(dict.fromkeys(f"{p.namespace}/{p.name}" for p in pending))
-        findings.append(Finding("plan/budget-exceeds-nodes", Severity.error,
+        findings.append(finding("plan/budget-exceeds-nodes",
                                 f"{len(pending)} pod(s) stay Pending even with every node up ({names}): the tree requests "
                                 f"{total.memory_requests_bytes / 2**30:.1f}GiB memory and {total.cpu_requests_millis / 1000:g} "
                                 f"cores, the nodes offer {alloc.memory_bytes / 2**30:.1f}GiB and {alloc.cpu_millis / 1000:g}",
@@ -355,7 +366,7 @@ def volumes(volumes: list[Volume], replicas_by_class: dict[str, int], cfg: Homel
     with_replicas = sum(v.size_bytes * v.replicas for v in rows)
     if with_replicas <= raw:
         return rows, []
-    return rows, [Finding("plan/storage-exceeds-disks", Severity.error,
+    return rows, [finding("plan/storage-exceeds-disks",
                           f"Longhorn volumes need {with_replicas / 2**30:.0f}GiB with their replicas; the data disks hold "
                           f"{raw / 2**30:.0f}GiB", None, None, "grow k3s.nodes[].data_disk or shrink the volumes")]
 

@@ -6,10 +6,11 @@ import io
 
 from ruamel.yaml import YAML
 
+from homelab import paths
 from homelab.config import HomelabConfig
 from homelab.render.header import hash_comment
 
-PATH = "ansible/inventories/group_vars/all/homelab.yml"
+PATH = paths.GROUP_VARS
 
 
 def group_vars(cfg: HomelabConfig) -> dict[str, object]:

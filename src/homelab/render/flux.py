@@ -1,4 +1,4 @@
-"""Flux's glue in kubernetes/clusters/homelab/flux-system/:
+"""Flux's glue in `<flux.path>/flux-system/`:
 
 - cluster-settings.yaml: the ConfigMap that Flux Kustomizations read through
   `postBuild.substituteFrom`, so manifests say `${DOMAIN}`, never a literal;
@@ -13,17 +13,27 @@ import io
 from ruamel.yaml import YAML
 
 from homelab.config import HomelabConfig
+from homelab.paths import FluxPaths
 from homelab.render.header import hash_comment
 
-PATH = "kubernetes/clusters/homelab/flux-system/cluster-settings.yaml"
-GIT_REPOSITORY_PATH = "kubernetes/clusters/homelab/flux-system/git-repository.yaml"
-SYNC_PATH = "kubernetes/clusters/homelab/flux-system/flux-system.yaml"
 FLUX_SCHEMAS = "https://raw.githubusercontent.com/fluxcd-community/flux2-schemas/main"
 SCHEMA = "https://raw.githubusercontent.com/yannh/kubernetes-json-schema/master/master-standalone-strict/configmap-v1.json"
 
 
 def _var(name: str) -> str:
     return name.upper().replace("-", "_")
+
+
+def host_var(name: str) -> str:
+    return f"HOST_{_var(name)}"
+
+
+def exposure_var(name: str) -> str:
+    return f"EXPOSURE_{_var(name)}"
+
+
+def target_var(name: str) -> str:
+    return f"DNS_TARGET_{_var(name)}"
 
 
 def settings(cfg: HomelabConfig) -> dict[str, str]:
@@ -51,8 +61,11 @@ def settings(cfg: HomelabConfig) -> dict[str, str]:
         data["BW_REGION"] = cfg.bitwarden.region
         for key, uuid in cfg.bitwarden.secrets.items():
             data[f"BWS_{key.upper()}"] = str(uuid)
-    for name in cfg.services:
-        data[f"HOST_{_var(name)}"] = cfg.fqdn(name)
+    for name, svc in cfg.services.items():
+        data[host_var(name)] = cfg.fqdn(name)
+        # the route's middlewares are the chain `exposure-${EXPOSURE_<S>}`; its record points at DNS_TARGET_<S>
+        data[exposure_var(name)] = svc.profile
+        data[target_var(name)] = cfg.dns_target(name)
     return dict(sorted(data.items()))
 
 
@@ -69,12 +82,12 @@ def render_flux(cfg: HomelabConfig) -> dict[str, str]:
     buf = io.StringIO()
     buf.write(f"# yaml-language-server: $schema={SCHEMA}\n---\n")
     yaml.dump(doc, buf)
-    return {PATH: hash_comment() + buf.getvalue(), **_sync(cfg)}
+    return {FluxPaths.of(cfg).cluster_settings: hash_comment() + buf.getvalue(), **_sync(cfg)}
 
 
 def _sync(cfg: HomelabConfig) -> dict[str, str]:
     f = cfg.flux
-    path = "./" + f.path.removeprefix("./").strip("/")
+    where = FluxPaths.of(cfg)
     git_repository = f"""# yaml-language-server: $schema={FLUX_SCHEMAS}/gitrepository-source-v1.json
 ---
 # The repository and branch Flux follows (flux.repository, flux.branch, flux.interval).
@@ -91,7 +104,7 @@ spec:
   ignore: |
     # only the cluster tree is Flux's business
     /*
-    !/kubernetes
+    !/{where.top}
 """
     sync = f"""# yaml-language-server: $schema={FLUX_SCHEMAS}/kustomization-kustomize-v1.json
 ---
@@ -104,7 +117,7 @@ metadata:
   namespace: flux-system
 spec:
   interval: {f.interval}
-  path: {path}
+  path: {where.flux_path}
   prune: true
   sourceRef:
     kind: GitRepository
@@ -114,4 +127,4 @@ spec:
       - kind: ConfigMap
         name: cluster-settings
 """
-    return {GIT_REPOSITORY_PATH: hash_comment() + git_repository, SYNC_PATH: hash_comment() + sync}
+    return {where.git_repository: hash_comment() + git_repository, where.sync: hash_comment() + sync}

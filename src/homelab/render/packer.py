@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+from homelab import paths
 from homelab.config import HomelabConfig
 from homelab.render.header import hash_comment
 
-PATH = "packer/ubuntu-2404/homelab.auto.pkrvars.hcl"
+PATH = paths.PKRVARS
 
 
 def pkrvars(cfg: HomelabConfig) -> dict[str, object]:

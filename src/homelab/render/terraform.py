@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+from homelab import paths
 from homelab.config import HomelabConfig
 from homelab.render.header import GENERATED
 
-PATH = "terraform/homelab.auto.tfvars.json"
+PATH = paths.TFVARS
 
 
 def tfvars(cfg: HomelabConfig) -> dict:

@@ -22,9 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from homelab.checks.context import CheckContext
-from homelab.checks.registry import rule
+from homelab.checks.registry import finding, rule
 from homelab.checks.rules._util import where
-from homelab.findings import Finding, Severity
 from homelab.gitops import FluxKustomization, K8sObject
 
 # API groups served before anything is applied: Kubernetes itself, K3s's bundled CRDs, and
@@ -174,7 +173,6 @@ def simulate(tree) -> Iterable[tuple[K8sObject, FluxKustomization, str, str]]:
 def cold_start(ctx: CheckContext):
     tree = ctx.tree
     for o, ks, missing, why in simulate(tree):
-        yield Finding("flux/cold-start", Severity.error,
-                      f"first reconcile fails: {where(o)} (Kustomization {ks.key}) needs {missing}; {why}",
+        yield finding("flux/cold-start", f"first reconcile fails: {where(o)} (Kustomization {ks.key}) needs {missing}; {why}",
                       o.file or ks.file or None, o.line,
                       "add the providing Kustomization to this one's dependsOn, and give the provider `wait: true`")

@@ -18,10 +18,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from homelab.checks.context import CheckContext
-from homelab.checks.registry import rule
+from homelab.checks.registry import finding, rule
 from homelab.checks.rules._util import where
 from homelab.config.model import Exposure
-from homelab.findings import Finding, Severity
 from homelab.gitops import K8sObject
 
 ALLOWLIST = ("traefik", "lan-allowlist")
@@ -76,32 +75,39 @@ def route_protection(ctx: CheckContext):
             line = partial(o.line_of, *keys)  # looked up only for a finding: cheap on big trees
             for ref in sorted(mws):
                 if ref not in middlewares and ref[0] and o.kind == "IngressRoute":
-                    yield Finding("exposure/middleware-missing", Severity.error,
-                                  f"{where(o)} uses Middleware {ref[0]}/{ref[1]}, which is not in the tree; Traefik "
+                    yield finding("exposure/middleware-missing", f"{where(o)} uses Middleware {ref[0]}/{ref[1]}, which is not in the tree; Traefik "
                                   "rejects the whole route", o.file or None, line(), "fix the name or namespace")
+            mws = set(tree.middlewares_run(sorted(mws)))  # chains (the exposure profiles) by their members
             for host in hosts:
                 name, svc = _service_for(ctx, host)
                 label = f"{host} ({where(o)})"
                 if host == lan or host.endswith("." + lan):
                     if ALLOWLIST not in mws:
-                        yield Finding("exposure/lan-allowlist", Severity.error,
-                                      f"{label} is a LAN name but the route lacks the traefik/lan-allowlist Middleware, "
+                        yield finding("exposure/lan-allowlist", f"{label} is a LAN name but the route lacks the traefik/lan-allowlist Middleware, "
                                       "so anyone who can reach Traefik can reach it", o.file or None, line(),
                                       "add middlewares: [{name: lan-allowlist, namespace: traefik}]")
                     if (svc is None or svc.sso) and FORWARD_AUTH not in mws:
-                        yield Finding("exposure/sso", Severity.error,
-                                      f"{label} lacks Authentik forward auth" +
+                        yield finding("exposure/sso", f"{label} lacks Authentik forward auth" +
                                       ("" if svc else " (and is not a service in homelab.yaml)"), o.file or None, line(),
                                       "add {name: authentik-forward-auth, namespace: traefik}, or set `sso: false` "
                                       f"for service {name or '<name>'} in homelab.yaml")
                 elif host == domain or host.endswith("." + domain):
                     public_ok = svc is not None and svc.exposure is Exposure.public and bool(svc.reason)
                     if FORWARD_AUTH not in mws and not public_ok:
-                        yield Finding("exposure/sso", Severity.error,
-                                      f"{label} is reachable from the internet without Authentik forward auth",
+                        yield finding("exposure/sso", f"{label} is reachable from the internet without Authentik forward auth",
                                       o.file or None, line(),
                                       "add middlewares: [{name: authentik-forward-auth, namespace: traefik}], or mark "
                                       f"service {name or '<name>'} `exposure: public` with a `reason` in homelab.yaml")
+    for chain in middlewares.values():
+        members = (chain.spec.get("chain") or {}).get("middlewares") if isinstance(chain.spec.get("chain"), dict) else None
+        for i, m in enumerate(members or []):
+            ref = (chain.namespace, str((m or {}).get("name") if isinstance(m, dict) else m))
+            if ref not in middlewares:
+                yield finding("exposure/middleware-missing",
+                              f"chain {where(chain)} lists Middleware {ref[1]}, which is not in namespace {ref[0]}; "
+                              "Traefik rejects every route that uses the chain", chain.file or None,
+                              chain.line_of("spec", "chain", "middlewares", i),
+                              "a chain's members must be Middlewares in the chain's own namespace")
     allow = middlewares.get(ALLOWLIST)
     if allow is not None:
         spec = allow.spec.get("ipAllowList") or allow.spec.get("ipWhiteList") or {}
@@ -117,8 +123,7 @@ def route_protection(ctx: CheckContext):
             if not any(net.version == 4 and net.subnet_of(n) for n in lan_nets):
                 bad.append(r)
         if not ranges or bad:
-            yield Finding("exposure/middleware-missing", Severity.error,
-                          f"Middleware traefik/lan-allowlist admits {', '.join(bad) if bad else 'nothing'}; it should admit "
+            yield finding("exposure/middleware-missing", f"Middleware traefik/lan-allowlist admits {', '.join(bad) if bad else 'nothing'}; it should admit "
                           f"only {', '.join(map(str, lan_nets))}", allow.file or None, allow.line_of("spec"),
                           "sourceRange: [${MANAGEMENT_CIDR}, ${K3S_CIDR}]")
 
@@ -160,8 +165,7 @@ def tls_uncovered(ctx: CheckContext):
         for _, hosts, _, keys in route_entries(o):
             for host in hosts:
                 if not any(_covers(n, host) for n in names):
-                    yield Finding("exposure/tls-uncovered", Severity.error,
-                                  f"{host} ({where(o)}) is served with {via}, which does not cover it; browsers will "
+                    yield finding("exposure/tls-uncovered", f"{host} ({where(o)}) is served with {via}, which does not cover it; browsers will "
                                   "see Traefik's self-signed default", o.file or None, o.line_of(*keys),
                                   "add the host (or its *.parent wildcard) to the Certificate's dnsNames, or use a "
                                   "Certificate in the route's namespace via tls.secretName")
@@ -199,10 +203,9 @@ def lb_outside_pool(ctx: CheckContext):
             try:
                 ip = ipaddress.IPv4Address(addr)
             except ValueError:
-                yield Finding("exposure/lb-outside-pool", Severity.error, f"{where(o)}: '{addr}' is not an IPv4 address",
+                yield finding("exposure/lb-outside-pool", f"{where(o)}: '{addr}' is not an IPv4 address",
                               o.file or None, o.line_of(*keys), "use an address from metallb.pool in homelab.yaml")
                 continue
             if ip not in pool:
-                yield Finding("exposure/lb-outside-pool", Severity.error,
-                              f"{where(o)} asks for {addr}, outside the MetalLB pool {pool}; it would stay <pending>",
+                yield finding("exposure/lb-outside-pool", f"{where(o)} asks for {addr}, outside the MetalLB pool {pool}; it would stay <pending>",
                               o.file or None, o.line_of(*keys), "use ${TRAEFIK_LB_IP} or another address inside metallb.pool")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 
 from homelab.checks.context import CheckContext
-from homelab.checks.registry import rule
+from homelab.checks.registry import finding, rule
 from homelab.checks.rules._util import line_containing, where
-from homelab.findings import Finding, Severity
 from homelab.gitops.loader import BOOTSTRAP_SOURCE
 from homelab.gitops.model import FLUX_KS, HELM_RELEASE, Ref
 
@@ -29,11 +28,11 @@ def path_missing(ctx: CheckContext):
         p = (ctx.root / ks.path).resolve()
         if ks.path.startswith("..") or not p.is_relative_to(ctx.root):
             file, line = _ks_location(ctx, ks, "spec", "path")
-            yield Finding("flux/path-missing", Severity.error, f"Kustomization {ks.key}: path '{ks.path}' leaves the repository",
-                          file, line, "paths are relative to the repository root, e.g. ./kubernetes/clusters/homelab/apps/x")
+            yield finding("flux/path-missing", f"Kustomization {ks.key}: path '{ks.path}' leaves the repository",
+                          file, line, f"paths are relative to the repository root, e.g. ./{ctx.tree.cluster_path}/apps/x")
         elif not p.is_dir():
             file, line = _ks_location(ctx, ks, "spec", "path")
-            yield Finding("flux/path-missing", Severity.error, f"Kustomization {ks.key}: path './{ks.path}' does not exist",
+            yield finding("flux/path-missing", f"Kustomization {ks.key}: path './{ks.path}' does not exist",
                           file, line, "paths are relative to the repository root, not to this file")
 
 
@@ -43,7 +42,7 @@ def build(ctx: CheckContext):
         inside = (ctx.root / ks.path).resolve().is_relative_to(ctx.root)
         if ks.build_error and inside and (ctx.root / ks.path).is_dir():  # else flux/path-missing says it
             file, line = _ks_location(ctx, ks, "spec", "path")
-            yield Finding("flux/build", Severity.error, f"kustomize build of ./{ks.path} fails: {ks.build_error}",
+            yield finding("flux/build", f"kustomize build of ./{ks.path} fails: {ks.build_error}",
                           file, line, f"run `kubectl kustomize {ks.path}` to see it")
         elif ks.skipped and ks.skipped != "suspended":
             ctx.note(f"Kustomization {ks.key}: {ks.skipped}")
@@ -65,8 +64,7 @@ def _sources(ctx: CheckContext) -> set[Ref]:
 def source_missing(ctx: CheckContext):
     for ks in ctx.tree.kustomizations.values():
         if ks.declared_by is not None and not _source_exists(ctx, ks.source):
-            yield Finding("flux/source-missing", Severity.error,
-                          f"Kustomization {ks.key}: sourceRef {ks.source} is not defined anywhere in the tree",
+            yield finding("flux/source-missing", f"Kustomization {ks.key}: sourceRef {ks.source} is not defined anywhere in the tree",
                           ks.file, ks.line_of("spec", "sourceRef"), "add the source under sources/ or fix the name")
     for hr in ctx.tree.helm_releases():
         chart = hr.spec.get("chart") or {}
@@ -81,12 +79,11 @@ def source_missing(ctx: CheckContext):
             ref = Ref(str(cr.get("kind") or ""), str(cr.get("name") or ""), str(cr.get("namespace") or hr.namespace))
             keys = ("spec", "chartRef")
         else:
-            yield Finding("flux/source-missing", Severity.error, f"{where(hr)} has neither chart.spec nor chartRef",
+            yield finding("flux/source-missing", f"{where(hr)} has neither chart.spec nor chartRef",
                           hr.file, hr.line_of("spec"), "add chart.spec {chart, version, sourceRef}")
             continue
         if not _source_exists(ctx, ref):
-            yield Finding("flux/source-missing", Severity.error,
-                          f"{where(hr)}: {ref} is not defined anywhere in the tree", hr.file, hr.line_of(*keys),
+            yield finding("flux/source-missing", f"{where(hr)}: {ref} is not defined anywhere in the tree", hr.file, hr.line_of(*keys),
                           "add the HelmRepository/OCIRepository under sources/ or fix name/namespace")
 
 
@@ -96,15 +93,13 @@ def dependson_missing(ctx: CheckContext):
     for ks in tree.kustomizations.values():
         for i, d in enumerate(ks.depends_on):
             if d.key not in tree.kustomizations:
-                yield Finding("flux/dependson-missing", Severity.error,
-                              f"Kustomization {ks.key} depends on {d.key}, which does not exist; it will wait forever",
+                yield finding("flux/dependson-missing", f"Kustomization {ks.key} depends on {d.key}, which does not exist; it will wait forever",
                               ks.file, ks.line_of("spec", "dependsOn", i), "fix the name, or add that Kustomization")
     releases = {(h.namespace, h.name) for h in tree.helm_releases()}
     for hr in tree.helm_releases():
         for i, d in enumerate(hr.spec.get("dependsOn") or []):
             if isinstance(d, dict) and (str(d.get("namespace") or hr.namespace), str(d.get("name"))) not in releases:
-                yield Finding("flux/dependson-missing", Severity.error,
-                              f"{where(hr)} depends on HelmRelease {d.get('namespace') or hr.namespace}/{d.get('name')}, "
+                yield finding("flux/dependson-missing", f"{where(hr)} depends on HelmRelease {d.get('namespace') or hr.namespace}/{d.get('name')}, "
                               "which does not exist", hr.file, hr.line_of("spec", "dependsOn", i),
                               "fix the name/namespace of the dependency")
 
@@ -119,8 +114,7 @@ def dependson_cycle(ctx: CheckContext):
         chain = " -> ".join(cyc + [cyc[0]])
         blocked = [k for k in tree.blocked() if k not in cyc]
         extra = f"; also blocked: {', '.join(blocked)}" if blocked else ""
-        yield Finding("flux/dependson-cycle", Severity.error,
-                      f"dependsOn cycle {chain}: none of these Kustomizations will ever reconcile{extra}",
+        yield finding("flux/dependson-cycle", f"dependsOn cycle {chain}: none of these Kustomizations will ever reconcile{extra}",
                       first.file, first.line_of("spec", "dependsOn", idx), "remove one dependsOn edge of the cycle")
 
 
@@ -131,8 +125,7 @@ def substitution(ctx: CheckContext):
     for ks in tree.kustomizations.values():
         for i, ref in enumerate(ks.substitute_from):
             if ref in ks.missing_substitute_from:
-                yield Finding("flux/substitute-from-missing", Severity.error,
-                              f"Kustomization {ks.key} substitutes from {ref.get('kind')} {ks.namespace}/{ref.get('name')}, "
+                yield finding("flux/substitute-from-missing", f"Kustomization {ks.key} substitutes from {ref.get('kind')} {ks.namespace}/{ref.get('name')}, "
                               "which is not in the tree; reconciliation fails until it exists",
                               ks.file, ks.line_of("spec", "postBuild", "substituteFrom", i),
                               "create it, or mark the reference `optional: true`")
@@ -152,7 +145,7 @@ def substitution(ctx: CheckContext):
                        f"(substituteFrom: {srcs}); Flux would replace it with an empty string")
                 hint = (f"define {var} (homelab.yaml -> cluster-settings, or postBuild.substitute), give a default "
                         f"${{{var}:=value}}, or escape a literal dollar as $$")
-            yield Finding("flux/substitution-undefined", Severity.error, msg, obj.file or None, line or obj.line, hint)
+            yield finding("flux/substitution-undefined", msg, obj.file or None, line or obj.line, hint)
 
 
 def _unpinned(version: object) -> str | None:
@@ -171,7 +164,7 @@ def chart_unpinned(ctx: CheckContext):
         if isinstance(spec, dict):
             why = _unpinned(spec.get("version"))
             if why:
-                yield Finding("flux/chart-unpinned", Severity.error, f"{where(hr)}: chart {spec.get('chart')} {why}",
+                yield finding("flux/chart-unpinned", f"{where(hr)}: chart {spec.get('chart')} {why}",
                               hr.file, hr.line_of("spec", "chart", "spec", "version"),
                               "pin an exact chart version, e.g. version: 41.3.0, and let Renovate bump it")
     for o in ctx.tree.objects:
@@ -180,14 +173,14 @@ def chart_unpinned(ctx: CheckContext):
         if o.kind == "HelmChart":
             why = _unpinned(o.spec.get("version"))
             if why:
-                yield Finding("flux/chart-unpinned", Severity.error, f"{where(o)}: {why}", o.file,
+                yield finding("flux/chart-unpinned", f"{where(o)}: {why}", o.file,
                               o.line_of("spec", "version"), "pin an exact chart version")
         elif o.kind == "OCIRepository":
             ref = o.spec.get("ref") or {}
             if ref.get("digest") or (ref.get("tag") and ref.get("tag") != "latest"):
                 continue
             what = f"semver range '{ref['semver']}'" if ref.get("semver") else "tag 'latest'" if ref.get("tag") else "no ref"
-            yield Finding("flux/chart-unpinned", Severity.error, f"{where(o)} follows {what}", o.file,
+            yield finding("flux/chart-unpinned", f"{where(o)} follows {what}", o.file,
                           o.line_of("spec", "ref"), "pin ref.tag to an exact version (or ref.digest)")
 
 
@@ -201,7 +194,7 @@ def interval_missing(ctx: CheckContext):
         if (o.group, o.kind) in INTERVAL_KINDS and not o.spec.get("interval"):
             if o.kind == "HelmRepository" and o.spec.get("type") == "oci":
                 continue  # OCI HelmRepositories are not reconciled on an interval
-            yield Finding("flux/interval-missing", Severity.error, f"{where(o)} has no spec.interval", o.file,
+            yield finding("flux/interval-missing", f"{where(o)} has no spec.interval", o.file,
                           o.line_of("spec"), "set spec.interval (e.g. 10m for Kustomizations, 30m for HelmReleases)")
 
 
@@ -213,11 +206,9 @@ def duplicate_object(ctx: CheckContext):
         if prev is None:
             first[o.id] = o
         elif prev.kustomization != o.kustomization:  # type: ignore[attr-defined]
-            yield Finding("flux/duplicate-object", Severity.error,
-                          f"{where(o)} is applied by both {prev.kustomization} and {o.kustomization}; "  # type: ignore[attr-defined]
+            yield finding("flux/duplicate-object", f"{where(o)} is applied by both {prev.kustomization} and {o.kustomization}; "  # type: ignore[attr-defined]
                           "they will overwrite and prune each other", o.file, o.line,
                           "keep it in one Kustomization only")
     for obj, ks in ctx.tree.duplicate_kustomizations:
-        yield Finding("flux/duplicate-object", Severity.error,
-                      f"Kustomization {obj.namespace or 'flux-system'}/{obj.name} is declared twice (again by {ks.key})",
+        yield finding("flux/duplicate-object", f"Kustomization {obj.namespace or 'flux-system'}/{obj.name} is declared twice (again by {ks.key})",
                       obj.file, obj.line, "rename one of them")

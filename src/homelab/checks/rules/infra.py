@@ -10,10 +10,10 @@ import re
 import sys
 from pathlib import Path
 
-from homelab import tools
+from homelab import paths, tools
 from homelab.checks.context import CheckContext
-from homelab.checks.registry import rule
-from homelab.findings import Finding, Severity
+from homelab.checks.registry import finding, rule
+from homelab.findings import Severity
 
 
 def _skip(ctx: CheckContext, rule_id: str, program: str) -> None:
@@ -42,11 +42,11 @@ def terraform_fmt(ctx: CheckContext):
         res = tools.run([exe, "fmt", "-check", "-list=true", "-no-color", d], cwd=ctx.root, timeout=120)
         for name in res.stdout.split():
             rel = name if name.startswith(d) or d == "." else f"{d}/{name}"
-            yield Finding("infra/terraform-fmt", Severity.error, "not formatted as `terraform fmt` would", rel, None,
+            yield finding("infra/terraform-fmt", "not formatted as `terraform fmt` would", rel, None,
                           f"run `terraform fmt {d}`")
         if res.returncode not in (0, 3) and not res.stdout.strip():
             first = (res.stderr.strip().splitlines() or ["terraform fmt failed"])[0]
-            yield Finding("infra/terraform-fmt", Severity.error, f"terraform fmt could not parse: {first}", d, None)
+            yield finding("infra/terraform-fmt", f"terraform fmt could not parse: {first}", d, None)
 
 
 _PARSEABLE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+)(?::\d+)?: (?P<msg>.*)$")
@@ -58,18 +58,18 @@ def ansible_lint(ctx: CheckContext):
     if exe is None:
         _skip(ctx, "infra/ansible-lint", "ansible-lint")
         return
-    if not (ctx.root / "ansible").is_dir():
+    if not (ctx.root / paths.ANSIBLE_DIR).is_dir():
         ctx.note("infra/ansible-lint: no ansible/ folder")
         return
     env = {**os.environ, "PATH": f"{Path(exe).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    res = tools.run([exe, "--offline", "-p", "--nocolor", "ansible"], cwd=ctx.root, timeout=600, env=env)
+    res = tools.run([exe, "--offline", "-p", "--nocolor", paths.ANSIBLE_DIR], cwd=ctx.root, timeout=600, env=env)
     for line in res.stdout.splitlines():
         m = _PARSEABLE.match(line.strip())
         if m:
-            yield Finding("infra/ansible-lint", Severity.error, m.group("msg"), m.group("file"), int(m.group("line")))
+            yield finding("infra/ansible-lint", m.group("msg"), m.group("file"), int(m.group("line")))
     if res.returncode != 0 and not any(_PARSEABLE.match(l.strip()) for l in res.stdout.splitlines()):
         first = (res.stderr.strip().splitlines() or ["ansible-lint failed"])[-1]
-        yield Finding("infra/ansible-lint", Severity.error, f"ansible-lint failed: {first}", "ansible", None)
+        yield finding("infra/ansible-lint", f"ansible-lint failed: {first}", paths.ANSIBLE_DIR, None)
 
 
 @rule("infra/yamllint", "YAML files pass yamllint", optional=True, needs_tree=False)
@@ -86,4 +86,4 @@ def yamllint(ctx: CheckContext):
         m = re.match(r"^(?P<file>[^:]+):(?P<line>\d+):\d+: \[(?P<level>\w+)\] (?P<msg>.*)$", line.strip())
         if m:
             sev = Severity.error if m.group("level") == "error" else Severity.warning
-            yield Finding("infra/yamllint", sev, m.group("msg"), m.group("file"), int(m.group("line")))
+            yield finding("infra/yamllint", m.group("msg"), m.group("file"), int(m.group("line")), severity=sev)

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from homelab.checks.context import CheckContext
-from homelab.checks.registry import rule
+from homelab.checks.registry import declare, finding, rule
 from homelab.checks.rules._util import where
-from homelab.findings import Finding, Severity
+from homelab.findings import Severity
 from homelab.gitops.cache import digest
 
 DEFAULT_CRD_DIR = "schema/crds"
@@ -158,6 +158,9 @@ def _errors(validator, body: dict[str, Any]) -> list[tuple[str, tuple]]:
     return out
 
 
+declare("schema/crd-schemas-missing", "a CRD schema folder is available", reported_by="check", severity=Severity.warning)
+
+
 @rule("schema/invalid", "every object validates against its Kubernetes or CRD JSON schema",
       also={"schema/unknown-kind": "every kind has a schema (Kubernetes, the CRD schema folder, or a CRD in the tree)",
             "schema/crd-schemas-missing": "a CRD schema folder is available"})
@@ -165,14 +168,12 @@ def schema_invalid(ctx: CheckContext):
     tree = ctx.tree
     k8s_dir = _k8s_dir(ctx.k8s_version)
     if k8s_dir is None:
-        yield Finding("schema/unknown-kind", Severity.error,
-                      f"no Kubernetes schemas for version {ctx.k8s_version} in kubernetes-validate",
+        yield finding("schema/unknown-kind", f"no Kubernetes schemas for version {ctx.k8s_version} in kubernetes-validate",
                       "homelab.yaml", None, "upgrade the kubernetes-validate package")
         return
     crd_dir = _crd_dir(ctx)
     if crd_dir is None or not crd_dir.is_dir():
-        yield Finding("schema/crd-schemas-missing", Severity.warning,
-                      f"no CRD schema folder ({crd_dir or DEFAULT_CRD_DIR} not found): custom resources are not validated",
+        yield finding("schema/crd-schemas-missing", f"no CRD schema folder ({crd_dir or DEFAULT_CRD_DIR} not found): custom resources are not validated",
                       None, None, "pass --schemas DIR (laid out as <group>/<kind>_<version>.json) or add schema/crds/")
         crd_dir = None
     tree_crds: dict[tuple[str, str, str], str] = {}
@@ -186,7 +187,7 @@ def schema_invalid(ctx: CheckContext):
     for o in tree.objects:
         group, version, kind = o.group, o.version, o.kind
         if not kind or not o.api_version:
-            yield Finding("schema/invalid", Severity.error, "object without apiVersion/kind", o.file or None, o.line)
+            yield finding("schema/invalid", "object without apiVersion/kind", o.file or None, o.line)
             continue
         path = _k8s_schema_file(k8s_dir, group, version, kind)
         source = None
@@ -199,8 +200,7 @@ def schema_invalid(ctx: CheckContext):
         if source is None:
             if crd_dir is None and "." in group and not group.endswith(".k8s.io"):
                 continue  # already said once: no CRD schemas at all
-            yield Finding("schema/unknown-kind", Severity.error,
-                          f"{where(o)}: no schema for {o.api_version} {kind} (Kubernetes {ctx.k8s_version}"
+            yield finding("schema/unknown-kind", f"{where(o)}: no schema for {o.api_version} {kind} (Kubernetes {ctx.k8s_version}"
                           f"{', ' + str(crd_dir) if crd_dir else ''}); a typo in apiVersion/kind, or a CRD without a schema",
                           o.file or None, o.line_of("kind"),
                           f"fix apiVersion/kind, or add {group or 'core'}/{kind.lower()}_{version}.json to the schema folder")
@@ -214,5 +214,5 @@ def schema_invalid(ctx: CheckContext):
                 errs = _check(source, str(k8s_dir) if path is not None else None, o.body)
             ctx.cache.put("schema", key, errs)
         for msg, epath in errs:
-            yield Finding("schema/invalid", Severity.error, f"{where(o)} {msg}", o.file or None,
+            yield finding("schema/invalid", f"{where(o)} {msg}", o.file or None,
                           o.line_of(*epath), "compare with the schema of " + (o.api_version + " " + kind))

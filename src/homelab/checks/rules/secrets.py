@@ -14,9 +14,8 @@ import tempfile
 from pathlib import Path
 
 from homelab.checks.context import CheckContext
-from homelab.checks.registry import rule
+from homelab.checks.registry import finding, rule
 from homelab.checks.rules._util import where
-from homelab.findings import Finding, Severity
 
 _TOKEN_RUN = re.compile(r"[A-Za-z0-9+/=_\-]{20,}")
 _SCREEN_OTHER = re.compile(
@@ -129,7 +128,7 @@ def credential(ctx: CheckContext):
         for line, kind in results.get(rel, []):
             by_line.setdefault(line, []).append(kind)
         for line, kinds in sorted(by_line.items()):
-            yield Finding("secrets/credential", Severity.error, f"looks like a committed credential ({', '.join(kinds)})",
+            yield finding("secrets/credential", f"looks like a committed credential ({', '.join(kinds)})",
                           rel, line,
                           "remove it, rotate it, and keep it in Bitwarden Secrets Manager (a BitwardenSecret syncs it)")
 
@@ -143,15 +142,13 @@ def secret_data(ctx: CheckContext):
                 continue  # SOPS-encrypted: ciphertext, decrypted by the controller
             for field in ("data", "stringData"):
                 if o.body.get(field):
-                    yield Finding("secrets/secret-data", Severity.error,
-                                  f"{where(o)} carries {field} in Git", o.file or None, o.line_of(field),
+                    yield finding("secrets/secret-data", f"{where(o)} carries {field} in Git", o.file or None, o.line_of(field),
                                   "use a BitwardenSecret (k8s.bitwarden.com/v1) that creates this Secret from Secrets Manager")
         elif o.kind == "BitwardenSecret" and o.group == "k8s.bitwarden.com":
             tok = o.spec.get("authToken") if isinstance(o.spec.get("authToken"), dict) else {}
             missing = [k for k in ("secretName", "secretKey") if not tok.get(k)]
             if missing:
-                yield Finding("secrets/bitwarden-auth-token", Severity.error,
-                              f"{where(o)}: spec.authToken lacks {' and '.join(missing)}", o.file or None,
+                yield finding("secrets/bitwarden-auth-token", f"{where(o)}: spec.authToken lacks {' and '.join(missing)}", o.file or None,
                               o.line_of("spec", "authToken") if tok else o.line_of("spec"),
                               "set authToken {secretName: bw-auth-token, secretKey: token}; that Secret lives in the "
                               "same namespace and is created once by hand")

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from homelab import render
 from homelab.checks.context import CheckContext
-from homelab.checks.registry import rule
+from homelab.checks.registry import finding, rule
 from homelab.checks.rules._util import where
 from homelab.checks.rules.exposure import route_entries
+from homelab.config import HomelabConfig
+from homelab.config.model import ALLOWLIST, FORWARD_AUTH, HEADERS, MIDDLEWARE_NAMESPACE, PROTECTIVE
 from homelab.config.types import AddressRange
 from homelab.findings import Finding, Severity
+from homelab.render.flux import exposure_var, target_var
 
 
 @rule("site/glue-stale", "the glue files generated from homelab.yaml are current", needs_tree=False)
 def glue_stale(ctx: CheckContext):
     for d in render.check(ctx.cfg, ctx.root):
-        yield Finding("site/glue-stale", Severity.error, f"generated file is {d.state}: homelab.yaml says otherwise",
+        yield finding("site/glue-stale", f"generated file is {d.state}: homelab.yaml says otherwise",
                       d.path, None, "run `homelab render` (never edit glue files by hand)")
 
 
@@ -29,12 +33,11 @@ def metallb_pool(ctx: CheckContext):
             try:
                 r = AddressRange(str(addr))
             except ValueError:
-                yield Finding("site/metallb-pool", Severity.error, f"{where(o)}: '{addr}' is not an address range",
+                yield finding("site/metallb-pool", f"{where(o)}: '{addr}' is not an address range",
                               o.file or None, o.line_of("spec", "addresses", i), "use ${METALLB_RANGE}")
                 continue
             if not (pool.first <= r.first and r.last <= pool.last):
-                yield Finding("site/metallb-pool", Severity.error,
-                              f"{where(o)} hands out {addr}, but homelab.yaml's metallb.pool is {pool}",
+                yield finding("site/metallb-pool", f"{where(o)} hands out {addr}, but homelab.yaml's metallb.pool is {pool}",
                               o.file or None, o.line_of("spec", "addresses", i),
                               "use addresses: [${METALLB_RANGE}] so homelab.yaml stays the one source")
 
@@ -47,15 +50,65 @@ def route_host(ctx: CheckContext):
         for _, hosts, _, keys in route_entries(o):
             for host in hosts:
                 if not (host == domain or host.endswith("." + domain)):
-                    yield Finding("site/route-host", Severity.error,
-                                  f"{host} ({where(o)}) is not under {domain}, the domain in homelab.yaml",
+                    yield finding("site/route-host", f"{host} ({where(o)}) is not under {domain}, the domain in homelab.yaml",
                                   o.file or None, o.line_of(*keys), "use ${HOST_<SERVICE>} from cluster-settings")
                 elif host not in known:
-                    yield Finding("site/route-host", Severity.error,
-                                  f"{host} ({where(o)}) is not a service in homelab.yaml, so its exposure is undeclared",
+                    yield finding("site/route-host", f"{host} ({where(o)}) is not a service in homelab.yaml, so its exposure is undeclared",
                                   o.file or None, o.line_of(*keys),
                                   "add it under services: in homelab.yaml (hostname, exposure), run `homelab render`, "
                                   "and use ${HOST_<SERVICE>}")
+
+
+TARGET_ANNOTATION = "external-dns.alpha.kubernetes.io/target"
+_SHORT = {ALLOWLIST: "LAN allowlist", FORWARD_AUTH: "Authentik SSO", HEADERS: "security headers"}
+
+
+def _describe(names: Iterable[str]) -> str:
+    return " + ".join(_SHORT.get(n, n) for n in names) or "no middleware"
+
+
+def _service_by_host(cfg: HomelabConfig) -> dict[str, str]:
+    return {cfg.fqdn(n).lower(): n for n in cfg.services}
+
+
+@rule("site/exposure-drift", "every route runs the middlewares and DNS target its service's exposure in homelab.yaml asks for")
+def exposure_drift(ctx: CheckContext):
+    cfg, tree = ctx.cfg, ctx.tree
+    by_host = _service_by_host(cfg)
+    for o in tree.routes():
+        annotations = o.metadata.get("annotations") or {}
+        for _, hosts, refs, keys in route_entries(o):
+            run = [name for ns, name in tree.middlewares_run(sorted(refs)) if ns == MIDDLEWARE_NAMESPACE]
+            for host in hosts:
+                name = by_host.get(host)
+                if name is None:
+                    continue  # site/route-host reports it
+                svc = cfg.services[name]
+                want = svc.middlewares()
+                line = ctx.config_line("services", name, "exposure")
+                follow = (f"{ctx.config_file}:{line} gives services.{name} exposure {svc.exposure.value}"
+                          + (", sso: false" if svc.profile == "lan-nosso" else "")
+                          + f"; make the route carry only {{name: exposure-${{{exposure_var(name)}}}, namespace: "
+                          f"{MIDDLEWARE_NAMESPACE}}} so it follows homelab.yaml (and run `homelab render`), or change "
+                          "the exposure there")
+                # Too little protection is exposure/lan-allowlist's and exposure/sso's finding; too much
+                # (the LAN allowlist on a public name, SSO on a webhook) locks out the users it is meant for.
+                extra = [m for m in run if m in PROTECTIVE and m not in want]
+                if extra:
+                    mw_keys = (*keys[:-1], "middlewares") if o.kind == "IngressRoute" else keys
+                    yield Finding("site/exposure-drift", Severity.error,
+                                  f"{host} ({where(o)}) runs {_describe(run)}, but its service {name} is "
+                                  f"{svc.profile} in homelab.yaml ({_describe(want)}): {_describe(extra)} locks out the "
+                                  "users it is meant for",
+                                  o.file or None, o.line_of(*mw_keys), follow)
+                target = annotations.get(TARGET_ANNOTATION)
+                if target is not None and str(target) != cfg.dns_target(name):
+                    yield Finding("site/exposure-drift", Severity.error,
+                                  f"{host} ({where(o)}) publishes its DNS record pointing at {target}, but exposure "
+                                  f"{svc.exposure.value} in homelab.yaml means {cfg.dns_target(name)}",
+                                  o.file or None, o.line_of("metadata", "annotations", TARGET_ANNOTATION),
+                                  f"{ctx.config_file}:{line} sets the exposure; use "
+                                  f"{TARGET_ANNOTATION}: ${{{target_var(name)}}} so the record follows it")
 
 
 def _replica_values(v: Any) -> list[int]:
@@ -98,7 +151,6 @@ def replicas(ctx: CheckContext):
     for o, value, keys in checks:
         for n in _replica_values(value):
             if n > nodes:
-                yield Finding("site/replicas", Severity.error,
-                              f"{where(o)} asks for {n} Longhorn replicas but homelab.yaml has {nodes} K3s nodes; "
+                yield finding("site/replicas", f"{where(o)} asks for {n} Longhorn replicas but homelab.yaml has {nodes} K3s nodes; "
                               "volumes would stay degraded", o.file or None, o.line_of(*keys),
                               "use ${LONGHORN_REPLICAS} (longhorn.replicas in homelab.yaml)")

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 from homelab.checks.context import CheckContext
-from homelab.checks.registry import rule
-from homelab.findings import Finding, Severity
+from homelab.checks.registry import finding, rule
 from homelab.gitops import parse_yaml
 
 
@@ -31,8 +30,8 @@ def yaml_files(ctx: CheckContext):
             ctx.cache.put("yaml", key, parsed)
         for p in parsed.problems:
             if p.kind == "syntax":
-                yield Finding("yaml/syntax", Severity.error, f"YAML syntax error: {p.message}", rel, p.line,
+                yield finding("yaml/syntax", f"YAML syntax error: {p.message}", rel, p.line,
                               "check indentation and quoting on this line")
             else:
-                yield Finding("yaml/duplicate-key", Severity.error, p.message, rel, p.line,
+                yield finding("yaml/duplicate-key", p.message, rel, p.line,
                               "YAML keeps only the last value; remove or merge the duplicate")
