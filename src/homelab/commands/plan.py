@@ -131,7 +131,8 @@ def command(ctx: Context, fmt: str, output: Path | None, diagram_dir: Path | Non
         text = html.page(report, cfg, root=ctx.root, out_dir=(output.parent if output else Path.cwd()).resolve(),
                          verbose=verbose)
     elif output is None:
-        views.print_table(report, _console(wide), verbose=verbose)
+        console = _console(wide)
+        views.print_table(report, console, verbose=verbose)
     else:
         console = _console(wide)
         with console.capture() as captured:
@@ -163,8 +164,10 @@ def command(ctx: Context, fmt: str, output: Path | None, diagram_dir: Path | Non
     if strict and (summary.drill_errors or summary.tree_errors):
         why.append("--strict: a drill or the resource budget found an error")
     if fmt == "table" and output is None:
-        click.echo(("exit 1: " + "; ".join(why)) if why else
-                   "exit 0: the repository is valid" + ("" if strict or not summary.drill_errors else
-                                                        " (drill errors are risks to weigh; --strict fails on them)"))
+        from rich.text import Text
+
+        console.print(Text(("exit 1: " + "; ".join(why)) if why else
+                           "exit 0: the repository is valid" + ("" if strict or not summary.drill_errors else
+                                                                " (drill errors are risks to weigh; --strict fails on them)")))
     if why:
         sys.exit(1)

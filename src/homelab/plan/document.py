@@ -46,7 +46,7 @@ class Grid:
 class Line:
     text: str
     severity: str | None = None
-    kind: str = "text"            # title | heading | text | note
+    kind: str = "text"            # title | status (the validation lines) | heading | text | note
 
 
 @dataclass(frozen=True)
@@ -80,20 +80,20 @@ def c(text: object, severity: str | None = None) -> Cell:
 
 def validation(plan: Plan) -> list[Line]:
     v = plan.validation
-    lines = [Line(f"config  {plan.config} is {v.config}", "info")]
+    lines = [Line(f"config  {plan.config} is {v.config}", "info", "status")]
     glue = v.glue
-    lines.append(Line("glue    current", "info") if not glue else
-                 Line("glue    " + "; ".join(f"{g.path} {g.state}" for g in glue) + " (run `homelab render`)", "error"))
+    lines.append(Line("glue    current", "info", "status") if not glue else
+                 Line("glue    " + "; ".join(f"{g.path} {g.state}" for g in glue) + " (run `homelab render`)", "error", "status"))
     chk = v.check
     if chk.available:
         sev = "error" if chk.errors else ("warning" if chk.warnings else "info")
         first = ("; first: " + ", ".join(f"{f.rule} at {f.at()}" for f in chk.top[:3]) + "; run `homelab check` for all"
                  if chk.top else "")
-        lines.append(Line(f"check   {chk.errors} error(s), {chk.warnings} warning(s), {chk.waived} waived{first}", sev))
+        lines.append(Line(f"check   {chk.errors} error(s), {chk.warnings} warning(s), {chk.waived} waived{first}", sev, "status"))
     else:
-        lines.append(Line(f"check   not run: {chk.reason}", "warning"))
+        lines.append(Line(f"check   not run: {chk.reason}", "warning", "status"))
     if not plan.tree.available:
-        lines.append(Line(f"tree    not read: {plan.tree.reason}", "warning"))
+        lines.append(Line(f"tree    not read: {plan.tree.reason}", "warning", "status"))
     return lines
 
 

@@ -17,7 +17,7 @@ from homelab.plan.document import MARK, Block, Cell, Findings, Grid, Line, docum
 from homelab.plan.model import Plan, PlanFinding
 
 STYLE = {"info": "green", "warning": "yellow", "error": "bold red"}
-LINE_STYLE = {"title": "bold", "heading": "bold", "note": "dim", "text": ""}
+LINE_STYLE = {"title": "bold", "heading": "bold", "note": "dim", "text": "", "status": ""}
 
 
 def _text(cell: Cell) -> Text:
@@ -43,8 +43,7 @@ def _widths(grid: Grid, width: int) -> list[int] | None:
 
 
 def _table(grid: Grid, widths: list[int]) -> Table:
-    t = Table(title=grid.title, title_justify="left", caption=grid.caption or None, caption_justify="left",
-              box=box.HEAVY_HEAD, show_edge=False, pad_edge=False)
+    t = Table(box=box.HEAVY_HEAD, show_edge=False, pad_edge=False)
     for h, w in zip(grid.heads, widths):
         t.add_column(h, width=w, overflow="fold")
     for row in grid.rows:
@@ -54,7 +53,7 @@ def _table(grid: Grid, widths: list[int]) -> Table:
 
 def _stacked(grid: Grid, console: Console) -> None:
     """One record per block: the first cell as its heading, the others as `Head: value`, wrapped under it."""
-    console.print(Text(grid.title, style="italic"))
+    console.print(Text(grid.title, style="bold"))
     for row in grid.rows:
         first, *rest = row
         console.print(Text(first.text, style="bold " + (STYLE[first.severity] if first.severity else "")))
@@ -85,8 +84,12 @@ def print_blocks(blocks: list[Block], console: Console) -> None:
             widths = _widths(b, console.width)
             if widths is None:
                 _stacked(b, console)
-            else:
-                console.print(_table(b, widths))
+                continue
+            # title and caption as lines of their own: the full width, not the table's
+            console.print(Text(b.title, style="bold"))
+            console.print(_table(b, widths))
+            if b.caption:
+                console.print(Text(b.caption, style="dim"))
         elif isinstance(b, Findings):
             if b.items:
                 console.print(Text(b.title, style="bold"))
