@@ -39,8 +39,6 @@ def _sort_key(f: Finding) -> tuple:
 
 def run_checks(root: Path, cfg: HomelabConfig, *, select: list[str] | None = None, ignore: list[str] | None = None,
                options: Options | None = None, cache: Cache | None = None, config_file: str | None = None) -> Report:
-    import homelab.checks.rules  # noqa: F401  (registers every rule)
-
     select, ignore = select or [], ignore or []
     options = options or Options()
     ctx = CheckContext(root=root.resolve(), cfg=cfg, cache=cache or Cache(None), options=options,

@@ -14,7 +14,6 @@ from homelab.checks.rules.exposure import route_entries
 from homelab.config import HomelabConfig
 from homelab.config.model import ALLOWLIST, FORWARD_AUTH, HEADERS, MIDDLEWARE_NAMESPACE, PROTECTIVE
 from homelab.config.types import AddressRange
-from homelab.findings import Finding, Severity
 from homelab.render.flux import exposure_var, target_var
 
 
@@ -96,14 +95,14 @@ def exposure_drift(ctx: CheckContext):
                 extra = [m for m in run if m in PROTECTIVE and m not in want]
                 if extra:
                     mw_keys = (*keys[:-1], "middlewares") if o.kind == "IngressRoute" else keys
-                    yield Finding("site/exposure-drift", Severity.error,
+                    yield finding("site/exposure-drift",
                                   f"{host} ({where(o)}) runs {_describe(run)}, but its service {name} is "
                                   f"{svc.profile} in homelab.yaml ({_describe(want)}): {_describe(extra)} locks out the "
                                   "users it is meant for",
                                   o.file or None, o.line_of(*mw_keys), follow)
                 target = annotations.get(TARGET_ANNOTATION)
                 if target is not None and str(target) != cfg.dns_target(name):
-                    yield Finding("site/exposure-drift", Severity.error,
+                    yield finding("site/exposure-drift",
                                   f"{host} ({where(o)}) publishes its DNS record pointing at {target}, but exposure "
                                   f"{svc.exposure.value} in homelab.yaml means {cfg.dns_target(name)}",
                                   o.file or None, o.line_of("metadata", "annotations", TARGET_ANNOTATION),
