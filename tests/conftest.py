@@ -42,6 +42,9 @@ def copy_repo(dest: Path, *parts: str, edit: Callable[[dict], None] | None = Non
     text = (ROOT / "homelab.yaml").read_text()
     if edit is not None:
         yaml = YAML()
+        yaml.indent(mapping=2, sequence=4, offset=2)  # the bundled file's layout, so lines stay where they were
+        yaml.width = 4096
+        yaml.preserve_quotes = True
         doc = yaml.load(text)
         edit(doc)
         buf = io.StringIO()
@@ -52,7 +55,76 @@ def copy_repo(dest: Path, *parts: str, edit: Callable[[dict], None] | None = Non
     return dest
 
 
+OWN_REPOSITORY = "https://github.com/jdoe/homelab"
+
+
+def own_lab(doc: dict) -> None:
+    """Replace the example values the bundled homelab.yaml ships with by a user's own (same keys, same lines),
+    so `homelab up` accepts the copy: what a new user does first."""
+    site = doc["site"]
+    site["domain"], site["acme_email"] = "jdoe-lab.net", "admin@jdoe-lab.net"
+    site["ssh_public_keys"][0] = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdoeOwnPublicKeyForTheTestLabOnlyAAAAAAAAAA jdoe@laptop"
+    doc["flux"]["repository"] = OWN_REPOSITORY
+    bw = doc["bitwarden"]
+    bw["organization_id"] = "5f0c6a52-3c1e-4d8e-9a61-0b7e2f4c9d10"
+    for i, name in enumerate(bw["secrets"]):
+        bw["secrets"][name] = f"7a1e9c3b-52d4-4f6a-8b0e-{i + 1:012d}"
+
+
 @pytest.fixture
 def repo_copy(tmp_path: Path) -> Path:
     """A scratch copy of the bundled config plus its rendered glue, to break and mend."""
     return copy_repo(tmp_path)
+
+
+# ------------------------------------------------------------------ charts: mirror, cache, registry
+
+SHARED_CHARTS = SHARED / "charts"
+
+
+@pytest.fixture(scope="session")
+def shared_charts() -> Path:
+    """The offline chart mirror beside the repository (`../shared/charts`, as CI lays it out)."""
+    if not (SHARED_CHARTS / "traefik.github.io" / "charts" / "index.yaml").is_file():
+        pytest.skip(f"the offline chart mirror is not at {SHARED_CHARTS} (clone shared/ beside the repository)")
+    return SHARED_CHARTS
+
+
+@pytest.fixture
+def chart_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """An empty chart cache of this test's own (HOMELAB_CACHE_DIR), and no mirror set."""
+    from homelab.charts import ChartCache
+
+    monkeypatch.setenv("HOMELAB_CACHE_DIR", str(tmp_path / "user-cache"))
+    monkeypatch.delenv("HOMELAB_CHART_MIRROR", raising=False)
+    return ChartCache()
+
+
+@pytest.fixture
+def chart_server(shared_charts: Path):
+    """`../shared/charts` served over HTTP on 127.0.0.1 (a `chartmirror.ChartServer`)."""
+    from chartmirror import ChartServer
+
+    server = ChartServer(shared_charts)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def chart_mirror(chart_server, chart_cache, monkeypatch: pytest.MonkeyPatch):
+    """HOMELAB_CHART_MIRROR pointing at the served `../shared/charts`, with an empty cache."""
+    monkeypatch.setenv("HOMELAB_CHART_MIRROR", chart_server.url)
+    return chart_server
+
+
+@pytest.fixture(scope="session")
+def oci_registry(tmp_path_factory: pytest.TempPathFactory):
+    """A real OCI registry (Debian's docker-registry) on 127.0.0.1, empty at the start of the session."""
+    from chartmirror import Registry
+
+    try:
+        registry = Registry(tmp_path_factory.mktemp("registry"))
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    yield registry
+    registry.close()

@@ -28,7 +28,9 @@ def repo(clean, tmp_path) -> Path:
 
 
 def check(repo: Path, *args: str):
-    return run_cli("-c", str(repo / "homelab.yaml"), "check", "--schemas", str(CRD_SCHEMAS), *args, cwd=repo)
+    # the bundled homelab.yaml is the example, so site/placeholder fires on it; tests/test_site.py covers that rule
+    return run_cli("-c", str(repo / "homelab.yaml"), "check", "--schemas", str(CRD_SCHEMAS), "--ignore", "site/placeholder",
+                   *args, cwd=repo)
 
 
 def _drop_allowlist(repo: Path, waiver: str = "") -> None:

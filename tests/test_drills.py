@@ -10,7 +10,7 @@ from homelab.drills import Certificate, PodGroup, Volume, Workload, facts, run
 from homelab.drills.fixes import patched
 from homelab.drills.workload import RouteBackend
 from homelab.findings import Severity
-from homelab.yamlsrc import load_located
+from homelab.yamlio import load_located
 
 from conftest import ROOT
 

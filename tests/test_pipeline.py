@@ -22,10 +22,10 @@ from rich.console import Console
 
 from homelab.config import load_config
 from homelab.pipeline import PipelineContext, Runner, StageFailed, State, run_pipeline
-from homelab.pipeline.secrets import MASK
+from homelab.clients.masking import MASK
 from homelab.pipeline.stages import token_secret_manifest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, copy_repo, own_lab, run_cli
 
 STANDIN = ROOT / "tests" / "standins" / "standin"
 PROGRAMS = ("packer", "terraform", "ansible-playbook", "flux", "kubectl")
@@ -141,9 +141,9 @@ class FluxStandIn:
 
 
 @pytest.fixture
-def lab(repo_copy: Path, tmp_path_factory, monkeypatch) -> Lab:
+def lab(tmp_path: Path, tmp_path_factory, monkeypatch) -> Lab:
     tmp = tmp_path_factory.mktemp("lab")
-    root = repo_copy
+    root = copy_repo(tmp_path, edit=own_lab)
     for rel, text in {"packer/ubuntu-2404/ubuntu-2404.pkr.hcl": "# template\n", "terraform/main.tf": "# vms\n",
                       "ansible/playbooks/site.yml": "---\n- name: Site\n  hosts: all\n  tasks: []\n",
                       "kubernetes/clusters/homelab/flux-system/kustomization.yaml": "resources: []\n"}.items():
@@ -162,7 +162,7 @@ def lab(repo_copy: Path, tmp_path_factory, monkeypatch) -> Lab:
     gitconfig = tmp / "gitconfig"
     remote = tmp / "remote.git"
     gitconfig.write_text(f"[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n"
-                         f"[url \"{remote.as_uri()}\"]\n\tinsteadOf = https://github.com/example/homelab\n")
+                         f"[url \"{remote.as_uri()}\"]\n\tinsteadOf = https://github.com/jdoe/homelab\n")
     env = {"PATH": f"{bin_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(home), "GIT_CONFIG_GLOBAL": str(gitconfig),
            "GIT_CONFIG_NOSYSTEM": "1", "PROXMOX_USERNAME": "packer@pve!homelab", "STANDIN_TF_OUTPUT": str(ROOT / "tests/fixtures/terraform-output/valid.json"),
            "STANDIN_LOG": str(tmp / "standin.log"), "STANDIN_DONE": str(tmp / "standin.done"),
@@ -175,7 +175,7 @@ def lab(repo_copy: Path, tmp_path_factory, monkeypatch) -> Lab:
     git("init", "-q", cwd=root)
     git("add", "-A", cwd=root)
     git("commit", "-qm", "lab", cwd=root)
-    git("push", "-q", "https://github.com/example/homelab", "HEAD:main", cwd=root)
+    git("push", "-q", "https://github.com/jdoe/homelab", "HEAD:main", cwd=root)
     return Lab(root, tmp)
 
 
@@ -187,7 +187,7 @@ def test_stages_run_in_order_with_stand_ins(lab):
                                "terraform plan -input=false -detailed-exitcode -out=../.homelab/vms.tfplan"]
     assert "ansible-playbook -i inventories/ playbooks/site.yml" in lab.calls()
     assert lab.calls()[-2:] == [
-        "flux create source git flux-system --url=https://github.com/example/homelab --branch=main --interval=10m",
+        "flux create source git flux-system --url=https://github.com/jdoe/homelab --branch=main --interval=10m",
         "flux create kustomization flux-system --source=GitRepository/flux-system --path=./kubernetes/clusters/homelab "
         "--prune=true --interval=10m"]
     assert lab.recorded() == sorted(ORDER)
@@ -286,7 +286,7 @@ def test_a_node_added_to_homelab_yaml_reruns_only_what_it_changes(lab):
     cfg_file.write_text(text.replace(node, node + new))
     write(render_all(load_config(cfg_file)), lab.root)
     git("commit", "-qam", "add k3s-4", cwd=lab.root)
-    git("push", "-q", "https://github.com/example/homelab", "HEAD:main", cwd=lab.root)
+    git("push", "-q", "https://github.com/jdoe/homelab", "HEAD:main", cwd=lab.root)
     lab.up()
     called = lab.stages_called()
     assert "template" not in called and "bootstrap" not in called
@@ -362,19 +362,19 @@ def test_dry_run_prints_every_command_and_no_secret(lab):
     # homelab: ignore[secrets/credential] a made-up token the masking test must hide
     github_token = "ghp_Zx8Kq2Lm4Np6Rs8Tu0Vw2Xy4Za6Bc8De0Fg2"
     cfg = lab.root / "homelab.yaml"
-    cfg.write_text(cfg.read_text().replace("https://github.com/example/homelab",
-                                           f"https://git:{github_token}@github.com/example/homelab"))
+    cfg.write_text(cfg.read_text().replace("https://github.com/jdoe/homelab",
+                                           f"https://git:{github_token}@github.com/jdoe/homelab"))
     res = run_cli("--config", str(cfg), "up", "--dry-run", env={"GITHUB_TOKEN": github_token, **SECRETS})
     assert res.returncode == 0, res.stderr
     out = res.stdout
     expected = ["check: tools at supported versions", "$ terraform version   # 1.9.0 or newer",
-                f"$ git ls-remote https://git:{MASK}@github.com/example/homelab refs/heads/main",
+                f"$ git ls-remote https://git:{MASK}@github.com/jdoe/homelab refs/heads/main",
                 "packer init .", "packer build .", "terraform init -input=false", "terraform plan",
                 "terraform show ../.homelab/vms.tfplan", "terraform apply -input=false ../.homelab/vms.tfplan",
                 "terraform output -json -no-color", "write: ansible/inventories/k3s-nodes.yml", "ansible-playbook -i inventories/ playbooks/site.yml",
                 "flux check --pre", "flux install",
                 "kubectl apply --server-side --field-manager=homelab -f - < Secret sm-operator-system/bw-auth-token",
-                f"flux create source git flux-system --url=https://git:{MASK}@github.com/example/homelab",
+                f"flux create source git flux-system --url=https://git:{MASK}@github.com/jdoe/homelab",
                 "flux create kustomization flux-system", "wait: every Kustomization and HelmRelease Ready"]
     positions = [out.find(e) for e in expected]
     assert -1 not in positions, [e for e, p in zip(expected, positions) if p == -1]

@@ -8,7 +8,7 @@ import json
 from rich.console import Console
 
 from homelab.pipeline.converge import wait_ready
-from homelab.pipeline.secrets import MASK, Masker
+from homelab.clients.masking import MASK, Masker
 
 from conftest import ROOT
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from homelab.gitops import K8sObject
-from homelab.plan.tree import _covers, _helm_pods, _helm_volumes, _hosts_of
+from homelab.plan.tree import _helm_pods, _helm_volumes
 
 Mi, Gi = 2**20, 2**30
 
@@ -42,11 +42,3 @@ def test_a_claim_template_is_a_volume_not_a_pod():
     assert not [p for p in _helm_pods(helm_release(VALUES)) if "volumeClaimTemplate" in p.name]
     vols = {v.name: v.size for v in _helm_volumes(helm_release(VALUES))}
     assert vols == {"stack:prometheus.storageSpec.volumeClaimTemplate": 20 * Gi, "stack:persistence": 8 * Gi}
-
-
-def test_route_hosts_and_wildcard_coverage():
-    assert _hosts_of("Host(`a.lan.example.com`) || Host(`b.example.com`, `c.example.com`)") == [
-        "a.lan.example.com", "b.example.com", "c.example.com"]
-    assert _covers("*.example.com", "grafana.example.com")
-    assert not _covers("*.example.com", "grafana.lan.example.com")   # a wildcard covers one label only
-    assert _covers("example.com", "example.com") and not _covers("example.com", "www.example.com")

@@ -17,6 +17,7 @@ GLUE = {
     "packer/ubuntu-2404/homelab.auto.pkrvars.hcl",
     "terraform/homelab.auto.tfvars.json",
     "ansible/inventories/group_vars/all/homelab.yml",
+    "ansible/inventories/hosts.yml",  # the Proxmox hosts and the Pi (the VMs come from Terraform)
     "kubernetes/clusters/homelab/flux-system/cluster-settings.yaml",
     # Flux's sync objects, which `flux bootstrap` would generate (gotk-sync): no substitution there
     "kubernetes/clusters/homelab/flux-system/git-repository.yaml",

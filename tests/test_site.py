@@ -6,12 +6,15 @@ the real CLI (`render`, `check`, `plan`) or the library on the real Flux tree (r
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import copy_repo, run_cli
+from conftest import copy_repo, own_lab, run_cli
 
 needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None,
                                    reason="kubectl (built-in kustomize) is not installed: the Flux tree cannot be built")
@@ -78,7 +81,7 @@ def test_changing_a_services_exposure_and_rendering_changes_what_its_route_runs_
     assert (row["host"], row["protection"], row["protection_from"]) == ("home.example.com", [], "tree")
     owners = next(d["owners"] for d in plan["tree"]["dns"] if d["name"] == "home.example.com")
     assert owners == ["external-dns/external-dns-cloudflare"]
-    code, findings = _check(repo, "--select", "site,exposure")
+    code, findings = _check(repo, "--select", "site,exposure", "--ignore", "site/placeholder")
     assert code == 0, findings
 
 
@@ -109,3 +112,134 @@ def test_a_route_that_keeps_the_lan_chain_after_its_service_went_public_is_expos
                        if line == "    exposure: public")
     assert drift["severity"] == "error" and "LAN allowlist" in drift["message"]
     assert f"homelab.yaml:{config_line}" in drift["hint"] and "exposure-${EXPOSURE_HOMEPAGE}" in drift["hint"]
+
+
+# --- 2. the whole inventory is generated -----------------------------------------------------------
+
+PVE3 = """    pve3:
+      address: 192.168.1.4
+      api_endpoint: https://192.168.1.4:8006/
+      node_name: pve3
+      cores: 8
+      memory: 32GiB
+  template:"""
+
+
+def test_a_third_proxmox_host_and_a_moved_management_network_reach_the_ansible_inventory(tmp_path):
+    repo = copy_repo(tmp_path, "ansible")
+    _edit_config(repo, "  template:", PVE3)
+    (repo / "homelab.yaml").write_text((repo / "homelab.yaml").read_text().replace("192.168.1.", "192.168.7."))
+    res = run_cli("render", cwd=repo)
+    assert res.returncode == 0, res.stderr
+    assert "wrote ansible/inventories/hosts.yml" in res.stdout
+
+    exe = shutil.which("ansible-inventory", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    if exe is None:
+        pytest.skip("ansible-inventory is not installed (the test extra bundles it)")
+    listed = run_cli_tool(exe, "-i", "inventories/", "--list", cwd=repo / "ansible")
+    hostvars = listed["_meta"]["hostvars"]
+    assert {h: (hostvars[h]["ansible_host"], hostvars[h]["ansible_user"]) for h in ("pve1", "pve2", "pve3", "main-rpi4")} == {
+        "pve1": ("192.168.7.2", "root"), "pve2": ("192.168.7.3", "root"), "pve3": ("192.168.7.4", "root"),
+        "main-rpi4": ("192.168.7.6", "ops")}
+    assert sorted(listed["proxmox"]["hosts"]) == ["pve1", "pve2", "pve3"]
+    assert listed["dns"]["hosts"] == ["main-rpi4"]
+
+
+def test_a_hand_edited_hosts_inventory_is_caught_by_render_check(repo_copy):
+    hosts = repo_copy / "ansible/inventories/hosts.yml"
+    hosts.write_text(hosts.read_text().replace("192.168.1.3", "192.168.1.99"))
+    res = run_cli("render", "--check", cwd=repo_copy)
+    assert res.returncode == 1
+    assert "ansible/inventories/hosts.yml: stale" in res.stderr
+
+
+def run_cli_tool(exe: str, *args: str, cwd: Path) -> dict:
+    """Run a real tool (here ansible-inventory) and parse its JSON."""
+    proc = subprocess.run([exe, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+# --- 3. flux.path honoured everywhere ---------------------------------------------------------------
+
+@needs_kubectl
+def test_a_different_flux_path_is_used_by_render_new_app_check_plan_and_up(tmp_path):
+    repo = copy_repo(tmp_path, "kubernetes", edit=own_lab)  # `up` refuses the example values
+    moved = repo / "k8s/clusters/lab"
+    shutil.move(repo / CLUSTER, moved)
+    shutil.rmtree(repo / "kubernetes")
+    for f in moved.rglob("*.yaml"):  # the tree's own Kustomization paths move with it, as in any Flux repository
+        f.write_text(f.read_text().replace(f"./{CLUSTER}/", "./k8s/clusters/lab/"))
+    _edit_config(repo, "  path: kubernetes/clusters/homelab", "  path: k8s/clusters/lab")
+    _edit_config(repo, "  authentik:", "  wiki:\n    hostname: wiki\n    exposure: lan\n  authentik:")
+
+    res = run_cli("render", cwd=repo)
+    assert res.returncode == 0, res.stderr
+    assert set(res.stdout.split()) >= {"k8s/clusters/lab/flux-system/cluster-settings.yaml",
+                                      "k8s/clusters/lab/flux-system/flux-system.yaml",
+                                      "k8s/clusters/lab/flux-system/git-repository.yaml"}
+    assert not (repo / "kubernetes").exists()
+    assert "path: ./k8s/clusters/lab\n" in (moved / "flux-system/flux-system.yaml").read_text()
+    assert "!/k8s\n" in (moved / "flux-system/git-repository.yaml").read_text()
+
+    res = run_cli("new", "app", "wiki", "--image", "ghcr.io/example/wiki:1.2.3", cwd=repo)
+    assert res.returncode == 0, res.stderr
+    assert "path: ./k8s/clusters/lab/apps/wiki/app\n" in (moved / "apps/wiki/ks.yaml").read_text()
+    assert "./wiki/ks.yaml" in (moved / "apps/kustomization.yaml").read_text()
+    assert not (repo / "kubernetes").exists()
+
+    code, findings = _check(repo, "--select", "flux,site,exposure")
+    assert code == 0, findings
+    plan = json.loads(run_cli("plan", "-f", "json", "--no-check", cwd=repo).stdout)
+    assert plan["tree"]["available"] and plan["tree"]["path"] == "k8s/clusters/lab"
+    assert "wiki.lan.jdoe-lab.net" in {r["host"] for r in plan["tree"]["routes"]}
+
+    up = run_cli("up", "--dry-run", "--only", "bootstrap", cwd=repo, env={"BWS_ACCESS_TOKEN": "x" * 12})
+    assert up.returncode == 0, up.stderr
+    assert "--path=./k8s/clusters/lab" in up.stdout
+
+
+# --- 4. placeholders ---------------------------------------------------------------------------------
+
+EXAMPLE_KEYS = ["site.domain", "site.acme_email", "site.ssh_public_keys.0", "flux.repository", "bitwarden.organization_id",
+                *(f"bitwarden.secrets.{s}" for s in ("cloudflare_api_token", "pihole_password", "authentik_secret_key",
+                                                      "authentik_postgres_password", "grafana_admin_user",
+                                                      "grafana_admin_password", "flux_webhook_token"))]
+
+
+def _line_of(repo: Path, key: str) -> int:
+    from homelab.yamlsrc import load_located
+
+    doc, _ = load_located(repo / "homelab.yaml")
+    return doc.line_of([int(k) if k.isdigit() else k for k in key.split(".")])
+
+
+def test_the_shipped_example_values_are_placeholder_warnings_at_their_lines_in_validate_check_and_plan(repo_copy):
+    want = {f"homelab.yaml:{_line_of(repo_copy, key)}: {key}" for key in EXAMPLE_KEYS}
+
+    validate = run_cli("validate", cwd=repo_copy)
+    assert validate.returncode == 0, validate.stderr
+    warned = {": ".join(line.removeprefix("warning: ").split(": ", 2)[:2])
+              for line in validate.stderr.splitlines() if line.startswith("warning:")}
+    assert warned == want
+
+    code, findings = _check(repo_copy, "--select", "site/placeholder")
+    assert code == 1 and {f["severity"] for f in findings} == {"warning"}
+    assert {f"{f['file']}:{f['line']}: {f['message'].split(':', 1)[0]}" for f in findings} == want
+
+    plan = run_cli("plan", "-f", "json", "--no-check", cwd=repo_copy)
+    assert plan.returncode == 0, plan.stderr  # the bundled file is the example: a valid repository
+    shown = json.loads(plan.stdout)["validation"]["placeholders"]
+    assert {f"{f['file']}:{f['line']}: {f['message'].split(':', 1)[0]}" for f in shown} == want
+
+
+def test_up_refuses_to_provision_while_an_example_value_remains_and_names_it(tmp_path):
+    repo = copy_repo(tmp_path, edit=own_lab)
+    _edit_config(repo, "https://github.com/jdoe/homelab", "https://github.com/example/homelab")
+    res = run_cli("up", "--dry-run", cwd=repo)
+    assert res.returncode == 1
+    errors = [line for line in res.stderr.splitlines() if line.startswith("failed:")]
+    assert errors == [f"failed: homelab.yaml:{_line_of(repo, 'flux.repository')}: flux.repository: "
+                      "'https://github.com/example/homelab' is the example repository: replace it before provisioning "
+                      "(hint: set the URL of your fork: Flux deploys what is there)"]
+    assert "▶ template" not in res.stdout  # refused before any stage

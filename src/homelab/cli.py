@@ -20,7 +20,7 @@ from homelab.config import DEFAULT_CONFIG, json_schema
 from homelab.context import Context, pass_ctx
 from homelab.errors import HomelabError
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 # Commands that live in their own modules under homelab.commands; each exposes `command`
 # (a click command using `homelab.context.pass_ctx`). Add one name per line. They are imported
@@ -28,7 +28,9 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 # Proxmox and HTTP clients that `status` and `up` need.
 COMMAND_MODULES: list[str] = [
     "check",
+    "charts",
     "plan",
+    "diff",
     "inventory",
     "new",
     "up",
@@ -66,6 +68,8 @@ def validate(ctx: Context) -> None:
     cfg = ctx.cfg
     click.echo(f"{ctx.config_path}: valid ({len(cfg.k3s.nodes)} K3s nodes on {len(cfg.proxmox.hosts)} Proxmox hosts, "
                f"{len(cfg.services)} services)")
+    for f in ctx.placeholders():
+        click.echo(f"warning: {f} [{f.rule}]", err=True)
 
 
 @cli.command()

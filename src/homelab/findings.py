@@ -1,7 +1,7 @@
 """The one Finding type: what every rule reports, and what stops a command on bad input.
 
 Checks, `homelab validate`, plan drills, `homelab up`'s preflight and status all report Findings
-made by a registered rule (`homelab.checks.registry`, `rule.finding(...)`). A bad input that must
+made by a registered rule (`homelab.registry`, `rule.finding(...)`). A bad input that must
 stop a command (exit code 2) is raised as `homelab.errors.HomelabError`, which carries Findings
 too: `errors.Problem` is the same type, so a config rule's finding is shown the same way
 wherever it is reported.

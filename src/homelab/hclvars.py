@@ -17,7 +17,7 @@ from pathlib import Path
 import hcl2
 
 from homelab import paths
-from homelab.checks.registry import declare, finding
+from homelab.registry import declare, finding
 from homelab.findings import Finding
 
 TERRAFORM_DIR = paths.TERRAFORM_DIR

@@ -9,20 +9,18 @@ cluster" is stated; Terraform's map keys carry no order of their own.
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap
 
 from homelab import paths
 from homelab.config.model import NodeRole
 from homelab.config.types import DnsLabel
 from homelab.errors import HomelabError, problem
+from homelab.yamlio import dump, flow
 
 PATH = paths.K3S_INVENTORY
 OUTPUT_NAME = "k3s_nodes"
@@ -136,32 +134,20 @@ def order_nodes(nodes: list[Node], declared: list[str], source: str) -> tuple[li
     return ordered, pending
 
 
-def _flow(mapping: dict[str, Any]) -> CommentedMap:
-    cm = CommentedMap(mapping)
-    cm.fa.set_flow_style()
-    return cm
-
-
 def render_inventory(nodes: list[Node]) -> str:
     """The inventory YAML: servers and agents groups under k3s_cluster; the first server has k3s_init: true."""
     first_server = next(n.name for n in nodes if n.role == NodeRole.server.value)
 
-    def hosts(role: str) -> CommentedMap:
-        group = CommentedMap()
+    def hosts(role: str) -> dict[str, Any]:
+        group: dict[str, Any] = {}
         for n in nodes:
             if n.role == role:
-                group[n.name] = _flow({"ansible_host": n.address, "k3s_init": n.name == first_server,
+                group[n.name] = flow({"ansible_host": n.address, "k3s_init": n.name == first_server,
                                        "proxmox_host": n.proxmox_host, "vm_id": n.vm_id})
-        if not group:
-            group.fa.set_flow_style()
-        return group
+        return group or flow({})
 
     doc = {"all": {"children": {"k3s_cluster": {"children": {
         "k3s_servers": {"hosts": hosts(NodeRole.server.value)},
         "k3s_agents": {"hosts": hosts(NodeRole.agent.value)},
     }}}}}
-    yaml = YAML()
-    yaml.width = 4096  # one host per line, however long
-    buf = io.StringIO()
-    yaml.dump(doc, buf)
-    return HEADER + buf.getvalue()
+    return HEADER + dump(doc)

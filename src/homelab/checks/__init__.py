@@ -4,8 +4,8 @@
     report = run_checks(root, cfg, select=["flux"], options=Options(schemas=Path(...)))
     report.findings, report.waived, report.notes, report.exit_code
 
-Names are loaded on first use, so `homelab.checks.registry` can be imported by the config, plan
-and pipeline modules that register ids without pulling in the runner (and the config it reads).
+Names are loaded on first use, so a rule module importing `homelab.checks.registry` does not pull
+in the runner (and the config and Flux tree it reads).
 """
 
 from __future__ import annotations

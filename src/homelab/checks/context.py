@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import subprocess
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from homelab import paths
+from homelab import paths, tools
 from homelab.config import HomelabConfig
 from homelab.errors import HomelabError
 from homelab.gitops import Cache, FluxTree, load_tree
@@ -38,7 +37,7 @@ class CheckContext:
 
     def config_line(self, *keys: str | int) -> int | None:
         """The line of a key of homelab.yaml (the deepest one that exists), for findings and hints."""
-        from homelab.yamlsrc import load_located
+        from homelab.yamlio import load_located
 
         try:
             doc, _ = load_located(self.root / self.config_file, display=self.config_file)
@@ -55,15 +54,14 @@ class CheckContext:
         """Repository-relative files a push would carry: `git ls-files` (tracked + untracked, not
         ignored) inside a work tree, else every file outside caches and virtualenvs."""
         try:
-            out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                                 cwd=self.root, capture_output=True, check=True, timeout=60)
-            top = subprocess.run(["git", "rev-parse", "--show-prefix"], cwd=self.root, capture_output=True,
-                                 text=True, check=True, timeout=60).stdout.strip()
-            if top == "":
-                names = sorted({n for n in out.stdout.decode().split("\0") if n})
-                return [n for n in names if (self.root / n).is_file() and not self.excluded(n)]
-        except (OSError, subprocess.SubprocessError):
-            pass
+            listed = tools.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                               cwd=self.root, timeout=60)
+            top = tools.run(["git", "rev-parse", "--show-prefix"], cwd=self.root, timeout=60)
+        except HomelabError:  # git missing or hanging: walk the folder instead
+            listed = top = None
+        if listed is not None and top is not None and listed.ok and top.ok and top.stdout.strip() == "":
+            names = sorted({n for n in listed.stdout.split("\0") if n})
+            return [n for n in names if (self.root / n).is_file() and not self.excluded(n)]
         found = []
         for dirpath, dirnames, filenames in os.walk(self.root):
             dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)

@@ -45,7 +45,7 @@ def command(ctx: Context, fmt: str, select: tuple[str, ...], ignore: tuple[str, 
     """
     from homelab.checks import Options, run_checks
     from homelab.checks import report as rep
-    from homelab.checks.registry import all_rules, expand
+    from homelab.registry import all_rules, expand
     from homelab.gitops import Cache
 
     if list_rules:

@@ -34,7 +34,7 @@ def _locator(ctx: Context):
         if not path:
             return str(ctx.config_path), None
         if doc is None:
-            from homelab.yamlsrc import load_located
+            from homelab.yamlio import load_located
 
             doc, _ = load_located(ctx.config_path, display=str(ctx.config_path))
         return doc.file, doc.line_of(path)
@@ -47,30 +47,31 @@ def check_summary(ctx: Context, cache) -> CheckSummary:
     counts and the first findings."""
     from homelab.checks import Options, run_checks
     from homelab.checks.settings import configured_excludes
-    from homelab.plan.model import CheckFinding, CheckSummary, PlanFinding
+    from homelab.plan.model import CheckFindingRow, CheckSummary, FindingRow
 
     report = run_checks(ctx.root, ctx.cfg, cache=cache, options=Options(exclude=configured_excludes(ctx.root)),
                         config_file=ctx.config_path.name)
     errors = [f for f in report.findings if f.severity.value == "error"]
     warnings = [f for f in report.findings if f.severity.value == "warning"]
     return CheckSummary(errors=len(errors), warnings=len(warnings), waived=len(report.waived),
-                        top=[CheckFinding(**PlanFinding.of(f).model_dump(), location=f.location) for f in (errors + warnings)[:5]])
+                        top=[CheckFindingRow(**FindingRow.of(f).model_dump(), location=f.location) for f in (errors + warnings)[:5]])
 
 
 def validation(ctx: Context, cache, run_check: bool) -> Validation:
     from homelab import render
-    from homelab.plan.model import GlueDrift, Unavailable, Validation
+    from homelab.plan.model import GlueDrift, FindingRow, Unavailable, Validation
 
     glue = [GlueDrift(path=d.path, state=d.state) for d in render.check(ctx.cfg, ctx.root)]
     check = check_summary(ctx, cache) if run_check else Unavailable(reason="skipped (--no-check)")
-    return Validation(glue=glue, check=check)
+    placeholders = [FindingRow.of(f) for f in ctx.placeholders()]
+    return Validation(glue=glue, check=check, placeholders=placeholders)
 
 
 def _console(wide: bool):
     """The terminal view's console: the terminal's width (COLUMNS when set; 80 in a pipe), or 200 with --wide."""
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False, width=200 if wide else None)
+    return Console(highlight=False, soft_wrap=False, emoji=False, width=200 if wide else None)
 
 
 @click.command("plan")

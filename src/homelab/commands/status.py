@@ -13,7 +13,7 @@ from rich.table import Table
 
 from homelab.context import Context, pass_ctx
 from homelab.errors import HomelabError
-from homelab.pipeline.secrets import Masker
+from homelab.clients.masking import Masker
 from homelab.status import Report, Sources, collect, recorded_sources
 from homelab.status.kube import EXPIRY_WARNING_DAYS
 
@@ -64,5 +64,5 @@ def command(ctx: Context, as_json: bool, expiry_days: int, recorded: Path | None
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
-        print_table(report, Console(highlight=False, soft_wrap=False))
+        print_table(report, Console(highlight=False, soft_wrap=False, emoji=False))
     sys.exit(0 if report.healthy else 1)

@@ -21,7 +21,7 @@ def make_pipeline(ctx: Context, *, dry_run: bool, yes: bool, timeout: float = 90
 
     cfg, root = ctx.cfg, ctx.root
     state = State(root, dry_run=dry_run)
-    runner = Runner(root, state.log_dir, console or Console(highlight=False, soft_wrap=True), dry_run=dry_run, yes=yes)
+    runner = Runner(root, state.log_dir, console or Console(highlight=False, soft_wrap=True, emoji=False), dry_run=dry_run, yes=yes)
 
     @lru_cache(maxsize=1)
     def proxmox():
@@ -35,7 +35,7 @@ def make_pipeline(ctx: Context, *, dry_run: bool, yes: bool, timeout: float = 90
 
 
 def report_failure(exc: StageFailed) -> None:
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
     for problem in exc.problems:
         err.print(f"[bold red]failed:[/] {problem}", markup=True, highlight=False)
     err.print("Run `homelab up` again to continue from the stage that failed.")

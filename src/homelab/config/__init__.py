@@ -11,9 +11,9 @@ from pydantic import BaseModel, ValidationError
 
 from homelab.config import rules
 from homelab.config.model import HomelabConfig
-from homelab.checks.registry import declare
+from homelab.registry import declare
 from homelab.errors import HomelabError, Problem, problem
-from homelab.yamlsrc import LocatedDoc, load_located
+from homelab.yamlio import LocatedDoc, load_located
 
 __all__ = ["HomelabConfig", "load_config", "json_schema", "DEFAULT_CONFIG"]
 

@@ -85,6 +85,8 @@ class ProxmoxHost(Strict):
     """Physical cores the host offers to VMs."""
     memory: Size
     """Memory the host offers to VMs, e.g. `64GiB` (leave room for the host and ZFS ARC)."""
+    ansible_user: DnsLabel = "root"
+    """The account Ansible logs in as (Proxmox VE is administered as root)."""
 
 
 class Template(Strict):
@@ -114,6 +116,8 @@ class Pi(Strict):
     """Give the two-node Proxmox cluster its third, tie-breaking vote (corosync-qnetd)."""
     upstream_dns: list[IPv4Address] = Field(default_factory=lambda: [IPv4Address("1.1.1.1"), IPv4Address("9.9.9.9")])
     """Resolvers Pi-hole forwards to."""
+    ansible_user: DnsLabel | None = None
+    """The account Ansible logs in as: the one the Pi's image was prepared with. Empty: `site.admin_user`."""
 
 
 class NodeRole(str, Enum):
@@ -240,6 +244,20 @@ class Service(Strict):
         """The Middlewares (namespace `traefik`) its route must run, in order."""
         return EXPOSURE_PROFILES[self.profile]
 
+    @property
+    def on_lan(self) -> bool:
+        """Served under the LAN domain, reachable only through the LAN allowlist."""
+        return self.exposure is Exposure.lan
+
+    @property
+    def requires_sso(self) -> bool:
+        """Behind Authentik forward auth: `sso` services always, `lan` services unless `sso: false`."""
+        return FORWARD_AUTH in self.middlewares()
+
+    def access_middlewares(self) -> list[str]:
+        """The Middlewares of its route that decide who gets in: the LAN allowlist and/or forward auth."""
+        return [m for m in self.middlewares() if m in PROTECTIVE]
+
 
 class HomelabConfig(Strict):
     """homelab.yaml: the only file a new user must edit."""
@@ -269,8 +287,13 @@ class HomelabConfig(Strict):
 
     def fqdn(self, service: str) -> str:
         svc = self.services[service]
-        base = self.site.lan_domain if svc.exposure is Exposure.lan else self.site.domain
+        base = self.site.lan_domain if svc.on_lan else self.site.domain
         return f"{svc.hostname}.{base}"
+
+    def service_for_host(self, host: str) -> tuple[str, Service] | None:
+        """The service whose name is `host` (compared case-insensitively, as DNS does)."""
+        host = host.lower()
+        return next(((n, s) for n, s in self.services.items() if self.fqdn(n).lower() == host), None)
 
     def dns_target(self, service: str) -> str:
         """Where the service's DNS record points: Traefik for `lan`, the router's public name or address otherwise."""

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from ipaddress import IPv4Address, IPv4Network
 
-from homelab.checks.registry import Rule, declare
+from homelab.registry import Rule, declare
 from homelab.config.model import Exposure, HomelabConfig
 from homelab.findings import Finding
 

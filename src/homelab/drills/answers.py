@@ -23,7 +23,7 @@ from homelab.config.model import Exposure, K3sNode, NodeRole
 from homelab.drills.fixes import Fix, Trial
 from homelab.drills.scenarios import Scenario
 from homelab.drills.workload import PodGroup, Volume, Workload
-from homelab.checks.registry import declare, get
+from homelab.registry import declare, get
 from homelab.findings import Finding, Severity
 
 GiB = 2**30
@@ -517,8 +517,7 @@ def route_outcomes(lab: Lab, scn: Scenario, wl: Workload) -> list[dict]:
         [v for v in lost if v.release == SSO_PROVIDER]
     out = []
     for name, svc in cfg.services.items():
-        lan = svc.exposure is Exposure.lan
-        sso = svc.exposure is Exposure.sso or (lan and svc.sso)
+        lan, sso = svc.on_lan, svc.requires_sso
         host = cfg.fqdn(name)
         own_lost = [v for v in wl.volumes_behind(host) if v in lost]
         sev, because = Severity.info, []

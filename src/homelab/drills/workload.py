@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from homelab.gitops.model import name_covers
+
 
 @dataclass(frozen=True)
 class PodGroup:
@@ -62,6 +64,10 @@ class Certificate:
     @property
     def renew_at_days_left(self) -> float:
         return self.renew_before_days if self.renew_before_days is not None else self.duration_days / 3
+
+    def covers(self, host: str) -> bool:
+        """Whether one of its names covers `host` (case-insensitive; a wildcard covers one label)."""
+        return any(name_covers(n, host) for n in self.dns_names)
 
 
 @dataclass(frozen=True)

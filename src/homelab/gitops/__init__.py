@@ -21,7 +21,7 @@ from homelab.gitops.cache import Cache
 from homelab.gitops.loader import load_tree
 from homelab.gitops.model import ChartSpec, FluxKustomization, FluxTree, K8sObject, Ref
 from homelab.gitops.substitute import substitute
-from homelab.gitops.yamlfiles import DocInfo, ParsedYaml, YamlProblem, line_of, parse_yaml
+from homelab.yamlio import DocInfo, ParsedYaml, YamlProblem, line_of, parse_yaml
 
 __all__ = ["Cache", "ChartSpec", "DocInfo", "FluxKustomization", "FluxTree", "K8sObject", "ParsedYaml", "Ref", "YamlProblem",
            "line_of", "load_tree", "parse_yaml", "substitute"]

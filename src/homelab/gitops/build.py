@@ -27,7 +27,7 @@ import yaml
 
 from homelab import tools
 from homelab.gitops.cache import Cache, digest
-from homelab.gitops.yamlfiles import _Loader
+from homelab import yamlio
 
 KFILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 ORIGIN = "config.kubernetes.io/origin"
@@ -109,7 +109,7 @@ def _refs_of(kf: Path, cache: Cache | None) -> list[str]:
     hit = cache.get("krefs", key) if cache is not None else None
     if hit is None:
         try:
-            hit = _kustomization_refs(yaml.load(raw.decode("utf-8"), Loader=_Loader))
+            hit = _kustomization_refs(yamlio.load(raw.decode("utf-8")))
         except (UnicodeDecodeError, yaml.YAMLError):
             hit = []  # kustomize reports the error itself
         if cache is not None:

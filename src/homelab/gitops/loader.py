@@ -13,7 +13,8 @@ from homelab.gitops.build import BuildRequest, BuildResult, build_many, strip_bu
 from homelab.gitops.cache import Cache, digest
 from homelab.gitops.model import FLUX_KS, FluxKustomization, FluxTree, K8sObject, Ref, ref_list
 from homelab.gitops.substitute import DISABLE_KEY, VAR_NAME, references, substitute
-from homelab.gitops.yamlfiles import ParsedYaml, _Loader, parse_yaml
+from homelab import yamlio
+from homelab.yamlio import ParsedYaml, parse_yaml
 from homelab.paths import FluxPaths
 
 BOOTSTRAP_SOURCE = Ref("GitRepository", "flux-system", "flux-system")
@@ -96,7 +97,7 @@ def _parsed(text: str, cache: Cache) -> Any:
     hit = cache.get("parse", key)
     if hit is None:
         try:
-            hit = strip_build_annotations(yaml.load(text, Loader=_Loader))
+            hit = strip_build_annotations(yamlio.load(text))
         except yaml.YAMLError:
             hit = {}
         cache.put("parse", key, hit)
@@ -110,7 +111,7 @@ def _substituted(text: str, variables: dict[str, str], vars_key: str, cache: Cac
     if hit is None:
         out, missing = substitute(text, variables)
         try:
-            body = strip_build_annotations(yaml.load(out, Loader=_Loader))
+            body = strip_build_annotations(yamlio.load(out))
         except yaml.YAMLError:
             body = None  # the controller fails here too; the unsubstituted object is kept
         hit = (body, tuple(missing))

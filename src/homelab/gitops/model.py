@@ -3,12 +3,13 @@ helpers for order (dependsOn levels), routes, certificates and HelmReleases."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from homelab.gitops.yamlfiles import ParsedYaml, line_of
+from homelab.yamlio import ParsedYaml, line_of
 
 FLUX_KS = ("kustomize.toolkit.fluxcd.io", "Kustomization")
 HELM_RELEASE = ("helm.toolkit.fluxcd.io", "HelmRelease")
@@ -97,6 +98,11 @@ class K8sObject:
     def is_a(self, group: str, kind: str) -> bool:
         return self.kind == kind and self.group == group
 
+    @property
+    def chart(self) -> "ChartRequest | None":
+        """For a HelmRelease: the chart it asks for, as written (`FluxTree.chart_of` resolves it)."""
+        return ChartRequest.of(self) if self.kind == "HelmRelease" else None
+
     def line_of(self, *keys: str | int) -> int:
         """Line of a nested key (e.g. `obj.line_of("spec", "dependsOn", 0)`) in the source file;
         the document's own line when the key is not there literally (e.g. added by a patch)."""
@@ -107,6 +113,41 @@ class K8sObject:
     def __str__(self) -> str:
         ns = f"{self.namespace}/" if self.namespace else ""
         return f"{self.kind} {ns}{self.name}"
+
+
+@dataclass(frozen=True)
+class ChartRequest:
+    """What a HelmRelease's `chart.spec` (chart, version, sourceRef) or `chartRef` says, unresolved.
+
+    `name` is the chart (for a `chartRef`, the name of the source it points at: the chart is the
+    artifact there); `version` is `chart.spec.version` (a `chartRef`'s source pins it instead);
+    `keys` lead to the source reference in the HelmRelease (for findings at its line).
+    """
+
+    name: str
+    version: str | None
+    source: Ref
+    keys: tuple[str | int, ...]
+
+    @property
+    def by_chart_ref(self) -> bool:
+        return self.keys == ("spec", "chartRef")
+
+    @staticmethod
+    def of(hr: K8sObject) -> "ChartRequest | None":
+        chart = hr.spec.get("chart")
+        spec = chart.get("spec") if isinstance(chart, dict) else None
+        if isinstance(spec, dict):
+            sr = spec.get("sourceRef") if isinstance(spec.get("sourceRef"), dict) else {}
+            source = Ref(str(sr.get("kind") or "HelmRepository"), str(sr.get("name") or ""),
+                         str(sr.get("namespace") or hr.namespace))
+            return ChartRequest(str(spec.get("chart") or ""), str(spec.get("version") or "") or None, source,
+                                ("spec", "chart", "spec", "sourceRef"))
+        ref = hr.spec.get("chartRef")
+        if isinstance(ref, dict):
+            source = Ref(str(ref.get("kind") or ""), str(ref.get("name") or ""), str(ref.get("namespace") or hr.namespace))
+            return ChartRequest(source.name, None, source, ("spec", "chartRef"))
+        return None
 
 
 @dataclass(frozen=True)
@@ -137,6 +178,108 @@ class ChartSpec:
 
     def __str__(self) -> str:
         return f"{self.name} {self.version} ({self.repo})"
+
+
+_HOST_CALL = re.compile(r"\bHost(?:SNI)?\(([^)]*)\)")
+_QUOTED = re.compile(r"[`\"']([^`\"']+)[`\"']")
+INGRESS_MIDDLEWARES = "traefik.ingress.kubernetes.io/router.middlewares"
+
+
+def hosts_of(match: str) -> list[str]:
+    """Hostnames in a Traefik rule such as ``Host(`a.example.com`) || Host(`b`, `c`)``, lowercased
+    (Traefik compares hosts case-insensitively)."""
+    return [h.lower() for call in _HOST_CALL.findall(match or "") for h in _QUOTED.findall(call)]
+
+
+def name_covers(pattern: str, host: str) -> bool:
+    """Whether a certificate name covers `host`, as TLS clients and cert-manager match them:
+    case-insensitively, and a `*.` wildcard stands for exactly one whole label."""
+    pattern, host = pattern.lower().rstrip("."), host.lower().rstrip(".")
+    if pattern.startswith("*."):
+        rest = pattern[2:]
+        label, dot, parent = host.partition(".")
+        return bool(label) and bool(dot) and parent == rest
+    return pattern == host
+
+
+@dataclass(frozen=True)
+class Route:
+    """One routing rule: an IngressRoute's `routes[i]` or an Ingress's `rules[i]`.
+
+    `hosts` are lowercased; `middlewares` are (namespace, name) pairs (an Ingress names them in
+    Traefik's `router.middlewares` annotation as `<namespace>-<name>@kubernetescrd`); `service` is
+    the backend (namespace, name) of the first service it sends to; `keys` lead to the host match
+    in the object (for `obj.line_of(*route.keys)`).
+    """
+
+    obj: K8sObject
+    index: int
+    hosts: tuple[str, ...]
+    middlewares: tuple[tuple[str, str], ...]
+    service: tuple[str, str] | None
+    keys: tuple[str | int, ...]
+
+    @property
+    def line(self) -> int:
+        return self.obj.line_of(*self.keys)
+
+    @staticmethod
+    def of(o: K8sObject) -> list["Route"]:
+        if o.kind == "IngressRoute":
+            return _ingressroute_rules(o)
+        if o.kind == "Ingress":
+            return _ingress_rules(o)
+        return []
+
+
+def _ingressroute_rules(o: K8sObject) -> list[Route]:
+    out = []
+    for i, r in enumerate(o.spec.get("routes") or []):
+        if not isinstance(r, dict):
+            continue
+        mws = tuple(dict.fromkeys((str(m.get("namespace") or o.namespace), str(m.get("name")))
+                                  for m in r.get("middlewares") or [] if isinstance(m, dict)))
+        backend = next((s for s in r.get("services") or [] if isinstance(s, dict)), None)
+        service = (str(backend.get("namespace") or o.namespace), str(backend.get("name"))) if backend else None
+        out.append(Route(o, i, tuple(hosts_of(str(r.get("match") or ""))), mws, service, ("spec", "routes", i, "match")))
+    return out
+
+
+def _ingress_rules(o: K8sObject) -> list[Route]:
+    ann = str((o.metadata.get("annotations") or {}).get(INGRESS_MIDDLEWARES) or "")
+    mws: dict[tuple[str, str], None] = {}
+    for ref in filter(None, (a.strip() for a in ann.split(","))):
+        nsname = ref.split("@", 1)[0]
+        for ns in sorted({o.namespace, "traefik"}):
+            if nsname.startswith(ns + "-"):
+                mws[(ns, nsname[len(ns) + 1:])] = None
+    out = []
+    for i, r in enumerate(o.spec.get("rules") or []):
+        if not (isinstance(r, dict) and r.get("host")):
+            continue
+        paths = ((r.get("http") or {}).get("paths") or []) if isinstance(r.get("http"), dict) else []
+        backend = next((((p.get("backend") or {}).get("service") or {}) for p in paths if isinstance(p, dict)), {})
+        service = (o.namespace, str(backend["name"])) if isinstance(backend, dict) and backend.get("name") else None
+        out.append(Route(o, i, (str(r["host"]).lower(),), tuple(mws), service, ("spec", "rules", i, "host")))
+    return out
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """A cert-manager Certificate: the names it covers and the Secret it writes."""
+
+    obj: K8sObject
+
+    @property
+    def dns_names(self) -> list[str]:
+        return [str(n) for n in self.obj.spec.get("dnsNames") or []]
+
+    @property
+    def secret(self) -> tuple[str, str]:
+        return self.obj.namespace, str(self.obj.spec.get("secretName"))
+
+    def covers(self, host: str) -> bool:
+        return any(name_covers(n, host) for n in self.dns_names)
 
 
 @dataclass
@@ -237,30 +380,22 @@ class FluxTree:
         """The chart a HelmRelease installs (`chart.spec` with a HelmRepository, or `chartRef` to an
         OCIRepository), resolved through its source in the tree; None when the source is not there
         or names no URL."""
-        spec = hr.spec.get("chart")
-        spec = spec.get("spec") if isinstance(spec, dict) else None
-        if isinstance(spec, dict):
-            ref = spec.get("sourceRef") if isinstance(spec.get("sourceRef"), dict) else {}
-            source = Ref(str(ref.get("kind") or "HelmRepository"), str(ref.get("name") or ""),
-                         str(ref.get("namespace") or hr.namespace))
-            src = self.find(source.kind, source.name, source.namespace, group="source.toolkit.fluxcd.io")
-            url = str((src.spec.get("url") if src else "") or "").rstrip("/")
+        req = hr.chart
+        if req is None:
+            return None
+        src = self.find(req.source.kind, req.source.name, req.source.namespace, group="source.toolkit.fluxcd.io")
+        url = str((src.spec.get("url") if src else "") or "").rstrip("/")
+        if not req.by_chart_ref:
             if not url:
                 return None
             if src is not None and src.spec.get("type") == "oci" and not url.startswith("oci://"):
                 url = "oci://" + url.split("://", 1)[-1]
-            return ChartSpec(str(spec.get("chart") or ""), str(spec.get("version") or ""), url, source,
-                             hr, ("spec", "chart", "spec", "version"))
-        ref = hr.spec.get("chartRef")
-        if isinstance(ref, dict) and ref.get("kind") == "OCIRepository":
-            source = Ref("OCIRepository", str(ref.get("name") or ""), str(ref.get("namespace") or hr.namespace))
-            src = self.find(source.kind, source.name, source.namespace, group="source.toolkit.fluxcd.io")
-            url = str((src.spec.get("url") if src else "") or "").rstrip("/")
-            if src is None or not url.startswith("oci://") or "/" not in url[len("oci://"):]:
-                return None
+            return ChartSpec(req.name, req.version or "", url, req.source, hr, ("spec", "chart", "spec", "version"))
+        if req.source.kind == "OCIRepository" and src is not None and url.startswith("oci://") \
+                and "/" in url[len("oci://"):]:
             repo, name = url.rsplit("/", 1)
             tag = src.spec.get("ref", {}).get("tag") if isinstance(src.spec.get("ref"), dict) else None
-            return ChartSpec(name, str(tag or ""), repo, source, src, ("spec", "ref", "tag"))
+            return ChartSpec(name, str(tag or ""), repo, req.source, src, ("spec", "ref", "tag"))
         return None
 
     def routes(self) -> list[K8sObject]:
@@ -268,6 +403,10 @@ class FluxTree:
         return [o for o in self.objects
                 if (o.kind == "IngressRoute" and o.group == "traefik.io")
                 or (o.kind == "Ingress" and o.group == "networking.k8s.io")]
+
+    def route_rules(self) -> list[Route]:
+        """Every routing rule of every route object, in tree order."""
+        return [r for o in self.routes() for r in Route.of(o)]
 
     def middlewares_run(self, refs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         """The Traefik Middlewares (namespace, name) a route with `refs` really runs, in order: a `chain`
@@ -292,6 +431,10 @@ class FluxTree:
 
     def certificates(self) -> list[K8sObject]:
         return self.by_kind("Certificate", group="cert-manager.io")
+
+    def certs(self) -> list[Certificate]:
+        """The cert-manager Certificates, as `Certificate`s (names, Secret, `covers(host)`)."""
+        return [Certificate(c) for c in self.certificates()]
 
     def sources(self) -> list[K8sObject]:
         return [o for o in self.objects if o.kind in SOURCE_KINDS and o.group == "source.toolkit.fluxcd.io"]

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from homelab import tools
-from homelab.checks.registry import declare
+from homelab.registry import declare
 from homelab.errors import HomelabError, problem
+from homelab.findings import Finding
 from homelab.paths import FluxPaths
 
 if TYPE_CHECKING:
@@ -110,6 +111,18 @@ def check_git_remote(pctx: "PipelineContext") -> list[str]:
             f"{local[:12]}; push it (git push origin HEAD:{flux.branch}) so Flux deploys what you have"]
 
 
+def example_values(pctx: "PipelineContext") -> list[Finding]:
+    """The shipped example values still in homelab.yaml, as preflight errors: a lab built from them has a
+    domain, SSH key, repository and secrets nobody owns."""
+    from homelab.checks.rules.site import placeholder_findings
+    from homelab.yamlsrc import load_located
+
+    shown = pctx.config_path.name if pctx.config_path.resolve().parent == pctx.root.resolve() else str(pctx.config_path)
+    doc, _ = load_located(pctx.config_path, display=shown)
+    return [problem(f.file or shown, f"{f.message}: replace it before provisioning", line=f.line, hint=f.hint, rule=f.rule)
+            for f in placeholder_findings(pctx.cfg, shown, doc.line_of)]
+
+
 def run_preflight(pctx: "PipelineContext", stages: list["Stage"]) -> None:
     from homelab.pipeline.runner import StageFailed
     from homelab.pipeline.stages import BOOTSTRAP_TOKEN_ENV, PACKER_ENV
@@ -127,6 +140,10 @@ def run_preflight(pctx: "PipelineContext", stages: list["Stage"]) -> None:
         checks.append(f"${BOOTSTRAP_TOKEN_ENV} is set (the Bitwarden machine-account token)")
     if {"bootstrap", "converge"} & set(names):
         checks.append(f"{pctx.cfg.flux.repository} branch {pctx.cfg.flux.branch} has the current commit")
+    # Checked in a dry run too: the example values are facts of homelab.yaml, not of this machine.
+    example = example_values(pctx)
+    if example:
+        raise StageFailed(example)
     if pctx.runner.dry_run:
         r = pctx.runner
         for c in checks:

@@ -19,7 +19,7 @@ from rich.markup import escape
 
 from homelab import tools
 from homelab.errors import HomelabError
-from homelab.pipeline.secrets import Masker
+from homelab.clients.masking import Masker
 
 
 class StageFailed(HomelabError):

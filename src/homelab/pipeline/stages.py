@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ruamel.yaml import YAML
 
-from homelab import inventory, paths
+from homelab import inventory, paths, yamlio
 from homelab.config import HomelabConfig
 from homelab.paths import FluxPaths
 from homelab.pipeline.runner import Runner, StageFailed
@@ -187,11 +186,10 @@ def bitwarden_token_targets(p: PipelineContext) -> list[tuple[str, str, str]]:
     with none found, in the operator's namespace.
     """
     targets: set[tuple[str, str, str]] = set()
-    yaml = YAML(typ="safe")
     tree = p.root / FluxPaths.of(p.cfg).cluster
     for f in sorted(tree.rglob("*.yaml")) if tree.exists() else []:
         try:
-            docs = list(yaml.load_all(f.read_text(encoding="utf-8")))
+            docs = yamlio.load_all(f.read_text(encoding="utf-8"))
         except Exception:  # not our job to validate the tree here (`homelab check` does)
             continue
         for doc in docs:

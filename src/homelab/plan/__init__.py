@@ -16,7 +16,7 @@ from homelab.config import HomelabConfig
 from homelab.drills.workload import Workload
 from homelab.findings import Severity
 from homelab.plan import lab
-from homelab.plan import model as m
+import homelab.plan.model as m
 from homelab.plan.model import PLAN_VERSION, Plan
 
 __all__ = ["build", "Plan", "PLAN_VERSION", "vms_start_on_boot"]
@@ -39,7 +39,7 @@ def _drill(d: drills_mod.Drill) -> m.Drill:
         down=m.Down(hosts=sorted(s.hosts_down), nodes=sorted(s.nodes_down), pi=s.pi_down, internet=s.internet_down,
                     power_restored=s.power_restored),
         etcd=m.Etcd(up=up, total=total, needed=needed), proxmox=m.ProxmoxVotes(votes=votes, expected=expected, needed=vneeded),
-        users=[m.UserView(**u) for u in d.users], findings=[m.PlanFinding.of(f) for f in d.findings])
+        users=[m.UserView(**u) for u in d.users], findings=[m.FindingRow.of(f) for f in d.findings])
 
 
 def build(cfg: HomelabConfig, root: Path, *, config_file: str = "homelab.yaml", locate=None,
@@ -51,7 +51,7 @@ def build(cfg: HomelabConfig, root: Path, *, config_file: str = "homelab.yaml", 
     on_boot = vms_start_on_boot(root)
     levels = read.flux_levels if read else None
     drills = drills_mod.run(cfg, workload, locate=locate, flux_levels=levels, on_boot=on_boot)
-    facts = [m.PlanFinding.of(f) for f in drills_mod.facts(cfg, workload, locate=locate, flux_levels=levels, on_boot=on_boot)]
+    facts = [m.FindingRow.of(f) for f in drills_mod.facts(cfg, workload, locate=locate, flux_levels=levels, on_boot=on_boot)]
     rows = [_drill(d) for d in drills]
     count = {s.value: sum(1 for d in drills for f in d.findings if f.severity is s) for s in Severity}
     tree_findings = read.findings if read else []

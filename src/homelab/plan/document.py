@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from homelab.plan.model import Drill, Plan, PlanFinding, Tree
+from homelab.plan.model import Drill, Plan, FindingRow, Tree
 
 GiB = 2**30
 MARK = {"info": "ok", "warning": "WARN", "error": "FAIL"}
@@ -53,7 +53,7 @@ class Line:
 class Findings:
     key: str
     title: str
-    items: list[tuple[str, PlanFinding]] = field(default_factory=list)  # (scope such as a drill id or "", finding)
+    items: list[tuple[str, FindingRow]] = field(default_factory=list)  # (scope such as a drill id or "", finding)
 
 
 Block = Grid | Line | Findings
@@ -67,7 +67,7 @@ def cores(millis: int) -> str:
     return f"{millis / 1000:.2f}".rstrip("0").rstrip(".")
 
 
-def worst(findings: list[PlanFinding], rules: tuple[str, ...]) -> str | None:
+def worst(findings: list[FindingRow], rules: tuple[str, ...]) -> str | None:
     sevs = [f.severity for f in findings if f.rule in rules]
     return max(sevs, key=_RANK.__getitem__) if sevs else None
 
@@ -81,6 +81,10 @@ def c(text: object, severity: str | None = None) -> Cell:
 def validation(plan: Plan) -> list[Line]:
     v = plan.validation
     lines = [Line(f"config  {plan.config} is {v.config}", "info", "status")]
+    if v.placeholders:   # one line: `homelab validate` and `homelab check` give each with its hint
+        lines.append(Line(f"config  {len(v.placeholders)} example value(s) left, which `homelab up` refuses "
+                          "(site/placeholder): " + ", ".join(f"{f.at()} {f.message.split(':', 1)[0]}" for f in v.placeholders),
+                          "warning", "status"))
     glue = v.glue
     lines.append(Line("glue    current", "info", "status") if not glue else
                  Line("glue    " + "; ".join(f"{g.path} {g.state}" for g in glue) + " (run `homelab render`)", "error", "status"))

@@ -17,7 +17,7 @@ from pathlib import Path
 from homelab.config import HomelabConfig
 from homelab.plan import svg
 from homelab.plan.document import DRILL_COLUMNS, MARK, Block, Findings, Grid, Line, document
-from homelab.plan.model import Plan, PlanFinding
+from homelab.plan.model import Plan, FindingRow
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 SEV_CLASS = {"info": "ok", "warning": "warn", "error": "fail"}
@@ -73,7 +73,7 @@ svg .edge.arrow { stroke: #0969da; marker-end: url(#arrow); } svg marker path { 
 """
 
 
-def _link(f: PlanFinding, root: Path, out_dir: Path) -> str:
+def _link(f: FindingRow, root: Path, out_dir: Path) -> str:
     if not f.file:
         return ""
     target = Path(os.path.relpath(root / f.file, out_dir)).as_posix()
@@ -81,7 +81,7 @@ def _link(f: PlanFinding, root: Path, out_dir: Path) -> str:
     return f'<a class="loc" href="{escape(target + anchor)}">{escape(f.at())}</a>'
 
 
-def _finding(scope: str, f: PlanFinding, root: Path, out_dir: Path) -> str:
+def _finding(scope: str, f: FindingRow, root: Path, out_dir: Path) -> str:
     sev = SEV_CLASS[f.severity]
     scope_html = f'<a class="scope" href="#drill-{escape(scope)}">[{escape(scope)}]</a>' if scope else ""
     fix = f'<div class="fix">fix: {escape(f.hint)}</div>' if f.hint else ""

@@ -5,9 +5,9 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 
 from homelab.config import HomelabConfig
-from homelab.config.model import MIDDLEWARE_NAMESPACE, PROTECTIVE, Exposure
+from homelab.config.model import MIDDLEWARE_NAMESPACE, PROTECTIVE
 from homelab.drills.answers import allocatable
-from homelab.plan import model as m
+import homelab.plan.model as m
 
 GiB = 2**30
 
@@ -88,10 +88,10 @@ def routes(cfg: HomelabConfig, from_tree: list[m.TreeRoute] | None = None) -> li
         carried.setdefault(row.host.lower(), [p for p in PROTECTIVE if p in names])
     out = []
     for name, svc in cfg.services.items():
-        lan = svc.exposure is Exposure.lan
+        lan = svc.on_lan
         host = cfg.fqdn(name)
         if from_tree is None:
-            protection, source = [p for p in PROTECTIVE if p in svc.middlewares()], "homelab.yaml"
+            protection, source = svc.access_middlewares(), "homelab.yaml"
         else:
             protection, source = carried.get(host.lower(), []), "tree" if host.lower() in carried else "none"
         out.append(m.Route(

@@ -22,7 +22,7 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class PlanFinding(Model):
+class FindingRow(Model):
     """A `homelab.findings.Finding` as data: `line` is the line of the key (or object) to change."""
 
     rule: str
@@ -33,7 +33,7 @@ class PlanFinding(Model):
     hint: str = ""
 
     @classmethod
-    def of(cls, f: Finding) -> PlanFinding:
+    def of(cls, f: Finding) -> FindingRow:
         return cls(rule=f.rule, severity=f.severity.value, message=f.message, file=f.file, line=f.line, hint=f.hint)
 
     def at(self) -> str:
@@ -41,7 +41,7 @@ class PlanFinding(Model):
         return f"{self.file}:{self.line}" if self.file and self.line else (self.file or "")
 
 
-class CheckFinding(PlanFinding):
+class CheckFindingRow(FindingRow):
     """A finding of `homelab check`, with its `file:line` spelled out for jq users."""
 
     location: str = ""
@@ -68,13 +68,15 @@ class CheckSummary(Model):
     errors: int = Field(ge=0)
     warnings: int = Field(ge=0)
     waived: int = Field(ge=0)
-    top: list[CheckFinding]
+    top: list[CheckFindingRow]
 
 
 class Validation(Model):
     config: Literal["valid"] = Field("valid", description="An invalid homelab.yaml never produces a plan (exit 2).")
     glue: list[GlueDrift] = Field(default_factory=list, description="Glue files `homelab render` would change; empty when current.")
     check: CheckSummary | Unavailable = Unavailable(reason="not run")
+    placeholders: list[FindingRow] = Field(default_factory=list,
+                                            description="site/placeholder: example values homelab.yaml still holds.")
 
 
 # --------------------------------------------------------------------------------- from homelab.yaml
@@ -284,7 +286,7 @@ class Tree(Model):
     volume_bytes_with_replicas: int
     longhorn_settings: dict[str, str]
     budget: Budget
-    findings: list[PlanFinding]
+    findings: list[FindingRow]
 
 
 # ---------------------------------------------------------------------------------------------- drills
@@ -327,7 +329,7 @@ class Drill(Model):
     etcd: Etcd
     proxmox: ProxmoxVotes
     users: list[UserView]
-    findings: list[PlanFinding]
+    findings: list[FindingRow]
 
 
 class Summary(Model):
@@ -356,7 +358,7 @@ class Plan(Model):
     storage: Storage
     nodes_budget: NodesBudget
     tree: Tree | Unavailable
-    facts: list[PlanFinding] = Field(description="Findings about the config that hold whatever fails; reported once, not per drill.")
+    facts: list[FindingRow] = Field(description="Findings about the config that hold whatever fails; reported once, not per drill.")
     drills: list[Drill]
     summary: Summary
 
@@ -369,4 +371,4 @@ def json_schema() -> dict[str, Any]:
     return schema
 
 
-__all__ = ["Plan", "PlanFinding", "Severity", "json_schema", "PLAN_VERSION"]
+__all__ = ["Plan", "FindingRow", "Severity", "json_schema", "PLAN_VERSION"]

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from homelab.plan.document import MARK, Block, Cell, Findings, Grid, Line, document
-from homelab.plan.model import Plan, PlanFinding
+from homelab.plan.model import Plan, FindingRow
 
 STYLE = {"info": "green", "warning": "yellow", "error": "bold red"}
 LINE_STYLE = {"title": "bold", "heading": "bold", "note": "dim", "text": "", "status": ""}
@@ -64,7 +64,7 @@ def _stacked(grid: Grid, console: Console) -> None:
         console.print(Text(grid.caption, style="dim"))
 
 
-def _finding(console: Console, scope: str, f: PlanFinding) -> None:
+def _finding(console: Console, scope: str, f: FindingRow) -> None:
     where = f"{f.at()} " if f.file and f.line else ""
     console.print(Text.assemble((f"{MARK[f.severity]:4} ", STYLE[f.severity]), (f"[{scope}] " if scope else "", "bold"),
                                 f"{where}{f.rule}: {f.message}"))

@@ -12,9 +12,7 @@ chart, so the budget is a lower bound and says so.
 
 from __future__ import annotations
 
-import fnmatch
 import json
-import re
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,14 +22,14 @@ from homelab.config import HomelabConfig
 from homelab.drills.answers import allocatable, unschedulable
 from homelab.drills.workload import Certificate, PodGroup, RouteBackend, Volume, Workload
 from homelab.errors import HomelabError
-from homelab.checks.registry import declare, finding
+from homelab.registry import declare, finding
 from homelab.findings import Finding, Severity
+from homelab.gitops.model import Route
 from homelab.paths import FluxPaths
-from homelab.plan import model as m
+import homelab.plan.model as m
 from homelab.plan.quantity import bytes_, cpu_millis, duration_days
 
 LB_ANNOTATION = "metallb.io/loadBalancerIPs"
-HOST_RE = re.compile(r"Host(?:SNI)?\(([^)]*)\)")
 DAEMON_KEYS = {"daemonset", "prometheus-node-exporter", "nodeexporter"}
 
 declare("plan/dns-owner-ambiguous", "each route's name is written by one external-dns instance", reported_by="plan",
@@ -40,17 +38,6 @@ declare("plan/dns-owner-missing", "some external-dns instance writes a record fo
         severity=Severity.warning)
 declare("plan/budget-exceeds-nodes", "the tree's resource requests fit on the nodes with every node up", reported_by="plan")
 declare("plan/storage-exceeds-disks", "Longhorn volumes with their replicas fit on the nodes' data disks", reported_by="plan")
-
-
-def _hosts_of(match: str) -> list[str]:
-    return [h.strip().strip("`\"'") for group in HOST_RE.findall(match) for h in group.split(",") if h.strip()]
-
-
-def _covers(pattern: str, host: str) -> bool:
-    """A certificate name covers a host exactly, or as a wildcard for exactly one label."""
-    if pattern.startswith("*."):
-        return host.count(".") == pattern.count(".") and fnmatch.fnmatchcase(host, pattern)
-    return pattern == host
 
 
 def _loc(obj) -> dict[str, Any]:
@@ -174,7 +161,7 @@ def _longhorn(tree) -> tuple[dict[str, str], dict[str, int]]:
     settings: dict[str, str] = {}
     replicas_by_class: dict[str, int] = {}
     for hr in tree.helm_releases():
-        if ((hr.spec.get("chart") or {}).get("spec") or {}).get("chart") == "longhorn":
+        if hr.chart is not None and hr.chart.name == "longhorn":
             values = hr.spec.get("values") or {}
             settings = {str(k): v if isinstance(v, str) else json.dumps(v, sort_keys=True)
                         for k, v in (values.get("defaultSettings") or {}).items()}
@@ -251,37 +238,22 @@ def certificates(tree) -> tuple[list[m.TreeCertificate], list[Certificate]]:
     return rows, certs
 
 
-def _backends(r) -> list[str]:
-    """The Services a route sends traffic to (IngressRoute `services`, Ingress `backend.service`)."""
-    if r.kind == "IngressRoute":
-        return [str(s.get("name")) for rule in r.spec.get("routes") or [] for s in (rule or {}).get("services") or []
-                if isinstance(s, dict) and s.get("name")]
-    return [str(((p.get("backend") or {}).get("service") or {}).get("name")) for rule in r.spec.get("rules") or []
-            if isinstance(rule, dict) for p in ((rule.get("http") or {}).get("paths") or []) if isinstance(p, dict)
-            and ((p.get("backend") or {}).get("service") or {}).get("name")]
-
-
-def routes(tree, certs: list[m.TreeCertificate]) -> tuple[list[m.TreeRoute], list[RouteBackend]]:
-    """Routes, their protection and the certificate that covers each host; and what each host's pods are."""
+def routes(tree, certs: list[Certificate]) -> tuple[list[m.TreeRoute], list[RouteBackend]]:
+    """Routes, their protection and the certificate that covers each host; and the Services behind each host."""
     rows: list[m.TreeRoute] = []
     backends: list[RouteBackend] = []
     for r in tree.routes():
-        hosts: list[str] = []
-        mws: list[str] = []
+        rules = Route.of(r)
+        hosts = [h for rule in rules for h in rule.hosts]
+        # what Traefik runs: an exposure chain counts as its members
+        mws = [f"{ns}/{name}" for rule in rules for ns, name in tree.middlewares_run(rule.middlewares)]
+        services = tuple(dict.fromkeys(rule.service[1] for rule in rules if rule.service))
         if r.kind == "IngressRoute":
-            for rule in r.spec.get("routes") or []:
-                hosts += _hosts_of(str((rule or {}).get("match", "")))
-                refs = [(str(mw.get("namespace") or r.namespace), str(mw.get("name")))
-                        for mw in (rule or {}).get("middlewares") or [] if isinstance(mw, dict)]
-                # what Traefik runs: an exposure chain counts as its members
-                mws += [f"{ns}/{name}" for ns, name in tree.middlewares_run(refs)]
             tls = (r.spec.get("tls") or {}).get("secretName")
         else:
-            hosts = [str(rule.get("host")) for rule in r.spec.get("rules") or [] if isinstance(rule, dict) and rule.get("host")]
             tls = next((t.get("secretName") for t in r.spec.get("tls") or [] if isinstance(t, dict)), None)
-        services = tuple(_backends(r))
         for h in dict.fromkeys(hosts):
-            covered = [f"{c.namespace}/{c.name}" for c in certs if any(_covers(p, h) for p in c.dns_names)]
+            covered = [f"{c.namespace}/{c.name}" for c in certs if c.covers(h)]
             rows.append(m.TreeRoute(host=h, route=f"{r.namespace}/{r.name}", kind=r.kind, middlewares=list(dict.fromkeys(mws)),
                                     tls_secret=tls, certificates=covered, **_loc(r)))
             backends.append(RouteBackend(h, r.namespace, services))
@@ -291,7 +263,7 @@ def routes(tree, certs: list[m.TreeCertificate]) -> tuple[list[m.TreeRoute], lis
 def external_dns(tree) -> list[m.ExternalDns]:
     out = []
     for hr in tree.helm_releases():
-        if ((hr.spec.get("chart") or {}).get("spec") or {}).get("chart") != "external-dns":
+        if hr.chart is None or hr.chart.name != "external-dns":
             continue
         v = hr.spec.get("values") or {}
         prov = v.get("provider")
@@ -376,7 +348,7 @@ def sections(tree, cfg: HomelabConfig) -> tuple[m.Tree, Workload]:
     settings, replicas_by_class = _longhorn(tree)
     pods, vols = _pods_and_volumes(tree, replicas_by_class)
     cert_rows, certs = certificates(tree)
-    route_rows, backends = routes(tree, cert_rows)
+    route_rows, backends = routes(tree, certs)
     instances = external_dns(tree)
     dns_rows, dns_findings = dns(route_rows, instances)
     budget_section, budget_findings = budget(pods, cfg)
@@ -389,7 +361,7 @@ def sections(tree, cfg: HomelabConfig) -> tuple[m.Tree, Workload]:
         dns=dns_rows, external_dns=instances, routes=route_rows, certificates=cert_rows,
         volumes=vol_rows, volume_bytes_with_replicas=sum(v.size_bytes * v.replicas for v in vol_rows),
         longhorn_settings=settings, budget=budget_section,
-        findings=[m.PlanFinding.of(f) for f in dns_findings + budget_findings + vol_findings],
+        findings=[m.FindingRow.of(f) for f in dns_findings + budget_findings + vol_findings],
     )
     workload = Workload(pods=tuple(pods), volumes=tuple(vols), certificates=tuple(certs), routes=tuple(backends),
                         longhorn_settings=settings, source=cfg.flux.path)

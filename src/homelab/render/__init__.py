@@ -8,18 +8,18 @@ half-written. The output is deterministic (sorted keys, no timestamps), which is
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from homelab.atomicfile import write_atomic
 from homelab.config import HomelabConfig
 from homelab.render.ansible import render_ansible
 from homelab.render.flux import render_flux
+from homelab.render.inventory import render_hosts_inventory
 from homelab.render.packer import render_packer
 from homelab.render.terraform import render_terraform
 
-RENDERERS = (render_packer, render_terraform, render_ansible, render_flux)
+RENDERERS = (render_packer, render_terraform, render_ansible, render_hosts_inventory, render_flux)
 
 
 def render_all(cfg: HomelabConfig) -> dict[str, str]:
@@ -54,11 +54,6 @@ def write(files: dict[str, str], root: Path) -> list[str]:
         target = root / rel
         if target.exists() and target.read_text(encoding="utf-8") == text:
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
+        write_atomic(target, text.encode("utf-8"))
         changed.append(rel)
     return changed

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
 
-from ruamel.yaml import YAML
 
 from homelab import paths
 from homelab.config import HomelabConfig
 from homelab.render.header import hash_comment
+from homelab.yamlio import dump
 
 PATH = paths.GROUP_VARS
 
@@ -41,11 +40,4 @@ def group_vars(cfg: HomelabConfig) -> dict[str, object]:
 
 
 def render_ansible(cfg: HomelabConfig) -> dict[str, str]:
-    yaml = YAML()
-    yaml.default_flow_style = False
-    yaml.width = 4096
-    yaml.indent(mapping=2, sequence=4, offset=2)  # indented lists, as yamllint/ansible-lint expect
-    buf = io.StringIO()
-    buf.write("---\n")
-    yaml.dump(group_vars(cfg), buf)
-    return {PATH: hash_comment() + buf.getvalue()}
+    return {PATH: hash_comment() + "---\n" + dump(group_vars(cfg), indent_lists=True)}

@@ -8,13 +8,12 @@
 
 from __future__ import annotations
 
-import io
 
-from ruamel.yaml import YAML
 
 from homelab.config import HomelabConfig
 from homelab.paths import FluxPaths
 from homelab.render.header import hash_comment
+from homelab.yamlio import dump
 
 FLUX_SCHEMAS = "https://raw.githubusercontent.com/fluxcd-community/flux2-schemas/main"
 SCHEMA = "https://raw.githubusercontent.com/yannh/kubernetes-json-schema/master/master-standalone-strict/configmap-v1.json"
@@ -76,13 +75,8 @@ def render_flux(cfg: HomelabConfig) -> dict[str, str]:
         "metadata": {"name": "cluster-settings", "namespace": "flux-system"},
         "data": settings(cfg),
     }
-    yaml = YAML()
-    yaml.default_flow_style = False
-    yaml.width = 4096
-    buf = io.StringIO()
-    buf.write(f"# yaml-language-server: $schema={SCHEMA}\n---\n")
-    yaml.dump(doc, buf)
-    return {FluxPaths.of(cfg).cluster_settings: hash_comment() + buf.getvalue(), **_sync(cfg)}
+    text = f"# yaml-language-server: $schema={SCHEMA}\n---\n" + dump(doc)
+    return {FluxPaths.of(cfg).cluster_settings: hash_comment() + text, **_sync(cfg)}
 
 
 def _sync(cfg: HomelabConfig) -> dict[str, str]:

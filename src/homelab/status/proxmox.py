@@ -12,7 +12,7 @@ from typing import Any
 
 from homelab.config import HomelabConfig
 from homelab.errors import HomelabError
-from homelab.pipeline.secrets import Masker
+from homelab.clients.masking import Masker
 from homelab.status.model import Check
 
 TOKEN_ENV = "PROXMOX_VE_API_TOKEN"     # the bpg/proxmox provider's variable: user@realm!tokenid=secret

@@ -63,8 +63,7 @@ CLUSTER_SCOPED = {
 
 
 def provided_groups(hr: K8sObject) -> set[str]:
-    spec = (hr.spec.get("chart") or {}).get("spec") if isinstance(hr.spec.get("chart"), dict) else None
-    chart = str((spec or {}).get("chart") or hr.spec.get("chartRef", {}).get("name") or "")
+    chart = hr.chart.name if hr.chart else ""
     return set(CHART_CRDS.get(chart.rsplit("/", 1)[-1], set()))
 
 

@@ -13,54 +13,20 @@ from __future__ import annotations
 
 import ipaddress
 from functools import partial
-import re
 from collections.abc import Iterator
 from typing import Any
 
 from homelab.checks.context import CheckContext
 from homelab.checks.registry import finding, rule
 from homelab.checks.rules._util import where
-from homelab.config.model import Exposure
+from homelab.config.model import ALLOWLIST as ALLOWLIST_NAME
+from homelab.config.model import FORWARD_AUTH as FORWARD_AUTH_NAME
+from homelab.config.model import MIDDLEWARE_NAMESPACE
 from homelab.gitops import K8sObject
+from homelab.gitops.model import Route
 
-ALLOWLIST = ("traefik", "lan-allowlist")
-FORWARD_AUTH = ("traefik", "authentik-forward-auth")
-_HOST_CALL = re.compile(r"\bHost(?:SNI)?\(([^)]*)\)")
-_QUOTED = re.compile(r"[`\"']([^`\"']+)[`\"']")
-
-
-def hosts_of(match: str) -> list[str]:
-    """Hostnames in a Traefik rule such as ``Host(`a.example.com`) || Host(`b`, `c`)``."""
-    return [h.lower() for call in _HOST_CALL.findall(match or "") for h in _QUOTED.findall(call)]
-
-
-def route_entries(o: K8sObject) -> Iterator[tuple[int, list[str], set[tuple[str, str]], tuple]]:
-    """(index, hosts, middlewares as (namespace, name), key path to the hosts) for each route of a route object."""
-    if o.kind == "IngressRoute":
-        for i, r in enumerate(o.spec.get("routes") or []):
-            if not isinstance(r, dict):
-                continue
-            mws = {(str(m.get("namespace") or o.namespace), str(m.get("name"))) for m in r.get("middlewares") or []
-                   if isinstance(m, dict)}
-            yield i, hosts_of(str(r.get("match") or "")), mws, ("spec", "routes", i, "match")
-    elif o.kind == "Ingress":
-        ann = str((o.metadata.get("annotations") or {}).get("traefik.ingress.kubernetes.io/router.middlewares") or "")
-        mws = set()
-        for ref in filter(None, (a.strip() for a in ann.split(","))):
-            nsname = ref.split("@", 1)[0]
-            for ns in {o.namespace, "traefik"}:
-                if nsname.startswith(ns + "-"):
-                    mws.add((ns, nsname[len(ns) + 1:]))
-        for i, r in enumerate(o.spec.get("rules") or []):
-            if isinstance(r, dict) and r.get("host"):
-                yield i, [str(r["host"]).lower()], mws, ("spec", "rules", i, "host")
-
-
-def _service_for(ctx: CheckContext, host: str):
-    for name, svc in ctx.cfg.services.items():
-        if ctx.cfg.fqdn(name) == host:
-            return name, svc
-    return None, None
+ALLOWLIST = (MIDDLEWARE_NAMESPACE, ALLOWLIST_NAME)
+FORWARD_AUTH = (MIDDLEWARE_NAMESPACE, FORWARD_AUTH_NAME)
 
 
 @rule("exposure/lan-allowlist", "every route on lan.<domain> carries the LAN allowlist",
@@ -70,34 +36,39 @@ def route_protection(ctx: CheckContext):
     tree = ctx.tree
     lan, domain = ctx.cfg.site.lan_domain.lower(), ctx.cfg.site.domain.lower()
     middlewares = {(o.namespace, o.name): o for o in tree.by_kind("Middleware", group="traefik.io")}
-    for o in tree.routes():
-        for _, hosts, mws, keys in route_entries(o):
-            line = partial(o.line_of, *keys)  # looked up only for a finding: cheap on big trees
-            for ref in sorted(mws):
-                if ref not in middlewares and ref[0] and o.kind == "IngressRoute":
-                    yield finding("exposure/middleware-missing", f"{where(o)} uses Middleware {ref[0]}/{ref[1]}, which is not in the tree; Traefik "
-                                  "rejects the whole route", o.file or None, line(), "fix the name or namespace")
-            mws = set(tree.middlewares_run(sorted(mws)))  # chains (the exposure profiles) by their members
-            for host in hosts:
-                name, svc = _service_for(ctx, host)
-                label = f"{host} ({where(o)})"
-                if host == lan or host.endswith("." + lan):
-                    if ALLOWLIST not in mws:
-                        yield finding("exposure/lan-allowlist", f"{label} is a LAN name but the route lacks the traefik/lan-allowlist Middleware, "
-                                      "so anyone who can reach Traefik can reach it", o.file or None, line(),
-                                      "add middlewares: [{name: lan-allowlist, namespace: traefik}]")
-                    if (svc is None or svc.sso) and FORWARD_AUTH not in mws:
-                        yield finding("exposure/sso", f"{label} lacks Authentik forward auth" +
-                                      ("" if svc else " (and is not a service in homelab.yaml)"), o.file or None, line(),
-                                      "add {name: authentik-forward-auth, namespace: traefik}, or set `sso: false` "
-                                      f"for service {name or '<name>'} in homelab.yaml")
-                elif host == domain or host.endswith("." + domain):
-                    public_ok = svc is not None and svc.exposure is Exposure.public and bool(svc.reason)
-                    if FORWARD_AUTH not in mws and not public_ok:
-                        yield finding("exposure/sso", f"{label} is reachable from the internet without Authentik forward auth",
-                                      o.file or None, line(),
-                                      "add middlewares: [{name: authentik-forward-auth, namespace: traefik}], or mark "
-                                      f"service {name or '<name>'} `exposure: public` with a `reason` in homelab.yaml")
+    for route in tree.route_rules():
+        o, mws = route.obj, route.middlewares
+        line = partial(o.line_of, *route.keys)  # looked up only for a finding: cheap on big trees
+        for ref in sorted(mws):
+            if ref not in middlewares and ref[0] and o.kind == "IngressRoute":
+                yield finding("exposure/middleware-missing", f"{where(o)} uses Middleware {ref[0]}/{ref[1]}, which is not in the tree; Traefik "
+                              "rejects the whole route", o.file or None, line(), "fix the name or namespace")
+        mws = tuple(tree.middlewares_run(sorted(mws)))  # chains (the exposure profiles) by their members
+        for host in route.hosts:
+            found = ctx.cfg.service_for_host(host)
+            name, svc = found if found else (None, None)
+            label = f"{host} ({where(o)})"
+            on_lan = host == lan or host.endswith("." + lan)
+            if not on_lan and not (host == domain or host.endswith("." + domain)):
+                continue  # not ours: site/route-host reports it
+            # What homelab.yaml requires of this route; a host it does not declare gets the strictest rule.
+            required = set(svc.access_middlewares()) if svc else {ALLOWLIST_NAME, FORWARD_AUTH_NAME} if on_lan else {FORWARD_AUTH_NAME}
+            if on_lan and ALLOWLIST not in mws:
+                yield finding("exposure/lan-allowlist", f"{label} is a LAN name but the route lacks the traefik/lan-allowlist Middleware, "
+                              "so anyone who can reach Traefik can reach it", o.file or None, line(),
+                              "add middlewares: [{name: lan-allowlist, namespace: traefik}]")
+            if FORWARD_AUTH_NAME not in required or FORWARD_AUTH in mws:
+                continue
+            if on_lan:
+                yield finding("exposure/sso", f"{label} lacks Authentik forward auth" +
+                              ("" if svc else " (and is not a service in homelab.yaml)"), o.file or None, line(),
+                              "add {name: authentik-forward-auth, namespace: traefik}, or set `sso: false` "
+                              f"for service {name or '<name>'} in homelab.yaml")
+            else:
+                yield finding("exposure/sso", f"{label} is reachable from the internet without Authentik forward auth",
+                              o.file or None, line(),
+                              "add middlewares: [{name: authentik-forward-auth, namespace: traefik}], or mark "
+                              f"service {name or '<name>'} `exposure: public` with a `reason` in homelab.yaml")
     for chain in middlewares.values():
         members = (chain.spec.get("chain") or {}).get("middlewares") if isinstance(chain.spec.get("chain"), dict) else None
         for i, m in enumerate(members or []):
@@ -128,19 +99,10 @@ def route_protection(ctx: CheckContext):
                           "sourceRange: [${MANAGEMENT_CIDR}, ${K3S_CIDR}]")
 
 
-def _covers(pattern: str, host: str) -> bool:
-    pattern = pattern.lower()
-    if pattern.startswith("*."):
-        rest = pattern[2:]
-        return host.endswith("." + rest) and "." not in host[: -len(rest) - 1]
-    return pattern == host
-
-
 @rule("exposure/tls-uncovered", "every TLS host is covered by a certificate the route uses")
 def tls_uncovered(ctx: CheckContext):
     tree = ctx.tree
-    certs = tree.certificates()
-    by_secret = {(c.namespace, str(c.spec.get("secretName"))): c for c in certs}
+    by_secret = {c.secret: c for c in tree.certs()}
     default_secrets = []
     for store in tree.by_kind("TLSStore", group="traefik.io"):
         if store.name == "default":
@@ -159,14 +121,14 @@ def tls_uncovered(ctx: CheckContext):
         else:
             used = default_secrets
             via = "the default TLSStore's certificate" if used else "no certificate (no secretName, no default TLSStore)"
-        names = [str(n) for s in used if s in by_secret for n in (by_secret[s].spec.get("dnsNames") or [])]
-        if used and not any(s in by_secret for s in used):
+        serving = [by_secret[s] for s in used if s in by_secret]
+        if used and not serving:
             via += " (which no Certificate in the tree creates)"
-        for _, hosts, _, keys in route_entries(o):
-            for host in hosts:
-                if not any(_covers(n, host) for n in names):
+        for route in Route.of(o):
+            for host in route.hosts:
+                if not any(c.covers(host) for c in serving):
                     yield finding("exposure/tls-uncovered", f"{host} ({where(o)}) is served with {via}, which does not cover it; browsers will "
-                                  "see Traefik's self-signed default", o.file or None, o.line_of(*keys),
+                                  "see Traefik's self-signed default", o.file or None, o.line_of(*route.keys),
                                   "add the host (or its *.parent wildcard) to the Certificate's dnsNames, or use a "
                                   "Certificate in the route's namespace via tls.secretName")
 

@@ -67,23 +67,14 @@ def source_missing(ctx: CheckContext):
             yield finding("flux/source-missing", f"Kustomization {ks.key}: sourceRef {ks.source} is not defined anywhere in the tree",
                           ks.file, ks.line_of("spec", "sourceRef"), "add the source under sources/ or fix the name")
     for hr in ctx.tree.helm_releases():
-        chart = hr.spec.get("chart") or {}
-        spec = chart.get("spec") if isinstance(chart, dict) else None
-        if isinstance(spec, dict):
-            sr = spec.get("sourceRef") or {}
-            ref = Ref(str(sr.get("kind") or "HelmRepository"), str(sr.get("name") or ""),
-                      str(sr.get("namespace") or hr.namespace))
-            keys = ("spec", "chart", "spec", "sourceRef")
-        elif isinstance(hr.spec.get("chartRef"), dict):
-            cr = hr.spec["chartRef"]
-            ref = Ref(str(cr.get("kind") or ""), str(cr.get("name") or ""), str(cr.get("namespace") or hr.namespace))
-            keys = ("spec", "chartRef")
-        else:
+        req = hr.chart
+        if req is None:
             yield finding("flux/source-missing", f"{where(hr)} has neither chart.spec nor chartRef",
                           hr.file, hr.line_of("spec"), "add chart.spec {chart, version, sourceRef}")
             continue
-        if not _source_exists(ctx, ref):
-            yield finding("flux/source-missing", f"{where(hr)}: {ref} is not defined anywhere in the tree", hr.file, hr.line_of(*keys),
+        if not _source_exists(ctx, req.source):
+            yield finding("flux/source-missing", f"{where(hr)}: {req.source} is not defined anywhere in the tree", hr.file,
+                          hr.line_of(*req.keys),
                           "add the HelmRepository/OCIRepository under sources/ or fix name/namespace")
 
 
@@ -160,11 +151,11 @@ def _unpinned(version: object) -> str | None:
 @rule("flux/chart-unpinned", "every chart and OCI artifact is pinned to an exact version")
 def chart_unpinned(ctx: CheckContext):
     for hr in ctx.tree.helm_releases():
-        spec = (hr.spec.get("chart") or {}).get("spec") if isinstance(hr.spec.get("chart"), dict) else None
-        if isinstance(spec, dict):
-            why = _unpinned(spec.get("version"))
+        req = hr.chart
+        if req is not None and not req.by_chart_ref:
+            why = _unpinned(hr.spec["chart"]["spec"].get("version"))
             if why:
-                yield finding("flux/chart-unpinned", f"{where(hr)}: chart {spec.get('chart')} {why}",
+                yield finding("flux/chart-unpinned", f"{where(hr)}: chart {hr.spec['chart']['spec'].get('chart')} {why}",
                               hr.file, hr.line_of("spec", "chart", "spec", "version"),
                               "pin an exact chart version, e.g. version: 41.3.0, and let Renovate bump it")
     for o in ctx.tree.objects:

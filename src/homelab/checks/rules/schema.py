@@ -19,11 +19,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from homelab.atomicfile import write_atomic
 from homelab.checks.context import CheckContext
 from homelab.checks.registry import declare, finding, rule
 from homelab.checks.rules._util import where
 from homelab.findings import Severity
 from homelab.gitops.cache import digest
+from homelab.usercache import user_cache_dir
 
 DEFAULT_CRD_DIR = "schema/crds"
 
@@ -46,8 +48,7 @@ def _k8s_dir(version: str) -> Path | None:
 
 
 def _validator_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "homelab" / "validators"
+    return user_cache_dir("validators")
 
 
 class _NoRemoteRefs(Exception):
@@ -83,10 +84,7 @@ def _compiled(path: str, k8s_dir: str | None):
                                              use_formats=False)
         code = compile(src, f"<schema {Path(path).name}>", "exec")
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_bytes(marshal.dumps(code))
-            os.replace(tmp, target)
+            write_atomic(target, marshal.dumps(code))
         except OSError:
             pass  # a read-only home: compile again next time
     ns: dict[str, Any] = {}

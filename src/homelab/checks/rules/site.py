@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from homelab import render
 from homelab.checks.context import CheckContext
 from homelab.checks.registry import finding, rule
 from homelab.checks.rules._util import where
-from homelab.checks.rules.exposure import route_entries
-from homelab.config import HomelabConfig
 from homelab.config.model import ALLOWLIST, FORWARD_AUTH, HEADERS, MIDDLEWARE_NAMESPACE, PROTECTIVE
+from homelab.config.placeholders import placeholders
 from homelab.config.types import AddressRange
+from homelab.findings import Finding, Severity
 from homelab.render.flux import exposure_var, target_var
 
 
@@ -45,17 +45,18 @@ def metallb_pool(ctx: CheckContext):
 def route_host(ctx: CheckContext):
     domain = ctx.cfg.site.domain.lower()
     known = {ctx.cfg.fqdn(n) for n in ctx.cfg.services}
-    for o in ctx.tree.routes():
-        for _, hosts, _, keys in route_entries(o):
-            for host in hosts:
-                if not (host == domain or host.endswith("." + domain)):
-                    yield finding("site/route-host", f"{host} ({where(o)}) is not under {domain}, the domain in homelab.yaml",
-                                  o.file or None, o.line_of(*keys), "use ${HOST_<SERVICE>} from cluster-settings")
-                elif host not in known:
-                    yield finding("site/route-host", f"{host} ({where(o)}) is not a service in homelab.yaml, so its exposure is undeclared",
-                                  o.file or None, o.line_of(*keys),
-                                  "add it under services: in homelab.yaml (hostname, exposure), run `homelab render`, "
-                                  "and use ${HOST_<SERVICE>}")
+    for route in ctx.tree.route_rules():
+        o = route.obj
+        for host in route.hosts:
+            if not (host == domain or host.endswith("." + domain)):
+                yield finding("site/route-host", f"{host} ({where(o)}) is not under {domain}, the domain in homelab.yaml",
+                              o.file or None, route.line, "use ${HOST_<SERVICE>} from cluster-settings")
+            elif host not in known:
+                yield finding("site/route-host",
+                              f"{host} ({where(o)}) is not a service in homelab.yaml, so its exposure is undeclared",
+                              o.file or None, route.line,
+                              "add it under services: in homelab.yaml (hostname, exposure), run `homelab render`, "
+                              "and use ${HOST_<SERVICE>}")
 
 
 TARGET_ANNOTATION = "external-dns.alpha.kubernetes.io/target"
@@ -66,48 +67,74 @@ def _describe(names: Iterable[str]) -> str:
     return " + ".join(_SHORT.get(n, n) for n in names) or "no middleware"
 
 
-def _service_by_host(cfg: HomelabConfig) -> dict[str, str]:
-    return {cfg.fqdn(n).lower(): n for n in cfg.services}
-
-
 @rule("site/exposure-drift", "every route runs the middlewares and DNS target its service's exposure in homelab.yaml asks for")
 def exposure_drift(ctx: CheckContext):
     cfg, tree = ctx.cfg, ctx.tree
-    by_host = _service_by_host(cfg)
-    for o in tree.routes():
+    for route in tree.route_rules():
+        o, keys = route.obj, route.keys
         annotations = o.metadata.get("annotations") or {}
-        for _, hosts, refs, keys in route_entries(o):
-            run = [name for ns, name in tree.middlewares_run(sorted(refs)) if ns == MIDDLEWARE_NAMESPACE]
-            for host in hosts:
-                name = by_host.get(host)
-                if name is None:
-                    continue  # site/route-host reports it
-                svc = cfg.services[name]
-                want = svc.middlewares()
-                line = ctx.config_line("services", name, "exposure")
-                follow = (f"{ctx.config_file}:{line} gives services.{name} exposure {svc.exposure.value}"
-                          + (", sso: false" if svc.profile == "lan-nosso" else "")
-                          + f"; make the route carry only {{name: exposure-${{{exposure_var(name)}}}, namespace: "
-                          f"{MIDDLEWARE_NAMESPACE}}} so it follows homelab.yaml (and run `homelab render`), or change "
-                          "the exposure there")
-                # Too little protection is exposure/lan-allowlist's and exposure/sso's finding; too much
-                # (the LAN allowlist on a public name, SSO on a webhook) locks out the users it is meant for.
-                extra = [m for m in run if m in PROTECTIVE and m not in want]
-                if extra:
-                    mw_keys = (*keys[:-1], "middlewares") if o.kind == "IngressRoute" else keys
-                    yield finding("site/exposure-drift",
-                                  f"{host} ({where(o)}) runs {_describe(run)}, but its service {name} is "
-                                  f"{svc.profile} in homelab.yaml ({_describe(want)}): {_describe(extra)} locks out the "
-                                  "users it is meant for",
-                                  o.file or None, o.line_of(*mw_keys), follow)
-                target = annotations.get(TARGET_ANNOTATION)
-                if target is not None and str(target) != cfg.dns_target(name):
-                    yield finding("site/exposure-drift",
-                                  f"{host} ({where(o)}) publishes its DNS record pointing at {target}, but exposure "
-                                  f"{svc.exposure.value} in homelab.yaml means {cfg.dns_target(name)}",
-                                  o.file or None, o.line_of("metadata", "annotations", TARGET_ANNOTATION),
-                                  f"{ctx.config_file}:{line} sets the exposure; use "
-                                  f"{TARGET_ANNOTATION}: ${{{target_var(name)}}} so the record follows it")
+        run = [name for ns, name in tree.middlewares_run(sorted(route.middlewares)) if ns == MIDDLEWARE_NAMESPACE]
+        for host in route.hosts:
+            found = cfg.service_for_host(host)
+            if found is None:
+                continue  # site/route-host reports it
+            name, svc = found
+            want = svc.middlewares()
+            line = ctx.config_line("services", name, "exposure")
+            follow = (f"{ctx.config_file}:{line} gives services.{name} exposure {svc.exposure.value}"
+                      + (", sso: false" if svc.profile == "lan-nosso" else "")
+                      + f"; make the route carry only {{name: exposure-${{{exposure_var(name)}}}, namespace: "
+                      f"{MIDDLEWARE_NAMESPACE}}} so it follows homelab.yaml (and run `homelab render`), or change "
+                      "the exposure there")
+            # Too little protection is exposure/lan-allowlist's and exposure/sso's finding; too much
+            # (the LAN allowlist on a public name, SSO on a webhook) locks out the users it is meant for.
+            extra = [m for m in run if m in PROTECTIVE and m not in want]
+            if extra:
+                mw_keys = (*keys[:-1], "middlewares") if o.kind == "IngressRoute" else keys
+                yield finding("site/exposure-drift",
+                              f"{host} ({where(o)}) runs {_describe(run)}, but its service {name} is "
+                              f"{svc.profile} in homelab.yaml ({_describe(want)}): {_describe(extra)} locks out the "
+                              "users it is meant for",
+                              o.file or None, o.line_of(*mw_keys), follow)
+            target = annotations.get(TARGET_ANNOTATION)
+            if target is not None and str(target) != cfg.dns_target(name):
+                yield finding("site/exposure-drift",
+                              f"{host} ({where(o)}) publishes its DNS record pointing at {target}, but exposure "
+                              f"{svc.exposure.value} in homelab.yaml means {cfg.dns_target(name)}",
+                              o.file or None, o.line_of("metadata", "annotations", TARGET_ANNOTATION),
+                              f"{ctx.config_file}:{line} sets the exposure; use "
+                              f"{TARGET_ANNOTATION}: ${{{target_var(name)}}} so the record follows it")
+
+
+def placeholder_findings(cfg: HomelabConfig, config_file: str,
+                         locate: Callable[[tuple[str | int, ...]], int | None]) -> list[Finding]:
+    """`site/placeholder` warnings for the example values still in homelab.yaml (validate, check, plan and up)."""
+    return [finding("site/placeholder", f"{'.'.join(map(str, keys))}: {what}", config_file, locate(keys), hint)
+            for keys, what, hint in placeholders(cfg)]
+
+
+@rule("site/placeholder", "homelab.yaml holds none of the example values it ships with (domain, SSH key, Bitwarden IDs, "
+      "repository)", severity=Severity.warning, needs_tree=False)
+def placeholder(ctx: CheckContext):
+    """A warning per shipped example value; `homelab up` refuses to provision while any remains."""
+    yield from placeholder_findings(ctx.cfg, ctx.config_file, lambda keys: ctx.config_line(*keys))
+
+
+@rule("site/bitwarden-secret-undeclared", "every bwSecretId in the tree is one of bitwarden.secrets in homelab.yaml")
+def bitwarden_secret_undeclared(ctx: CheckContext):
+    bw = ctx.cfg.bitwarden
+    declared = {str(u).lower(): name for name, u in (bw.secrets if bw else {}).items()}
+    for o in ctx.tree.by_kind("BitwardenSecret", group="k8s.bitwarden.com"):
+        for i, entry in enumerate(o.spec.get("map") or []):
+            sid = str((entry or {}).get("bwSecretId") or "").strip() if isinstance(entry, dict) else ""
+            if sid and sid.lower() not in declared:
+                yield finding("site/bitwarden-secret-undeclared",
+                              f"{where(o)} reads Bitwarden secret {sid}, which is not in bitwarden.secrets of "
+                              f"{ctx.config_file}; nobody can tell which secret it is or whether it exists",
+                              o.file or None, o.line_of("spec", "map", i, "bwSecretId"),
+                              f"declare it under bitwarden.secrets in {ctx.config_file} (line "
+                              f"{ctx.config_line('bitwarden', 'secrets')}), run `homelab render`, and use "
+                              "bwSecretId: ${BWS_<NAME>}")
 
 
 def _replica_values(v: Any) -> list[int]:
@@ -134,8 +161,7 @@ def replicas(ctx: CheckContext):
     nodes = len(ctx.cfg.k3s.nodes)
     checks = []
     for hr in ctx.tree.helm_releases():
-        chart = ((hr.spec.get("chart") or {}).get("spec") or {}).get("chart") if isinstance(hr.spec.get("chart"), dict) else None
-        if chart != "longhorn":
+        if hr.chart is None or hr.chart.name != "longhorn":
             continue
         values = hr.spec.get("values") or {}
         checks.append((hr, (values.get("persistence") or {}).get("defaultClassReplicaCount"),

@@ -1,0 +1,49 @@
+"""`homelab diff [REF]`: the objects that would change in the cluster between REF and the working tree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from homelab import paths
+from homelab.context import Context, pass_ctx
+from homelab.errors import HomelabError
+
+
+@click.command("diff")
+@click.argument("ref", required=False)
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "markdown"]), default="text", show_default=True,
+              help="Report format (markdown: for a pull-request comment).")
+@click.option("-U", "--context", "context", type=click.IntRange(0, 100), default=3, show_default=True,
+              help="Lines of context around each change.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to a file.")
+@pass_ctx
+def command(ctx: Context, ref: str | None, fmt: str, context: int, output: Path | None) -> None:
+    """Show what would change in the cluster between REF and the working tree.
+
+    REF defaults to the merge base of HEAD with the default branch. Both trees are read as Flux
+    would (kustomize builds, postBuild substitution) and compared object by object per Flux
+    Kustomization, as unified YAML diffs; Secret data and credential-like values are masked.
+    Exit 0 whether or not anything changed (it is a report), 2 on a bad REF.
+    """
+    from homelab import diff as d
+    from homelab.config import load_config
+    from homelab.gitops import Cache, load_tree
+
+    cfg = ctx.cfg
+    base, label = d.resolve_base(ctx.root, ref)
+    cache = Cache(ctx.root / paths.CHECK_CACHE)
+    new = load_tree(ctx.root, cfg, cache=cache)
+    with d.checked_out(ctx.root, base) as old_root:
+        try:
+            old_cfg = load_config(old_root / ctx.config_path.name)
+        except HomelabError:
+            old_cfg = None  # the ref's homelab.yaml is older or broken: the tree is still read (default paths)
+        old = load_tree(old_root, old_cfg, cache=cache)
+    cache.save()
+    report = (d.markdown if fmt == "markdown" else d.text)(d.compare(old, new, base, label, context=context))
+    if output:
+        output.write_text(report, encoding="utf-8")
+    else:
+        click.echo(report, nl=False)
