@@ -327,3 +327,33 @@ def test_a_malformed_object_makes_the_tree_unreadable_not_a_traceback(tmp_path):
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
     tree = json.loads(res.stdout)["tree"]
     assert tree["available"] is False and "unexpected shape" in tree["reason"]
+
+
+@needs_kubectl
+def test_users_of_sso_routes_are_down_when_authentiks_database_volume_may_be(tmp_path):
+    """With the real tree: losing pve3 (a server and an agent) keeps etcd but may take Authentik's PostgreSQL
+    volume and Grafana's; the Users answer follows Longhorn's instead of saying "ok"."""
+    doc = plan_json(lab(tmp_path, FIXTURES / "replicas-share-a-host.yaml", tree=True))
+    pve3 = next(d for d in doc["drills"] if d["id"] == "host-down:pve3")
+    assert pve3["etcd"]["up"] >= pve3["etcd"]["needed"]
+    readable = next(f for f in pve3["findings"] if f["rule"] == "drill/longhorn-readable")
+    assert readable["severity"] == "error" and "authentik/authentik:postgresql" in readable["message"]
+    users = {u["service"]: u for u in pve3["users"]}
+    assert users["homepage"]["severity"] == "error" and "postgresql" in users["homepage"]["sees"]
+    assert users["grafana"]["severity"] == "error" and "monitoring/grafana:persistence" in users["grafana"]["sees"]
+    assert users["flux-webhook"]["severity"] == "info"      # public, no login, no volume
+    impact = next(f for f in pve3["findings"] if f["rule"] == "drill/route-impact")
+    assert impact["severity"] == "error"
+
+
+def test_a_fact_about_the_config_is_shown_once_above_the_drills(tmp_path):
+    repo = lab(tmp_path, FIXTURES / "three-hosts-survives-any-one.yaml")
+    cfg = repo / "homelab.yaml"
+    cfg.write_text(cfg.read_text().replace("  qdevice: false", "  qdevice: true"))
+    write(render_all(load_config(cfg)), repo)
+    doc = plan_json(repo)
+    assert [f["rule"] for f in doc["facts"]] == ["drill/proxmox-quorum"] and doc["summary"]["facts"] == 1
+    res = run_cli("plan", "--no-check", cwd=repo, env={"COLUMNS": "120"})
+    text = " ".join(res.stdout.split())
+    assert text.count("an odd number of") == 1
+    assert text.index("Facts about the config") < text.index("Failure drills")
