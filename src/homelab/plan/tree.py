@@ -16,7 +16,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from homelab.config import HomelabConfig
 from homelab.drills.answers import allocatable, unschedulable
@@ -24,10 +24,13 @@ from homelab.drills.workload import Certificate, PodGroup, RouteBackend, Volume,
 from homelab.errors import HomelabError
 from homelab.registry import declare, finding
 from homelab.findings import Finding, Severity
-from homelab.gitops.model import Route
+from homelab.gitops.model import FluxTree, K8sObject, Route
 from homelab.paths import FluxPaths
 import homelab.plan.model as m
 from homelab.plan.quantity import bytes_, cpu_millis, duration_days
+
+if TYPE_CHECKING:
+    from homelab.gitops import Cache
 
 LB_ANNOTATION = "metallb.io/loadBalancerIPs"
 DAEMON_KEYS = {"daemonset", "prometheus-node-exporter", "nodeexporter"}
@@ -40,7 +43,7 @@ declare("plan/budget-exceeds-nodes", "the tree's resource requests fit on the no
 declare("plan/storage-exceeds-disks", "Longhorn volumes with their replicas fit on the nodes' data disks", reported_by="plan")
 
 
-def _loc(obj) -> dict[str, Any]:
+def _loc(obj: K8sObject) -> dict[str, Any]:
     return {"file": obj.file, "line": obj.line}
 
 
@@ -135,8 +138,8 @@ def _pvc_volume(spec: dict, namespace: str, name: str, obj, replicas_by_class: d
 
 # --------------------------------------------------------------------------------------------- read
 
-def read(root: Path, cfg: HomelabConfig, cache=None) -> tuple[m.Tree | m.Unavailable, Workload]:
-    """The tree sections and the drills' workload; `{available: False, reason}` when the tree cannot be read.
+def read(root: Path, cfg: HomelabConfig, cache: Cache | None = None) -> tuple[m.Tree | m.Unavailable, Workload]:
+    """The tree section and the drills' workload; an `Unavailable` saying why when the tree cannot be read.
     `cache` is a `homelab.gitops.Cache` (the command shares one with `homelab check`); the caller saves it."""
     from homelab.gitops import Cache, load_tree
 
@@ -156,7 +159,7 @@ def read(root: Path, cfg: HomelabConfig, cache=None) -> tuple[m.Tree | m.Unavail
                              f"{exc}); `homelab check` names it"), Workload()
 
 
-def _longhorn(tree) -> tuple[dict[str, str], dict[str, int]]:
+def _longhorn(tree: FluxTree) -> tuple[dict[str, str], dict[str, int]]:
     """The Longhorn chart's defaultSettings, and the replica count of each Longhorn StorageClass."""
     settings: dict[str, str] = {}
     replicas_by_class: dict[str, int] = {}
@@ -176,7 +179,7 @@ def _longhorn(tree) -> tuple[dict[str, str], dict[str, int]]:
     return settings, replicas_by_class
 
 
-def _pods_and_volumes(tree, replicas_by_class: dict[str, int]) -> tuple[list[PodGroup], list[Volume]]:
+def _pods_and_volumes(tree: FluxTree, replicas_by_class: dict[str, int]) -> tuple[list[PodGroup], list[Volume]]:
     pods: list[PodGroup] = []
     volumes: list[Volume] = []
     for hr in tree.helm_releases():
@@ -201,7 +204,7 @@ def _pods_and_volumes(tree, replicas_by_class: dict[str, int]) -> tuple[list[Pod
     return pods, volumes
 
 
-def loadbalancers(tree) -> list[m.LoadBalancer]:
+def loadbalancers(tree: FluxTree) -> list[m.LoadBalancer]:
     """LoadBalancer addresses asked of MetalLB: Services, and chart values that carry the annotation (whether
     they are inside the pool is `homelab check`'s exposure/lb-outside-pool; the plan lists them)."""
     rows = []
@@ -219,7 +222,7 @@ def loadbalancers(tree) -> list[m.LoadBalancer]:
     return rows
 
 
-def certificates(tree) -> tuple[list[m.TreeCertificate], list[Certificate]]:
+def certificates(tree: FluxTree) -> tuple[list[m.TreeCertificate], list[Certificate]]:
     rows, certs = [], []
     for c in tree.certificates():
         names = tuple(str(n) for n in c.spec.get("dnsNames") or [])
@@ -238,7 +241,7 @@ def certificates(tree) -> tuple[list[m.TreeCertificate], list[Certificate]]:
     return rows, certs
 
 
-def routes(tree, certs: list[Certificate]) -> tuple[list[m.TreeRoute], list[RouteBackend]]:
+def routes(tree: FluxTree, certs: list[Certificate]) -> tuple[list[m.TreeRoute], list[RouteBackend]]:
     """Routes, their protection and the certificate that covers each host; and the Services behind each host."""
     rows: list[m.TreeRoute] = []
     backends: list[RouteBackend] = []
@@ -260,7 +263,7 @@ def routes(tree, certs: list[Certificate]) -> tuple[list[m.TreeRoute], list[Rout
     return rows, backends
 
 
-def external_dns(tree) -> list[m.ExternalDns]:
+def external_dns(tree: FluxTree) -> list[m.ExternalDns]:
     out = []
     for hr in tree.helm_releases():
         if hr.chart is None or hr.chart.name != "external-dns":
@@ -343,7 +346,7 @@ def volumes(volumes: list[Volume], replicas_by_class: dict[str, int], cfg: Homel
                           f"{raw / 2**30:.0f}GiB", None, None, "grow k3s.nodes[].data_disk or shrink the volumes")]
 
 
-def sections(tree, cfg: HomelabConfig) -> tuple[m.Tree, Workload]:
+def sections(tree: FluxTree, cfg: HomelabConfig) -> tuple[m.Tree, Workload]:
     """The plan's tree section and the drills' workload, one reading of the tree."""
     settings, replicas_by_class = _longhorn(tree)
     pods, vols = _pods_and_volumes(tree, replicas_by_class)
