@@ -76,8 +76,6 @@ def open_page(page: Path, screenshot: Path, *, width: int = 1280, height: int = 
         port, browser_path = port_file.read_text().splitlines()[:2]
         browser = _Cdp(f"ws://127.0.0.1:{port}{browser_path}")
         target = browser.call("Target.createTarget", url="about:blank")["targetId"]
-        session = browser.call("Target.attachToTarget", targetId=target, flatten=False)
-        del session
         tab = _Cdp(f"ws://127.0.0.1:{port}/devtools/page/{target}")
         for domain in ("Page", "Runtime", "Log", "Network"):
             tab.call(f"{domain}.enable")

@@ -354,3 +354,11 @@ def test_the_route_impact_finding_is_the_worst_of_what_users_see(name):
         for u in drill.users:   # every outcome that is not "ok" names the answer it follows from, and that answer agrees
             for rule in u["because"]:
                 assert any(f.rule == rule and f.severity is not Severity.info for f in drill.findings), (drill.scenario.id, u)
+
+
+def test_servers_crowded_on_one_of_three_hosts_are_spread_by_a_tried_move():
+    cfg = load_config(FIXTURES / "three-hosts-survives-any-one.yaml")
+    crowded = patched(cfg, ((("k3s", "nodes", 1, "host"), "pve1"), (("k3s", "nodes", 2, "host"), "pve1"),
+                            (("proxmox", "hosts", "pve1", "memory"), "64GiB"), (("proxmox", "hosts", "pve1", "cores"), 16)))
+    f = one({d.scenario.id: d for d in run(crowded)}["host-down:pve1"], "drill/etcd-quorum")
+    assert f.hint == "move k3s-2 to pve3 and k3s-3 to pve2"   # no single move helps; the first server stays

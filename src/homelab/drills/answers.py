@@ -177,13 +177,14 @@ def server_moves(lab: Lab, down: list[K3sNode]) -> tuple[Fix, ...]:
         return tuple(fixes)   # no spread exists; the single moves are still tried (and fail)
     count = {h: sum(1 for s in servers if s.host == h) for h in hosts}
     moves: list[tuple[K3sNode, str]] = []
-    for s in servers:
+    for s in reversed(servers):   # the first server initialises the cluster: move the others first
         if count[s.host] > allowed:
             target = min(hosts, key=count.__getitem__)
             count[s.host] -= 1
             count[target] += 1
             moves.append((s, target))
     if len(moves) > 1:
+        moves.reverse()
         fixes.append(Fix("move " + " and ".join(f"{s.name} to {t}" for s, t in moves),
                          tuple((("k3s", "nodes", lab.node_index(s.name), "host"), t) for s, t in moves)))
     return tuple(fixes)
