@@ -362,3 +362,14 @@ def test_servers_crowded_on_one_of_three_hosts_are_spread_by_a_tried_move():
                             (("proxmox", "hosts", "pve1", "memory"), "64GiB"), (("proxmox", "hosts", "pve1", "cores"), 16)))
     f = one({d.scenario.id: d for d in run(crowded)}["host-down:pve1"], "drill/etcd-quorum")
     assert f.hint == "move k3s-2 to pve3 and k3s-3 to pve2"   # no single move helps; the first server stays
+
+
+def test_without_the_tree_users_are_warned_when_longhorn_may_lose_their_data():
+    """The volumes are unknown, so the Users answer cannot name one, but it cannot say "ok" either."""
+    pve3 = drills_of("replicas-share-a-host.yaml")["host-down:pve3"]
+    assert one(pve3, "drill/longhorn-readable").severity is Severity.error
+    seen = users(pve3)
+    assert all(u["severity"] == "warning" and u["because"] == ["drill/longhorn-readable"] for u in seen.values())
+    assert "the Flux tree was not read" in seen["grafana"]["sees"]
+    one_node = users(drills_of("replicas-share-a-host.yaml")["vm-down:k3s-4"])   # 2 replicas survive one node
+    assert all(u["severity"] == "info" for u in one_node.values())

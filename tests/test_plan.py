@@ -357,3 +357,12 @@ def test_a_fact_about_the_config_is_shown_once_above_the_drills(tmp_path):
     text = " ".join(res.stdout.split())
     assert text.count("an odd number of") == 1
     assert text.index("Facts about the config") < text.index("Failure drills")
+
+
+def test_json_and_markdown_can_be_written_to_a_file(tmp_path):
+    repo = lab(tmp_path)
+    res = run_cli("plan", "-f", "json", "-o", "out/plan.json", "--no-check", cwd=repo)
+    assert res.returncode == 0 and res.stdout == "" and "wrote out/plan.json" in res.stderr
+    jsonschema.Draft202012Validator(SCHEMA).validate(json.loads((repo / "out" / "plan.json").read_text()))
+    res = run_cli("plan", "-f", "markdown", "-o", "plan.md", "--no-check", cwd=repo)
+    assert res.returncode == 0 and (repo / "plan.md").read_text().startswith("# homelab plan: ")

@@ -516,6 +516,9 @@ def route_outcomes(lab: Lab, scn: Scenario, wl: Workload) -> list[dict]:
     provider_host = cfg.fqdn(SSO_PROVIDER) if SSO_PROVIDER in cfg.services else ""
     provider_lost = [v for v in (wl.volumes_behind(provider_host) if provider_host else []) if v in lost] or \
         [v for v in lost if v.release == SSO_PROVIDER]
+    # without the tree the volumes are unknown: Longhorn's answer is about the replica count alone
+    blind = not wl.known and bool(scn.nodes_down) and not scn.power_restored and \
+        cfg.longhorn.replicas <= len(scn.nodes_down)
     out = []
     for name, svc in cfg.services.items():
         lan, sso = svc.on_lan, svc.requires_sso
@@ -534,6 +537,10 @@ def route_outcomes(lab: Lab, scn: Scenario, wl: Workload) -> list[dict]:
             sees = (f"login fails if {SSO_PROVIDER}'s database volume {_names(f'{v.namespace}/{v.name}' for v in provider_lost)} "
                     f"is unreadable until {lab.comes_back(scn)} returns: forward auth answers 5xx")
             sev, because = Severity.error, ["drill/longhorn-readable"]
+        elif blind:
+            sees = (f"down until {lab.comes_back(scn)} returns if its data" + (" or Authentik's database" if sso else "")
+                    + f" is on Longhorn with all replicas on {_names(scn.nodes_down)}; the Flux tree was not read to tell")
+            sev, because = Severity.warning, ["drill/longhorn-readable"]
         elif scn.nodes_down:
             sees = (f"502/503 for about {EVICTION_SECONDS // 60} minutes if its pods ran on {_names(scn.nodes_down)} "
                     "(evicted after the node is unreachable), then works" + ("; login waits for Authentik too" if sso else ""))
