@@ -126,6 +126,7 @@ def markdown(plan: Plan, *, verbose: bool = False) -> str:
             out += ["| " + " | ".join(_esc(cell.text) for cell in row) + " |" for row in b.rows]
             if b.caption:
                 out += ["", b.caption + "."]
+            out.append("")
         elif isinstance(b, Findings):
             if b.items:
                 out += ["", f"## {b.title}", ""]
