@@ -371,5 +371,7 @@ def test_without_the_tree_users_are_warned_when_longhorn_may_lose_their_data():
     seen = users(pve3)
     assert all(u["severity"] == "warning" and u["because"] == ["drill/longhorn-readable"] for u in seen.values())
     assert "the Flux tree was not read" in seen["grafana"]["sees"]
+    known = users(drills_of("replicas-share-a-host.yaml", Workload(source="test"))["host-down:pve3"])
+    assert all(u["severity"] == "warning" and "names no Longhorn volume" in u["sees"] for u in known.values())
     one_node = users(drills_of("replicas-share-a-host.yaml")["vm-down:k3s-4"])   # 2 replicas survive one node
     assert all(u["severity"] == "info" for u in one_node.values())

@@ -516,9 +516,10 @@ def route_outcomes(lab: Lab, scn: Scenario, wl: Workload) -> list[dict]:
     provider_host = cfg.fqdn(SSO_PROVIDER) if SSO_PROVIDER in cfg.services else ""
     provider_lost = [v for v in (wl.volumes_behind(provider_host) if provider_host else []) if v in lost] or \
         [v for v in lost if v.release == SSO_PROVIDER]
-    # without the tree the volumes are unknown: Longhorn's answer is about the replica count alone
-    blind = not wl.known and bool(scn.nodes_down) and not scn.power_restored and \
+    # with no volume known, Longhorn's answer is about the replica count alone, and so is this one
+    blind = not wl.volumes and bool(scn.nodes_down) and not scn.power_restored and \
         cfg.longhorn.replicas <= len(scn.nodes_down)
+    unknown = "the Flux tree names no Longhorn volume" if wl.known else "the Flux tree was not read"
     out = []
     for name, svc in cfg.services.items():
         lan, sso = svc.on_lan, svc.requires_sso
@@ -539,7 +540,7 @@ def route_outcomes(lab: Lab, scn: Scenario, wl: Workload) -> list[dict]:
             sev, because = Severity.error, ["drill/longhorn-readable"]
         elif blind:
             sees = (f"down until {lab.comes_back(scn)} returns if its data" + (" or Authentik's database" if sso else "")
-                    + f" is on Longhorn with all replicas on {_names(scn.nodes_down)}; the Flux tree was not read to tell")
+                    + f" is on Longhorn with all replicas on {_names(scn.nodes_down)} ({unknown}, so which cannot be told)")
             sev, because = Severity.warning, ["drill/longhorn-readable"]
         elif scn.nodes_down:
             sees = (f"502/503 for about {EVICTION_SECONDS // 60} minutes if its pods ran on {_names(scn.nodes_down)} "
