@@ -19,13 +19,18 @@ from homelab import paths
 from homelab.context import Context, pass_ctx
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from rich.console import Console
+
+    from homelab.gitops import Cache
     from homelab.plan.model import CheckSummary, Validation
 
 CHECK_CACHE = paths.CHECK_CACHE  # the file `homelab check` uses
 PLAN_CACHE = paths.PLAN_CACHE
 
 
-def _locator(ctx: Context):
+def _locator(ctx: Context) -> Callable[[tuple], tuple[str | None, int | None]]:
     """file:line of a key path in homelab.yaml, parsing it (again, with lines) only when a finding asks."""
     doc = None
 
@@ -42,7 +47,7 @@ def _locator(ctx: Context):
     return locate
 
 
-def check_summary(ctx: Context, cache) -> CheckSummary:
+def check_summary(ctx: Context, cache: Cache) -> CheckSummary:
     """`homelab check` as it runs by default (rules, and the excludes of [tool.homelab.check]), summarised:
     counts and the first findings."""
     from homelab.checks import Options, run_checks
@@ -57,7 +62,7 @@ def check_summary(ctx: Context, cache) -> CheckSummary:
                         top=[CheckFindingRow(**FindingRow.of(f).model_dump(), location=f.location) for f in (errors + warnings)[:5]])
 
 
-def validation(ctx: Context, cache, run_check: bool) -> Validation:
+def validation(ctx: Context, cache: Cache, run_check: bool) -> Validation:
     from homelab import render
     from homelab.plan.model import GlueDrift, FindingRow, Unavailable, Validation
 
@@ -67,7 +72,7 @@ def validation(ctx: Context, cache, run_check: bool) -> Validation:
     return Validation(glue=glue, check=check, placeholders=placeholders)
 
 
-def _console(wide: bool):
+def _console(wide: bool) -> Console:
     """The terminal view's console: the terminal's width (COLUMNS when set; 80 in a pipe), or 200 with --wide."""
     from rich.console import Console
 

@@ -15,7 +15,7 @@ Assumptions, stated once (docs/architecture.md repeats them):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from homelab.config import HomelabConfig
@@ -59,7 +59,7 @@ def _cores(millis: float) -> str:
     return f"{millis / 1000:.2f}".rstrip("0").rstrip(".")
 
 
-def _names(items) -> str:
+def _names(items: Iterable[str]) -> str:
     items = sorted(items)
     return ", ".join(items) if items else "none"
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from homelab import drills as drills_mod
 from homelab import paths
 from homelab.config import HomelabConfig
+from homelab.drills.answers import Locate
 from homelab.drills.workload import Workload
 from homelab.findings import Severity
 from homelab.plan import lab
@@ -42,7 +43,7 @@ def _drill(d: drills_mod.Drill) -> m.Drill:
         users=[m.UserView(**u) for u in d.users], findings=[m.FindingRow.of(f) for f in d.findings])
 
 
-def build(cfg: HomelabConfig, root: Path, *, config_file: str = "homelab.yaml", locate=None,
+def build(cfg: HomelabConfig, root: Path, *, config_file: str = "homelab.yaml", locate: Locate | None = None,
           validation: m.Validation | None = None, workload: Workload | None = None,
           tree: m.Tree | m.Unavailable | None = None) -> Plan:
     """The whole plan. `validation` and `tree` come from the command (they touch the filesystem and tools)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from homelab.plan.model import Drill, Plan, FindingRow, Tree
+from homelab.plan.model import Drill, FindingRow, Plan, Route, Tree
 
 GiB = 2**30
 MARK = {"info": "ok", "warning": "WARN", "error": "FAIL"}
@@ -126,7 +126,7 @@ def addresses(plan: Plan) -> Grid:
     return Grid("addresses", "Addresses", ["Address", "Network", "Holder"], rows, keep_whole=("Address", "Network"))
 
 
-def _protection(r) -> str:
+def _protection(r: Route) -> str:
     if r.protection_from == "none":
         return "no route in the tree"
     return " + ".join(SHORT_MIDDLEWARE.get(p, p) for p in r.protection) or ("public" if r.exposure == "public" else "none")

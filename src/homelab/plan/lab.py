@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from ipaddress import IPv4Address
+from typing import Literal
 
 from homelab.config import HomelabConfig
 from homelab.config.model import MIDDLEWARE_NAMESPACE, PROTECTIVE
+from homelab.config.types import AddressRange
 from homelab.drills.answers import allocatable
 import homelab.plan.model as m
 
@@ -33,7 +35,8 @@ def hosts(cfg: HomelabConfig) -> list[m.Host]:
 
 
 def pi(cfg: HomelabConfig) -> m.Pi:
-    roles = [r for r, on in (("dns", cfg.pi.dns), ("qdevice", cfg.pi.qdevice)) if on]
+    wanted: tuple[tuple[Literal["dns", "qdevice"], bool], ...] = (("dns", cfg.pi.dns), ("qdevice", cfg.pi.qdevice))
+    roles = [r for r, on in wanted if on]
     return m.Pi(name=cfg.pi.name, address=str(cfg.pi.address), roles=roles, upstream_dns=[str(a) for a in cfg.pi.upstream_dns])
 
 
@@ -72,7 +75,7 @@ def metallb(cfg: HomelabConfig, from_tree: list[m.LoadBalancer] | None = None) -
                      used=used, free=len(pool) - sum(1 for a in taken if _in_pool(a, pool)))
 
 
-def _in_pool(addr: str, pool) -> bool:
+def _in_pool(addr: str, pool: AddressRange) -> bool:
     try:
         return IPv4Address(addr) in pool
     except ValueError:
@@ -90,6 +93,7 @@ def routes(cfg: HomelabConfig, from_tree: list[m.TreeRoute] | None = None) -> li
     for name, svc in cfg.services.items():
         lan = svc.on_lan
         host = cfg.fqdn(name)
+        source: Literal["tree", "homelab.yaml", "none"]
         if from_tree is None:
             protection, source = svc.access_middlewares(), "homelab.yaml"
         else:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from homelab.findings import Finding, Severity
 
-PLAN_VERSION = 2
+PLAN_VERSION: Literal[2] = 2
 SeverityName = Literal["error", "warning", "info"]
 
 
@@ -72,7 +72,7 @@ class CheckSummary(Model):
 
 
 class Validation(Model):
-    config: Literal["valid"] = Field("valid", description="An invalid homelab.yaml never produces a plan (exit 2).")
+    config: Literal["valid"] = Field(default="valid", description="An invalid homelab.yaml never produces a plan (exit 2).")
     glue: list[GlueDrift] = Field(default_factory=list, description="Glue files `homelab render` would change; empty when current.")
     check: CheckSummary | Unavailable = Unavailable(reason="not run")
     placeholders: list[FindingRow] = Field(default_factory=list,

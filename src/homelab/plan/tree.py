@@ -84,7 +84,7 @@ def _is_daemon(path: tuple[str, ...], node: dict, parents: tuple[dict, ...]) -> 
     return False
 
 
-def _helm_pods(hr) -> list[PodGroup]:
+def _helm_pods(hr: K8sObject) -> list[PodGroup]:
     out = []
     for path, node, parents in _walk(hr.spec.get("values") or {}):
         res = node.get("resources")
@@ -103,7 +103,7 @@ def _helm_pods(hr) -> list[PodGroup]:
     return out
 
 
-def _helm_volumes(hr) -> list[Volume]:
+def _helm_volumes(hr: K8sObject) -> list[Volume]:
     """Chart persistence values (`…persistence…: {size}`) and PVC specs inside values (`volumeClaimTemplate.spec`)."""
     out = []
     for path, node, _ in _walk(hr.spec.get("values") or {}):
@@ -128,7 +128,7 @@ def _helm_volumes(hr) -> list[Volume]:
     return out
 
 
-def _pvc_volume(spec: dict, namespace: str, name: str, obj, replicas_by_class: dict[str, int]) -> Volume | None:
+def _pvc_volume(spec: dict, namespace: str, name: str, obj: K8sObject, replicas_by_class: dict[str, int]) -> Volume | None:
     sc = spec.get("storageClassName")
     if sc is not None and "longhorn" not in str(sc):
         return None
@@ -215,10 +215,10 @@ def loadbalancers(tree: FluxTree) -> list[m.LoadBalancer]:
                      for ip in ips.split(",") if ip.strip()]
     for hr in tree.helm_releases():
         for _, node, _ in _walk(hr.spec.get("values") or {}):
-            ips = node.get(LB_ANNOTATION)
-            if isinstance(ips, str):
+            annotated = node.get(LB_ANNOTATION)
+            if isinstance(annotated, str):
                 rows += [m.LoadBalancer(address=ip.strip(), owner=f"{hr.namespace}/{hr.name}", **_loc(hr))
-                         for ip in ips.split(",") if ip.strip()]
+                         for ip in annotated.split(",") if ip.strip()]
     return rows
 
 
