@@ -325,6 +325,13 @@ def test_a_route_is_down_when_its_volume_may_be_unreadable():
     assert seen["grafana"]["because"] == ["drill/longhorn-readable"]
 
 
+def test_an_operator_made_claim_belongs_to_the_route_of_its_service():
+    wl = Workload(volumes=(Volume("monitoring", "prometheus-kube-prometheus-stack-prometheus", GiB),
+                           Volume("monitoring", "alertmanager-kube-prometheus-stack-alertmanager", GiB)),
+                  routes=(RouteBackend("p.lan", "monitoring", ("kube-prometheus-stack-prometheus",)),), source="test")
+    assert [v.name for v in wl.volumes_behind("p.lan")] == ["prometheus-kube-prometheus-stack-prometheus"]
+
+
 def test_every_sso_route_is_down_when_the_sso_providers_database_may_be_unreadable():
     cfg = load_config(FIXTURES / "replicas-share-a-host.yaml")
     pve3 = users({d.scenario.id: d for d in run(cfg, workload_with_routes(cfg))}["host-down:pve3"])

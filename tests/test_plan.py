@@ -340,7 +340,7 @@ def test_users_of_sso_routes_are_down_when_authentiks_database_volume_may_be(tmp
     assert readable["severity"] == "error" and "authentik/authentik:postgresql" in readable["message"]
     users = {u["service"]: u for u in pve3["users"]}
     assert users["homepage"]["severity"] == "error" and "postgresql" in users["homepage"]["sees"]
-    assert users["grafana"]["severity"] == "error" and "monitoring/grafana:persistence" in users["grafana"]["sees"]
+    assert users["grafana"]["severity"] == "error" and "volume monitoring/grafana" in users["grafana"]["sees"]
     assert users["flux-webhook"]["severity"] == "info"      # public, no login, no volume
     impact = next(f for f in pve3["findings"] if f["rule"] == "drill/route-impact")
     assert impact["severity"] == "error"

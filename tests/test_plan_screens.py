@@ -12,18 +12,39 @@ import shutil
 
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import CHART_MIRROR, ROOT, run_cli
 
 SNAPSHOTS = ROOT / "tests" / "snapshots"
 UPDATE = os.environ.get("HOMELAB_UPDATE_SNAPSHOTS") == "1"
-pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None,
-                                reason="kubectl (built-in kustomize) is not installed: the screens include the Flux tree")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("kubectl") is None,
+                       reason="kubectl (built-in kustomize) is not installed: the screens include the Flux tree"),
+    pytest.mark.skipif(not CHART_MIRROR.is_dir(),
+                       reason=f"the test chart mirror {CHART_MIRROR} is absent: the screens show the charts rendered from it"),
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def own_chart_cache(tmp_path_factory):
+    """Charts come from the test mirror alone, never from what a user cache happens to hold, so the budget's rendered charts are the same
+    on every machine; one cache for the module, so only the first screen renders them."""
+    saved = {k: os.environ.get(k) for k in ("HOMELAB_CACHE_DIR", "HOMELAB_CHART_MIRROR")}
+    os.environ["HOMELAB_CACHE_DIR"] = str(tmp_path_factory.mktemp("chart-cache"))
+    # relative to the repository (the command's working directory), so a path on the screen is the same
+    # in any checkout
+    os.environ["HOMELAB_CHART_MIRROR"] = os.path.relpath(CHART_MIRROR, ROOT)
+    yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 def screen(columns: int | None, *args: str) -> str:
     env = {"COLUMNS": str(columns)} if columns else {}
     base = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    res = run_cli("plan", "--no-check", *args, env={**base, **env, "TERM": "dumb"})
+    res = run_cli("plan", "--no-check", *args, env={**base, **env, "TERM": "dumb"}, timeout=600)
     assert res.returncode == 0, res.stderr
     return "\n".join(line.rstrip() for line in res.stdout.splitlines()) + "\n"
 

@@ -47,14 +47,15 @@ def _locator(ctx: Context) -> Callable[[tuple], tuple[str | None, int | None]]:
     return locate
 
 
-def check_summary(ctx: Context, cache: Cache) -> CheckSummary:
+def check_summary(ctx: Context, cache: Cache, *, pull: bool = False, offline: bool = False) -> CheckSummary:
     """`homelab check` as it runs by default (rules, and the excludes of [tool.homelab.check]), summarised:
     counts and the first findings."""
     from homelab.checks import Options, run_checks
     from homelab.checks.settings import configured_excludes
     from homelab.plan.model import CheckFindingRow, CheckSummary, FindingRow
 
-    report = run_checks(ctx.root, ctx.cfg, cache=cache, options=Options(exclude=configured_excludes(ctx.root)),
+    report = run_checks(ctx.root, ctx.cfg, cache=cache, options=Options(exclude=configured_excludes(ctx.root),
+                                                                        pull=pull, offline=offline),
                         config_file=ctx.config_path.name)
     errors = [f for f in report.findings if f.severity.value == "error"]
     warnings = [f for f in report.findings if f.severity.value == "warning"]
@@ -62,12 +63,12 @@ def check_summary(ctx: Context, cache: Cache) -> CheckSummary:
                         top=[CheckFindingRow(**FindingRow.of(f).model_dump(), location=f.location) for f in (errors + warnings)[:5]])
 
 
-def validation(ctx: Context, cache: Cache, run_check: bool) -> Validation:
+def validation(ctx: Context, cache: Cache, run_check: bool, *, pull: bool = False, offline: bool = False) -> Validation:
     from homelab import render
     from homelab.plan.model import GlueDrift, FindingRow, Unavailable, Validation
 
     glue = [GlueDrift(path=d.path, state=d.state) for d in render.check(ctx.cfg, ctx.root)]
-    check = check_summary(ctx, cache) if run_check else Unavailable(reason="skipped (--no-check)")
+    check = check_summary(ctx, cache, pull=pull, offline=offline) if run_check else Unavailable(reason="skipped (--no-check)")
     placeholders = [FindingRow.of(f) for f in ctx.placeholders()]
     return Validation(glue=glue, check=check, placeholders=placeholders)
 
@@ -94,9 +95,11 @@ def _console(wide: bool) -> Console:
 @click.option("--wide", is_flag=True, help="Lay tables out 200 columns wide instead of fitting the terminal (or COLUMNS).")
 @click.option("--schema", "print_schema", is_flag=True,
               help="Print the JSON Schema of `--format json` (the committed copy is schema/plan.schema.json) and exit.")
+@click.option("--pull", is_flag=True, help="Download charts missing from the cache from their own repositories.")
+@click.option("--offline", is_flag=True, help="Never touch the network for charts (not even an http chart mirror).")
 @pass_ctx
 def command(ctx: Context, fmt: str, output: Path | None, diagram_dir: Path | None, strict: bool, run_check: bool,
-            verbose: bool, wide: bool, print_schema: bool) -> None:
+            verbose: bool, wide: bool, print_schema: bool, pull: bool, offline: bool) -> None:
     """Validate and show the whole lab: hosts, VMs, addresses, routes, storage, and failure drills.
 
     Exit 0 when the repository is valid (drill warnings and errors are reported), 1 when glue files
@@ -118,8 +121,10 @@ def command(ctx: Context, fmt: str, output: Path | None, diagram_dir: Path | Non
     # after either ran. Without it, a cache of its own: saving drops unused entries, which would throw
     # away the check's (slow to rebuild) secret scans.
     cache = Cache(ctx.root / (CHECK_CACHE if run_check else PLAN_CACHE))
-    tree, workload = tree_mod.read(ctx.root, cfg, cache)
-    checked = validation(ctx, cache, run_check)
+    if pull and offline:
+        raise click.UsageError("--pull and --offline exclude each other")
+    tree, workload = tree_mod.read(ctx.root, cfg, cache, pull=pull, offline=offline)
+    checked = validation(ctx, cache, run_check, pull=pull, offline=offline)
     try:
         cache.save()
     except OSError:
@@ -145,11 +150,12 @@ def command(ctx: Context, fmt: str, output: Path | None, diagram_dir: Path | Non
             views.print_table(report, console, verbose=verbose)
         text = captured.get()
     if output is not None and text is not None:
+        from homelab.atomicfile import write_atomic
         from homelab.errors import HomelabError
-        from homelab.render import write
 
         try:
-            write({output.name: text}, output.parent)  # atomic: a failed run leaves no half-written page
+            output.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(output, text)  # a failed run leaves no half-written page
         except OSError as exc:
             raise HomelabError.single(str(output), f"cannot write the plan: {exc.strerror}",
                                       hint="choose a folder you can write to") from None

@@ -96,12 +96,13 @@ class Workload:
         """The Longhorn volumes the pods behind a route's host need: those of the chart release its backend
         Service belongs to (`grafana` for `grafana`, `authentik:postgresql…` for `authentik-server`); where a
         release holds volumes of several components (`kube-prometheus-stack:prometheus…` and `…:alertmanager…`),
-        only the component the Service is named after."""
+        only the component the Service is named after; and a claim of a StatefulSet an operator names after the
+        Service's object (`prometheus-kube-prometheus-stack-prometheus` for `kube-prometheus-stack-prometheus`)."""
         out: list[Volume] = []
         for route in (r for r in self.routes if r.host == host):
             for svc in route.services:
                 mine = [v for v in self.volumes if v.namespace == route.namespace
-                        and (svc == v.release or svc.startswith(v.release + "-"))]
+                        and (svc == v.release or svc.startswith(v.release + "-") or v.name.endswith("-" + svc))]
                 named = [v for v in mine if v.component and svc == f"{v.release}-{v.component}"]
                 out += [v for v in named or mine if v not in out]
         return out

@@ -161,6 +161,10 @@ def tree_blocks(tree: Tree) -> list[Block]:
     out: list[Block] = [Line(f"Flux: {tree.path}, {tree.kustomizations} Kustomizations, {tree.objects} objects; "
                              f"reconcile order: {levels(tree)}", kind="heading")]
     out += [Line(f"build error in {be.kustomization}: {be.error}", "error") for be in tree.build_errors]
+    ch = tree.charts
+    if ch.rendered or ch.not_rendered:
+        out.append(Line(f"Charts rendered: {', '.join(ch.rendered) or 'none'}"
+                        + "".join(f"; not rendered: {c.release} ({c.reason})" for c in ch.not_rendered)))
     owners = {d.name: ", ".join(o.split("/")[-1] for o in d.owners) or "none" for d in tree.dns}
     out.append(Grid("tree-routes", "Routes in the Flux tree", ["Host", "Route", "Middlewares", "Certificate", "DNS record by"],
                     [[c(r.host), c(r.route), c(", ".join(SHORT_MIDDLEWARE.get(mw.split("/")[-1], mw) for mw in r.middlewares) or "none"),
@@ -189,7 +193,10 @@ def tree_blocks(tree: Tree) -> list[Block]:
     rows.append([c("all"), c(b.total.pods), c(f"{cores(b.total.cpu_requests_millis)}/{cores(b.total.cpu_limits_millis)}"),
                  c(f"{gib(b.total.memory_requests_bytes)}/{gib(b.total.memory_limits_bytes)}"), c("")])
     rows.append([c("nodes offer"), c(""), c(cores(b.allocatable.cpu_millis)), c(gib(b.allocatable.memory_bytes)), c("")])
-    out.append(Grid("budget", "Resource budget", ["Namespace", "Pods", "CPU req/limit", "Memory req/limit", "No requests"],
+    done, total = len(ch.rendered), len(ch.rendered) + len(ch.not_rendered)
+    title = (f"Resource budget (requests in the tree and {done} of {total} rendered charts)" if done else
+             "Resource budget (requests in the tree; chart defaults not visible)")
+    out.append(Grid("budget", title, ["Namespace", "Pods", "CPU req/limit", "Memory req/limit", "No requests"],
                     rows, caption=b.note, keep_whole=("Namespace",)))
     if tree.findings:
         out.append(Findings("tree-findings", "Findings in the Flux tree", [("", f) for f in tree.findings]))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from homelab import paths, tools
 from homelab.config import HomelabConfig
+from homelab.atomicfile import write_atomic
 from homelab.errors import HomelabError
 from homelab.plan.document import SHORT_MIDDLEWARE
 from homelab.plan.model import Plan, Tree
@@ -114,7 +115,7 @@ def write(plan: Plan, cfg: HomelabConfig, out_dir: Path) -> list[str]:
     mmdc = tools.which("mmdc")
     for name, text in (("architecture", architecture(plan, cfg)), ("provisioning", provisioning(plan, cfg))):
         src = out_dir / f"{name}.mmd"
-        src.write_text(text, encoding="utf-8")
+        write_atomic(src, text)
         said.append(f"wrote {src}")
         if mmdc:
             svg = out_dir / f"{name}.svg"

@@ -268,6 +268,18 @@ class Budget(Model):
     note: str
 
 
+class ChartNotRendered(Model):
+    release: str
+    reason: str
+
+
+class TreeCharts(Model):
+    """HelmReleases whose charts were rendered into the tree (their objects count), and those that were not."""
+
+    rendered: list[str] = Field(default_factory=list)
+    not_rendered: list[ChartNotRendered] = Field(default_factory=list)
+
+
 class Tree(Model):
     """What the Flux tree would apply, read through `homelab.gitops`."""
 
@@ -286,6 +298,7 @@ class Tree(Model):
     volume_bytes_with_replicas: int
     longhorn_settings: dict[str, str]
     budget: Budget
+    charts: TreeCharts = Field(default_factory=TreeCharts)
     findings: list[FindingRow]
 
 

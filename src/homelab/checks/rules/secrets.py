@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from homelab.checks.context import CheckContext
 from homelab.checks.registry import finding, rule
 from homelab.checks.rules._util import where
+from homelab.findings import Finding
+from homelab.gitops.cache import digest
 
 _TOKEN_RUN = re.compile(r"[A-Za-z0-9+/=_\-]{20,}")
 _SCREEN_OTHER = re.compile(
@@ -57,6 +60,7 @@ _REFERENCE_KEY = re.compile(r"^\s*-?\s*[\"']?[a-z][A-Za-z0-9]*(?:Name|Key|Keys|K
                             r"|Secret|Secrets)[\"']?\s*:")
 
 
+_COMMENT = re.compile(r"^\s*#+\s?")
 _YAML_PLAIN_VALUE = re.compile(r"^(\s*(?:-\s+)?[^\s:#\"'][^:#]*:\s+)([^\"'\s#|>&*!{\[][^#]*?)\s*$")
 
 
@@ -64,7 +68,9 @@ def _reduce(rel: str, lines: list[str]) -> tuple[list[tuple[int, str]], str]:
     """The lines that pass the screen (number, text) and the reduced file to hand detect-secrets."""
     cand = [(n, line) for n, line in enumerate(lines, 1) if might_hold_secret(line)]
     is_yaml = rel.endswith((".yaml", ".yml"))
-    reduced = [_YAML_PLAIN_VALUE.sub(r'\1"\2"', line) if is_yaml else line for _, line in cand]
+    # detect-secrets' YAML reader drops comments: a commented-out credential is handed over as the
+    # text it comments out, so it is found all the same
+    reduced = [_YAML_PLAIN_VALUE.sub(r'\1"\2"', _COMMENT.sub("", line)) if is_yaml else line for _, line in cand]
     return cand, "\n".join(reduced) + "\n"
 
 
@@ -95,7 +101,8 @@ def _scan_files(todo: list[tuple[str, list[str]]]) -> dict[str, list[tuple[int, 
     return out
 
 
-@rule("secrets/credential", "no credential-looking string in any file (detect-secrets)", needs_tree=False)
+@rule("secrets/credential", "no credential-looking string in any file (detect-secrets)", needs_tree=False,
+      also={"secrets/credential-in-comment": "no credential-looking string in a YAML comment either"})
 def credential(ctx: CheckContext):
     results: dict[str, list[tuple[int, str]]] = {}
     todo: list[tuple[str, list[str]]] = []
@@ -107,7 +114,7 @@ def credential(ctx: CheckContext):
         data, fkey = ctx.read(rel), ctx.file_digest(rel)
         if data is None or len(data) > MAX_BYTES:
             continue
-        key = "detect-secrets-3:" + str(fkey)
+        key = "detect-secrets-4:" + str(fkey)
         hits = ctx.cache.get("secrets", key)
         if hits is not None:
             results[rel] = hits
@@ -127,17 +134,22 @@ def credential(ctx: CheckContext):
         by_line: dict[int, list[str]] = {}
         for line, kind in results.get(rel, []):
             by_line.setdefault(line, []).append(kind)
+        lines = (ctx.text(rel) or "").splitlines() if by_line else []
         for line, kinds in sorted(by_line.items()):
-            yield finding("secrets/credential", f"looks like a committed credential ({', '.join(kinds)})",
-                          rel, line,
-                          "remove it, rotate it, and keep it in Bitwarden Secrets Manager (a BitwardenSecret syncs it)")
+            commented = rel.endswith((".yaml", ".yml")) and 0 < line <= len(lines) and _COMMENT.match(lines[line - 1])
+            yield finding("secrets/credential-in-comment" if commented else "secrets/credential",
+                          f"looks like a committed credential{' in a comment' if commented else ''} ({', '.join(kinds)})",
+                          rel, line, "remove it (a comment is in Git's history too), rotate it, and keep it in "
+                          "Bitwarden Secrets Manager (a BitwardenSecret syncs it)")
 
 
 @rule("secrets/secret-data", "no Kubernetes Secret with data or stringData in Git",
       also={"secrets/bitwarden-auth-token": "every BitwardenSecret names its auth token Secret and key"})
 def secret_data(ctx: CheckContext):
     for o in ctx.tree.objects:
-        if o.kind == "Secret" and o.group == "":
+        if o.kind == "Secret" and o.group == "" and o.release:
+            yield from _rendered_secret(ctx, o)
+        elif o.kind == "Secret" and o.group == "":
             if "sops" in o.body:
                 continue  # SOPS-encrypted: ciphertext, decrypted by the controller
             for field in ("data", "stringData"):
@@ -152,3 +164,36 @@ def secret_data(ctx: CheckContext):
                               o.line_of("spec", "authToken") if tok else o.line_of("spec"),
                               "set authToken {secretName: bw-auth-token, secretKey: token}; that Secret lives in the "
                               "same namespace and is created once by hand")
+
+
+def _rendered_secret(ctx: CheckContext, o) -> Iterator[Finding]:
+    """A chart's Secret is made from the release's values, which are in Git: it is a finding when
+    what it holds looks like a credential (the chart's own generated Secrets hold configuration)."""
+    import base64
+    import binascii
+    import json
+
+    lines: list[str] = []
+    for field in ("data", "stringData"):
+        for key, value in (o.body.get(field) or {}).items():
+            text = str(value)
+            if field == "data":
+                try:
+                    text = base64.b64decode(text).decode("utf-8", "replace")
+                except (binascii.Error, ValueError):
+                    continue
+            lines += [f"{key}: {line}" for line in text.splitlines()]
+    if not lines:
+        return
+    key = "detect-secrets-rendered-1:" + digest(json.dumps(lines))
+    hits = ctx.cache.get("secrets", key)
+    if hits is None:
+        hits = _scan_files([(o.template, lines)]).get(o.template, []) if might_hold_secret("\n".join(lines)) else []
+        ctx.cache.put("secrets", key, hits)
+    if hits:
+        kinds = ", ".join(sorted({kind for _, kind in hits}))
+        yield finding("secrets/secret-data",
+                      f"{where(o)} holds what looks like a credential ({kinds}): it comes from the release's values, "
+                      "so it is in Git", o.file or None, o.line,
+                      "keep the credential in a BitwardenSecret and point the chart at that Secret "
+                      "(its existingSecret-style value)")
