@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import CHART_MIRROR, CRD_SCHEMAS, ROOT, copy_repo, render_glue
+from conftest import CHART_MIRROR, CRD_SCHEMAS, copy_repo, render_glue
 
 FIXTURES = Path(__file__).parent / "fixtures" / "check"
 NOT_IN_FIXTURES = ("site/placeholder", "site/service-unrouted")

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import jsonschema
 
-from conftest import CRD_SCHEMAS, ROOT
 from homelab import yamlio
 from homelab.gitops import Cache, FluxTree, K8sObject, load_tree
 from homelab.gitops.substitute import substitute as flux_substitute
+
+from conftest import CRD_SCHEMAS, ROOT
 
 TREE_REL = "kubernetes/clusters/homelab"
 FLUX_KS = ("kustomize.toolkit.fluxcd.io/v1", "Kustomization")

@@ -55,7 +55,8 @@ def _run_kubeconfig_tasks(home: Path, extra: dict[str, str] | None = None) -> su
            "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": str(home / ".ansible-tmp"),
            "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
     return subprocess.run([program("ansible-playbook") or "ansible-playbook", "-i", "localhost,", "-c", "local",
-                           "-e", f"ansible_python_interpreter={sys.executable}", str(playbook)], cwd=ANSIBLE_DIR, env=env, capture_output=True, text=True, timeout=300,
+                           "-e", f"ansible_python_interpreter={sys.executable}", str(playbook)],
+                          cwd=ANSIBLE_DIR, env=env, capture_output=True, text=True, timeout=300,
                           check=False, stdin=subprocess.DEVNULL)
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from chartmirror import ChartServer
 
+from chartmirror import ChartServer
 from homelab.charts import ChartArchive, ChartCache, Session, Unavailable, fetch, http
 from homelab.gitops.model import ChartSpec, Ref
 

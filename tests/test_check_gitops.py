@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from check_helpers import make_repo
 from homelab.gitops import Cache, load_tree, substitute
+
+from check_helpers import make_repo
 
 K = "kubernetes/clusters/homelab"
 

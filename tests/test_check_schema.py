@@ -7,9 +7,10 @@ import copy
 
 import pytest
 
-from check_helpers import CRD_SCHEMAS, make_repo
 from homelab.checks.rules import schema as s
 from homelab.gitops import Cache, load_tree
+
+from check_helpers import CRD_SCHEMAS, make_repo
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,8 @@ BROKEN = [
     ("traefik-address-outside-pool", "traefik_address: 192.168.10.200", "traefik_address: 192.168.10.50", 1,
      "metallb.traefik_address", "not inside the pool"),
     ("vm-on-missing-host", "host: pve2 ", "host: pve3 ", 2, "k3s.nodes.2.host", "not a Proxmox host"),
-    ("template-on-missing-host", "host: pve1                       # where", "host: pve9                       # where", 1, "proxmox.template.host", "not a Proxmox host"),
+    ("template-on-missing-host", "host: pve1                       # where", "host: pve9                       # where", 1,
+     "proxmox.template.host", "not a Proxmox host"),
     ("vm-larger-than-host", "memory: 8GiB", "memory: 64GiB", 1, "k3s.nodes.0.memory", "wants 64GiB but pve1 has 32GiB"),
     ("vm-more-cores-than-host", "cores: 4", "cores: 12", 1, "k3s.nodes.0.cores", "wants 12 cores but pve1 has 8"),
     ("host-overcommitted", "memory: 8GiB", "memory: 30GiB", 3, "k3s.nodes.2.memory", "over-committed"),
@@ -151,9 +152,9 @@ def test_cli_reports_bad_config_on_one_line_with_exit_2(tmp_path: Path, case):
     res = run_cli("-c", str(tmp_path / "homelab.yaml"), "render")
     assert res.returncode == 2
     assert "Traceback" not in res.stderr
-    lines = [l for l in res.stderr.splitlines() if l.strip()]
-    assert any(f"homelab.yaml:" in l and path in l for l in lines), res.stderr
-    assert all(l.startswith("error: ") for l in lines)
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert any("homelab.yaml:" in ln and path in ln for ln in lines), res.stderr
+    assert all(ln.startswith("error: ") for ln in lines)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["homelab.yaml"], "nothing may be written for a bad config"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from homelab.config import load_config

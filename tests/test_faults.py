@@ -24,8 +24,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from conftest import ROOT, run_cli
 from test_pipeline import lab  # noqa: F401  (the stand-in lab fixture)
+
+from conftest import ROOT, run_cli
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounts and network namespaces need root")
 GLUE_OLD = "# old glue, from before this render\n"
@@ -106,8 +107,9 @@ def report_tree(repo: Path):
 
 
 def test_an_oversized_manifest_is_one_finding_and_is_not_built(tmp_path):
-    from check_helpers import check, make_repo
     from homelab.inputs import MAX_FILE_BYTES
+
+    from check_helpers import check, make_repo
 
     repo = make_repo(tmp_path / "repo")
     big = repo / "kubernetes/clusters/homelab/apps/homepage/app/big.yaml"
@@ -190,8 +192,8 @@ def test_bracketed_text_from_the_cluster_is_shown_literally_in_status(tmp_path):
 
 
 def test_bracketed_text_in_converge_output_is_shown_literally_and_masked():
-    from homelab.pipeline.converge import wait_ready
     from homelab.clients.masking import MASK, Masker
+    from homelab.pipeline.converge import wait_ready
 
     # homelab: ignore[secrets/credential] a made-up token the masking test must hide
     secret = "s3cr3t-T0ken-in-a-condition-message"
@@ -431,7 +433,9 @@ case "$*" in
 esac
 exit 0
 """)
-    with pytest.raises(Exception):
+    from homelab.errors import HomelabError
+
+    with pytest.raises(HomelabError):  # the stage fails (StageFailed is one)
         lab.up(only="vms")
     assert modes.read_text().split() == ["600", "700"]
     assert not (lab.root / ".homelab" / "vms.tfplan").exists()

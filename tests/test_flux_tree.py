@@ -14,8 +14,7 @@ from homelab.config import load_config
 from homelab.render.header import GENERATED
 
 from conftest import ROOT
-from fluxtree import (FLUX_KS, TREE_REL, VAR_RE, k8s_version, load_all, middlewares_run, read_tree, routes, schema_errors,
-                      services_table)
+from fluxtree import TREE_REL, VAR_RE, k8s_version, load_all, middlewares_run, read_tree, routes, schema_errors, services_table
 
 pytestmark = pytest.mark.skipif(__import__("shutil").which("kubectl") is None,
                                 reason="kubectl is not installed; the tree is built with `kubectl kustomize`")

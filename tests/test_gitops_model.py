@@ -7,6 +7,7 @@ import pytest
 from homelab.config import load_config
 from homelab.config.model import ALLOWLIST, FORWARD_AUTH, HEADERS
 from homelab.gitops.model import Certificate, K8sObject, Route, hosts_of, name_covers
+
 from conftest import ROOT
 
 

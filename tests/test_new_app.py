@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from conftest import ROOT, copy_repo, run_cli
+from conftest import copy_repo, run_cli
 from fluxtree import TREE_REL, k8s_version, middlewares_run, read_tree, routes, schema_errors
 
 APPS = f"{TREE_REL}/apps"

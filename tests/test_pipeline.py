@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from homelab.clients.masking import MASK
 from homelab.config import load_config
 from homelab.pipeline import PipelineContext, Runner, StageFailed, State, run_pipeline
-from homelab.clients.masking import MASK
 from homelab.pipeline.stages import token_secret_manifest
 
 from conftest import ROOT, copy_repo, own_lab, run_cli
@@ -165,8 +165,9 @@ def lab(tmp_path: Path, tmp_path_factory, monkeypatch) -> Lab:
     remote = tmp / "remote.git"
     gitconfig.write_text(f"[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n"
                          f"[url \"{remote.as_uri()}\"]\n\tinsteadOf = https://github.com/jdoe/homelab\n")
-    env = {"PATH": f"{bin_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(home), "GIT_CONFIG_GLOBAL": str(gitconfig),
-           "GIT_CONFIG_NOSYSTEM": "1", "PROXMOX_USERNAME": "packer@pve!homelab", "STANDIN_TF_OUTPUT": str(ROOT / "tests/fixtures/terraform-output/valid.json"),
+    env = {"PATH": f"{bin_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(home),
+           "GIT_CONFIG_GLOBAL": str(gitconfig), "GIT_CONFIG_NOSYSTEM": "1", "PROXMOX_USERNAME": "packer@pve!homelab",
+           "STANDIN_TF_OUTPUT": str(ROOT / "tests/fixtures/terraform-output/valid.json"),
            "STANDIN_LOG": str(tmp / "standin.log"), "STANDIN_DONE": str(tmp / "standin.done"),
            **SECRETS}
     for k, v in env.items():
@@ -374,14 +375,15 @@ def test_dry_run_prints_every_command_and_no_secret(lab):
                 f"$ git ls-remote https://git:{MASK}@github.com/jdoe/homelab refs/heads/main",
                 "packer init .", "packer build .", "terraform init -input=false", "terraform plan",
                 "terraform show ../.homelab/vms.tfplan", "terraform apply -input=false ../.homelab/vms.tfplan",
-                "terraform output -json -no-color", "would write ansible/inventories/k3s-nodes.yml from that output", "ansible-playbook -i inventories/ playbooks/site.yml",
+                "terraform output -json -no-color", "would write ansible/inventories/k3s-nodes.yml from that output",
+                "ansible-playbook -i inventories/ playbooks/site.yml",
                 "flux check --pre", "flux install",
                 "kubectl apply --server-side --field-manager=homelab -f - < Secret sm-operator-system/bw-auth-token",
                 f"flux create source git flux-system --url=https://git:{MASK}@github.com/jdoe/homelab",
                 "flux create kustomization flux-system", "would wait up to 900s until every Kustomization",
                 "dry run: the template, vms, inventory, hosts, bootstrap and converge stages would run"]
     positions = [out.find(e) for e in expected]
-    assert -1 not in positions, [e for e, p in zip(expected, positions) if p == -1]
+    assert -1 not in positions, [e for e, p in zip(expected, positions, strict=False) if p == -1]
     assert positions == sorted(positions)
     for value in [github_token, *SECRETS.values()]:
         assert value not in out + res.stderr

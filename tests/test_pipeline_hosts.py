@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from homelab.pipeline.stages import Hosts
-
 from test_pipeline import lab  # noqa: F401 (the scratch repository with stand-ins, as a fixture)
 
 PLAYBOOK = """---

@@ -7,8 +7,8 @@ import json
 
 from rich.console import Console
 
-from homelab.pipeline.converge import wait_ready
 from homelab.clients.masking import MASK, Masker
+from homelab.pipeline.converge import wait_ready
 
 from conftest import ROOT
 

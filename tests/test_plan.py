@@ -14,7 +14,7 @@ import pytest
 
 from homelab.config import load_config
 
-from conftest import ROOT, copy_repo, run_cli
+from conftest import ROOT, copy_repo, render_glue, run_cli
 
 FIXTURES = ROOT / "tests" / "fixtures" / "plan"
 SCHEMA = json.loads((ROOT / "schema" / "plan.schema.json").read_text())
@@ -343,7 +343,7 @@ def test_a_fact_about_the_config_is_shown_once_above_the_drills(tmp_path):
     repo = lab(tmp_path, FIXTURES / "three-hosts-survives-any-one.yaml")
     cfg = repo / "homelab.yaml"
     cfg.write_text(cfg.read_text().replace("  qdevice: false", "  qdevice: true"))
-    write(render_all(load_config(cfg)), repo)
+    render_glue(repo)
     doc = plan_json(repo)
     assert [f["rule"] for f in doc["facts"]] == ["drill/proxmox-quorum"] and doc["summary"]["facts"] == 1
     res = run_cli("plan", "--no-check", cwd=repo, env={"COLUMNS": "120"})

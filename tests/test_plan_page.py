@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from browser import CHROMIUM, open_page
-from conftest import run_cli
 from test_plan import lab
+
+from conftest import run_cli
 
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (scripts/setup-test-env "
                                                               "installs Debian's chromium package)")

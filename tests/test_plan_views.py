@@ -9,8 +9,9 @@ import shutil
 
 import pytest
 
-from conftest import run_cli
 from test_plan import lab
+
+from conftest import run_cli
 
 BORDERS = re.compile(r"[│┃━╇┏┓┗┛┡┩┳┻╋─|`*]")
 

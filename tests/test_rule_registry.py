@@ -7,10 +7,10 @@ import json
 import shutil
 from pathlib import Path
 
+from homelab.checks.registry import all_rules, expand
+
 from check_helpers import check, make_repo
 from conftest import ROOT, run_cli
-
-from homelab.checks.registry import all_rules, expand
 
 SRC = ROOT / "src" / "homelab"
 # Calls whose first argument is a finding id: registry.finding/declare/rule, a Lab's finding; plain get().
@@ -32,7 +32,7 @@ def _literal_ids() -> set[tuple[str, str]]:
             elif isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "rule" for t in node.targets):
                 args.append(node.value)
             elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Tuple):  # `cfg, rule = x, "id"`
-                for t, v in zip(getattr(node.targets[0], "elts", []), node.value.elts):
+                for t, v in zip(getattr(node.targets[0], "elts", []), node.value.elts, strict=False):
                     if isinstance(t, ast.Name) and t.id == "rule":
                         args.append(v)
             for a in args:

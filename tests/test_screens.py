@@ -93,8 +93,8 @@ def test_status_at_any_width_fits_and_never_squeezes_the_detail_to_a_sliver(colu
 
     from homelab.commands.status import print_table
     from homelab.config import load_config
-    from homelab.terminal import MIN_LAST_COLUMN
     from homelab.status import collect, recorded_sources
+    from homelab.terminal import MIN_LAST_COLUMN
 
     report = collect(load_config(ROOT / "homelab.yaml"), recorded_sources(RECORDED / "unhealthy"))
     out = io.StringIO()

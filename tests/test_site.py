@@ -307,7 +307,8 @@ def test_a_route_whose_service_was_removed_is_route_undeclared_saying_to_delete_
     assert "belongs to service homepage, which homelab.yaml does not declare" in used["hint"]
     f = next(f for f in findings if f["rule"] == "site/route-undeclared")
     assert "service homepage" in f["message"] and "delete the route" in f["hint"]
-    assert (repo / HOMEPAGE_ROUTE).read_text().splitlines()[f["line"] - 1].strip() == "external-dns.alpha.kubernetes.io/target: ${DNS_TARGET_HOMEPAGE}"
+    line = (repo / HOMEPAGE_ROUTE).read_text().splitlines()[f["line"] - 1].strip()
+    assert line == "external-dns.alpha.kubernetes.io/target: ${DNS_TARGET_HOMEPAGE}"
 
 
 @needs_kubectl

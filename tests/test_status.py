@@ -17,9 +17,8 @@ from datetime import datetime, timezone
 import pytest
 
 from homelab.config import load_config
-from homelab.status import Sources, collect, recorded_sources
+from homelab.status import Sources, collect, proxmox, recorded_sources
 from homelab.status import kube as k
-from homelab.status import proxmox
 from homelab.status.recorded import RecordedProxmox
 
 from conftest import CRD_SCHEMAS, ROOT, run_cli

@@ -167,7 +167,7 @@ def recover(root: Path) -> list[str]:
     return restored
 
 
-def commit(files: Mapping[str | Path, str | bytes], root: Path, *, mode: int = 0o644,
+def commit(files: Mapping[str | Path, str | bytes], root: Path, *, mode: int = 0o644,  # noqa: C901
            modes: Mapping[str | Path, int] | None = None) -> list[str]:
     """Write every file whose content (or mode) changed, as one all-or-nothing change.
 

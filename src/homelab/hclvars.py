@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import hcl2
 
 from homelab import paths
-from homelab.registry import declare, finding
 from homelab.findings import Finding
+from homelab.registry import declare, finding
 
 TERRAFORM_DIR = paths.TERRAFORM_DIR
 TFVARS = paths.TFVARS

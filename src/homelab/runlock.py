@@ -24,8 +24,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
 
-from homelab.errors import HomelabError
 from homelab.atomicfile import private_dir, recover
+from homelab.errors import HomelabError
 
 LOCK = ".homelab/lock"
 HANDLED = (signal.SIGTERM, signal.SIGHUP)

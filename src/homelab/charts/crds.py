@@ -18,7 +18,6 @@ from typing import Any
 from homelab.atomicfile import write_atomic
 from homelab.usercache import user_cache_dir
 
-
 FORMAT = 2  # bump when the written schemas change
 
 

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from homelab.atomicfile import write_atomic
 from homelab.charts.crds import FORMAT as CRD_FORMAT
 from homelab.charts.crds import CrdInfo, write_schemas
 from homelab.charts.crds import info as crd_info
-from homelab.atomicfile import write_atomic
 from homelab.usercache import user_cache_dir
 
 RENDER_FORMAT = "1"  # bump when what render() returns changes

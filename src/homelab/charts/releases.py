@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from homelab.charts import ChartArchive, Unavailable, fetch
+from homelab.charts import ChartArchive, Unavailable, engine, fetch
 from homelab.charts import crds as crd_mod
-from homelab.charts import engine
 from homelab.charts.values import ReplacedList, UnknownKey, compose, replaced_lists, unknown_keys
 from homelab.gitops.cache import Cache, digest
 from homelab.gitops.model import CLUSTER_SCOPED, ChartSpec, FluxTree, K8sObject
@@ -190,7 +189,7 @@ def _render_now(rel: Release, path: Path, kube_version: str, api: list[str]) -> 
             str(folder or ""))
 
 
-def render_tree(tree: FluxTree, *, kube_version: str, cache: Cache, download: bool = False, offline: bool = False,
+def render_tree(tree: FluxTree, *, kube_version: str, cache: Cache, download: bool = False, offline: bool = False,  # noqa: C901
                 jobs: int | None = None) -> Charts:
     """Fetch, check and render every HelmRelease of `tree` (see the module's docstring)."""
     charts = Charts()
@@ -264,7 +263,7 @@ def render_tree(tree: FluxTree, *, kube_version: str, cache: Cache, download: bo
 
     def render_all(rels: list[Release], api: list[str]) -> dict[str, list[tuple[str, dict[str, Any]]]]:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            return dict(zip([r.key for r in rels], pool.map(lambda r: run(r, api), rels)))
+            return dict(zip([r.key for r in rels], pool.map(lambda r: run(r, api), rels), strict=False))
 
     # Charts whose templates create CRDs first: the others render once, with those API versions too.
     first = [r for r in todo if r.info is not None and r.info.template_crds]

@@ -5,8 +5,21 @@ pipeline register their ids without importing the checks.
 """
 
 from homelab.registry import (
-    MODULES, RULE_FAILED, RULES, WAIVER_REASON_MISSING, Rule, all_ids, all_rules, check_rules, declare, expand,
-    finding, get, matches, rule, selected,
+    MODULES,
+    RULE_FAILED,
+    RULES,
+    WAIVER_REASON_MISSING,
+    Rule,
+    all_ids,
+    all_rules,
+    check_rules,
+    declare,
+    expand,
+    finding,
+    get,
+    matches,
+    rule,
+    selected,
 )
 
 __all__ = ["MODULES", "RULES", "RULE_FAILED", "Rule", "WAIVER_REASON_MISSING", "all_ids", "all_rules", "check_rules",

@@ -68,7 +68,7 @@ def rule_list(rules: Iterable[Rule], width: int | None = None) -> str:
     lead = max(map(len, heads), default=0)
     stacked = width is not None and width - lead < MIN_LAST_COLUMN
     out: list[str] = []
-    for head, r in zip(heads, rules):
+    for head, r in zip(heads, rules, strict=False):
         if stacked:
             out += [head.rstrip(), *wrap(r.summary, width, "    ")]
         else:

@@ -37,7 +37,7 @@ def _sort_key(f: Finding) -> tuple:
     return (f.file or "~", f.line or 0, f.rule, f.message)
 
 
-def run_checks(root: Path, cfg: HomelabConfig, *, select: list[str] | None = None, ignore: list[str] | None = None,
+def run_checks(root: Path, cfg: HomelabConfig, *, select: list[str] | None = None, ignore: list[str] | None = None,  # noqa: C901
                options: Options | None = None, cache: Cache | None = None, config_file: str | None = None) -> Report:
     select, ignore = select or [], ignore or []
     options = options or Options()

@@ -26,8 +26,8 @@ def pull(ctx: Context, offline: bool) -> None:
 
     Each pinned chart is looked up in the cache, then in HOMELAB_CHART_MIRROR when it is set (a
     folder or an http(s) URL that stands in for every repository), else in its own repository, and
-    checked against the repository's digest before it is stored. Exit 0 when every chart is in the cache afterwards, 1 when any could not be had
-    (each is listed with the reason).
+    checked against the repository's digest before it is stored. Exit 0 when every chart is in the
+    cache afterwards, 1 when any could not be had (each is listed with the reason).
     """
     from homelab.charts import ChartArchive, ChartCache, Session, fetch
     from homelab.gitops import Cache, ChartSpec, load_tree

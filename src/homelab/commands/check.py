@@ -8,10 +8,10 @@ from pathlib import Path
 import click
 
 from homelab import paths, terminal
+from homelab.atomicfile import write_atomic
 from homelab.checks.settings import configured_excludes
 from homelab.context import Context, pass_ctx
 from homelab.errors import HomelabError
-from homelab.atomicfile import write_atomic
 
 CACHE_FILE = paths.CHECK_CACHE
 
@@ -35,7 +35,8 @@ CACHE_FILE = paths.CHECK_CACHE
               "(otherwise only the cache and HOMELAB_CHART_MIRROR are read).")
 @click.option("--offline", is_flag=True, help="Never touch the network for charts (not even an http chart mirror).")
 @click.option("--no-cache", is_flag=True, help="Ignore and do not write .homelab/cache.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to a file (text: one line per finding).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report to a file (text: one line per finding).")
 @click.option("--list-rules", is_flag=True, help="List every finding id (id, default severity, the command that reports it) and exit.")
 @terminal.wide_option
 @pass_ctx
@@ -50,8 +51,8 @@ def command(ctx: Context, fmt: str, select: tuple[str, ...], ignore: tuple[str, 
     """
     from homelab.checks import Options, run_checks
     from homelab.checks import report as rep
-    from homelab.registry import all_rules, expand
     from homelab.gitops import Cache
+    from homelab.registry import all_rules, expand
 
     # Text fits the screen; a file (-o) gets one line per finding, like --wide.
     width = None if output else terminal.width(wide=wide)

@@ -8,10 +8,10 @@ import click
 
 from homelab import inventory as inv
 from homelab import paths, tools
+from homelab.atomicfile import commit
 from homelab.context import Context, pass_ctx
 from homelab.errors import HomelabError
 from homelab.runlock import exclusive_run
-from homelab.atomicfile import commit
 
 
 def _terraform_output(tf_dir: Path) -> tuple[str, str]:

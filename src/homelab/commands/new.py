@@ -7,9 +7,9 @@ it writes anything (`render.write`, atomically).
 
 from __future__ import annotations
 
-import click
-
 from pathlib import Path
+
+import click
 
 from homelab.config import HomelabConfig
 from homelab.context import Context, pass_ctx
@@ -54,7 +54,6 @@ def command() -> None:
 def app(ctx: Context, name: str, image: str, port: int) -> None:
     """Scaffold apps/NAME in the example app's pattern (NAME must be a service in homelab.yaml)."""
     from homelab import render
-
     from homelab.yamlio import load_located
 
     cfg = ctx.cfg

@@ -65,7 +65,7 @@ def check_summary(ctx: Context, cache: Cache, *, pull: bool = False, offline: bo
 
 def validation(ctx: Context, cache: Cache, run_check: bool, *, pull: bool = False, offline: bool = False) -> Validation:
     from homelab import render
-    from homelab.plan.model import GlueDrift, FindingRow, Unavailable, Validation
+    from homelab.plan.model import FindingRow, GlueDrift, Unavailable, Validation
 
     glue = [GlueDrift(path=d.path, state=d.state) for d in render.check(ctx.cfg, ctx.root)]
     check = check_summary(ctx, cache, pull=pull, offline=offline) if run_check else Unavailable(reason="skipped (--no-check)")
@@ -98,7 +98,7 @@ def _console(wide: bool) -> Console:
 @click.option("--pull", is_flag=True, help="Download charts missing from the cache from their own repositories.")
 @click.option("--offline", is_flag=True, help="Never touch the network for charts (not even an http chart mirror).")
 @pass_ctx
-def command(ctx: Context, fmt: str, output: Path | None, diagram_dir: Path | None, strict: bool, run_check: bool,
+def command(ctx: Context, fmt: str, output: Path | None, diagram_dir: Path | None, strict: bool, run_check: bool,  # noqa: C901
             verbose: bool, wide: bool, print_schema: bool, pull: bool, offline: bool) -> None:
     """Validate and show the whole lab: hosts, VMs, addresses, routes, storage, and failure drills.
 

@@ -13,9 +13,9 @@ from rich.table import Table
 from rich.text import Text
 
 from homelab import terminal
+from homelab.clients.masking import Masker
 from homelab.context import Context, pass_ctx
 from homelab.errors import HomelabError
-from homelab.clients.masking import Masker
 from homelab.status import Check, Report, Sources, collect, recorded_sources
 from homelab.status.kube import EXPIRY_WARNING_DAYS
 from homelab.terminal import labelled, row

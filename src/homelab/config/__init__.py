@@ -13,8 +13,8 @@ from pydantic_core import ErrorDetails
 
 from homelab.config import rules
 from homelab.config.model import HomelabConfig
-from homelab.registry import declare
 from homelab.errors import HomelabError, Problem, problem
+from homelab.registry import declare
 from homelab.yamlio import LocatedDoc, load_located
 
 __all__ = ["HomelabConfig", "load_config", "json_schema", "DEFAULT_CONFIG"]

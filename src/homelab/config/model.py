@@ -22,7 +22,8 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
-SshKey = Annotated[str, StringConstraints(pattern=r"^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/=]+( .*)?$")]
+SshKey = Annotated[str, StringConstraints(
+    pattern=r"^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/=]+( .*)?$")]
 
 
 class Site(Strict):
@@ -236,7 +237,7 @@ class Service(Strict):
     hostname: DnsLabel
     """The first label of the service's name: `<hostname>.lan.<domain>` when exposure is `lan`, else `<hostname>.<domain>`."""
     exposure: Exposure
-    """`lan`: LAN allowlist only reaches it; `sso`: on the internet behind Authentik; `public`: on the internet without SSO (needs `reason`)."""
+    """`lan`: LAN allowlist only reaches it; `sso`: on the internet behind Authentik; `public`: on the internet without SSO (needs `reason`)."""  # noqa: E501
     sso: bool = True
     """For `lan` services: also require Authentik forward auth (`sso` services always do)."""
     reason: str | None = Field(default=None, min_length=10)

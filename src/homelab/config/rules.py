@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterator, Sequence
 from ipaddress import IPv4Address, IPv4Network
 from zoneinfo import available_timezones
 
-from homelab.registry import Rule, declare
 from homelab.config.model import PROXMOX_API_PORT, Exposure, HomelabConfig
 from homelab.findings import Finding
+from homelab.registry import Rule, declare
 
 Path = tuple[str | int, ...]
 RuleError = tuple[Path, str, str]

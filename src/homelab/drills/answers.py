@@ -23,8 +23,8 @@ from homelab.config.model import Exposure, K3sNode, NodeRole
 from homelab.drills.fixes import Fix, Trial
 from homelab.drills.scenarios import Scenario
 from homelab.drills.workload import PodGroup, Volume, Workload
-from homelab.registry import declare, get
 from homelab.findings import Finding, Severity
+from homelab.registry import declare, get
 
 GiB = 2**30
 RESERVED = {NodeRole.server: 1 * GiB, NodeRole.agent: 512 * 2**20}
@@ -378,7 +378,8 @@ def capacity(lab: Lab, scn: Scenario, wl: Workload) -> list[Finding]:
     share = mem / (mem + lost_mem) if mem + lost_mem else 0
     sev = Severity.warning if share < 0.5 else Severity.info
     return [lab.finding(rule, sev,
-                        f"pod requests are unknown ({'no workload in the Flux tree sets any' if wl.known else 'the Flux tree was not read'}): the survivors "
+                        "pod requests are unknown ("
+                        f"{'no workload in the Flux tree sets any' if wl.known else 'the Flux tree was not read'}): the survivors "
                         f"({_names(n.name for n in survivors)}, {_gib(mem)} allocatable) can take the evicted pods only "
                         f"while all pods request at most {share:.0%} of the cluster's {_gib(mem + lost_mem)}{moot}",
                         "" if sev is Severity.info else

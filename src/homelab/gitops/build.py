@@ -29,9 +29,8 @@ from typing import Any
 
 import yaml
 
-from homelab import tools
+from homelab import tools, yamlio
 from homelab.gitops.cache import Cache, digest
-from homelab import yamlio
 from homelab.inputs import Overrun, size_overrun, yaml_overrun
 
 KFILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -94,7 +93,7 @@ class InputProblem:
     message: str
 
 
-def _kustomization_refs(data: Any) -> list[tuple[tuple[str | int, ...], str]]:
+def _kustomization_refs(data: Any) -> list[tuple[tuple[str | int, ...], str]]:  # noqa: C901
     """(keys of the reference inside the kustomization file, path) of every file or folder a
     kustomization refers to (resources, components, patch, replacement and generator files)."""
     if not isinstance(data, dict):
@@ -166,7 +165,7 @@ class Inputs:
     problems: list[InputProblem] = field(default_factory=list)
 
 
-def collect_inputs(folder: Path, cache: Cache | None = None, root: Path | None = None) -> Inputs:
+def collect_inputs(folder: Path, cache: Cache | None = None, root: Path | None = None) -> Inputs:  # noqa: C901
     """The files a build of `folder` reads, as kustomize-controller would: a kustomization's
     resources, components, patches and generator files, recursively; for a folder without one,
     every YAML file below it (plain strings: this runs for every path).
@@ -188,7 +187,7 @@ def collect_inputs(folder: Path, cache: Cache | None = None, root: Path | None =
     def outside(p: str) -> bool:
         return top is not None and not _inside(os.path.realpath(p), top)
 
-    def visit_dir(d: str) -> None:
+    def visit_dir(d: str) -> None:  # noqa: C901
         d = os.path.normpath(d)
         if d in seen:
             return
@@ -332,7 +331,7 @@ _ERR_PREFIX = re.compile(r'^E\d{4} [\d:.]+\s+\d+ \S+\] "command failed" err=')
 
 
 def _clean_error(stderr: str, scratch: Path, root: Path) -> str:
-    lines = [l for l in stderr.strip().splitlines() if l.strip()]
+    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
     text = _ERR_PREFIX.sub("", lines[-1] if lines else "kustomize failed").strip()
     if text.startswith('"') and text.endswith('"'):
         text = text[1:-1]
@@ -406,7 +405,7 @@ def strip_build_annotations(body: Any) -> Any:
 BATCH_SIZE = 32
 
 
-def build_many(requests: Sequence[BuildRequest], root: Path, *, cache: Cache | None = None,
+def build_many(requests: Sequence[BuildRequest], root: Path, *, cache: Cache | None = None,  # noqa: C901
                jobs: int | None = None, kubectl: str = "kubectl", batch_size: int = BATCH_SIZE,
                on_built: Callable[[int, list[BuiltDoc]], None] | None = None) -> list[BuildResult]:
     """Build every request (results in the same order), reusing cached builds whose inputs are unchanged.

@@ -9,13 +9,13 @@ from typing import Any
 
 import yaml
 
+from homelab import yamlio
 from homelab.gitops.build import BuildRequest, BuildResult, build_many, strip_build_annotations
 from homelab.gitops.cache import Cache, digest
 from homelab.gitops.model import FLUX_KS, FluxKustomization, FluxTree, K8sObject, Ref, ref_list
 from homelab.gitops.substitute import DISABLE_KEY, VAR_NAME, references, substitute
-from homelab import yamlio
-from homelab.yamlio import ParsedYaml, parse_yaml
 from homelab.paths import FluxPaths
+from homelab.yamlio import ParsedYaml, parse_yaml
 
 BOOTSTRAP_SOURCE = Ref("GitRepository", "flux-system", "flux-system")
 
@@ -184,7 +184,7 @@ def _adopt_bootstrap(boot: FluxKustomization, res: BuildResult, cache: Cache, tr
     return boot
 
 
-def load_tree(root: Path, cfg: Any = None, *, cluster_path: str | None = None, cache: Cache | None = None,
+def load_tree(root: Path, cfg: Any = None, *, cluster_path: str | None = None, cache: Cache | None = None,  # noqa: C901
               jobs: int | None = None, kubectl: str = "kubectl") -> FluxTree:
     """Read the Flux tree under `root` the way the controllers would on an empty cluster.
 
@@ -240,7 +240,7 @@ def load_tree(root: Path, cfg: Any = None, *, cluster_path: str | None = None, c
 
         results = build_many([_request(ks, root) for ks in buildable], root, cache=cache, jobs=jobs, kubectl=kubectl,
                              on_built=prepare)
-        for ks, res in zip(buildable, results):
+        for ks, res in zip(buildable, results, strict=False):
             ks.built = res.error is None
             ks.build_error = res.error
             ks.input_problems = list(res.problems)
@@ -261,7 +261,7 @@ def load_tree(root: Path, cfg: Any = None, *, cluster_path: str | None = None, c
             boot = _adopt_bootstrap(boot, results[0], cache, tree)
             buildable = [boot]
         nxt: list[FluxKustomization] = []
-        for ks, res in zip(buildable, results):
+        for ks, res in zip(buildable, results, strict=False):
             ks.variables = _variables(ks, configmaps) if ks.post_build else {}
             ks.objects = _materialise(ks, res, files, root)
             tree.objects.extend(ks.objects)

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from homelab import tools
-from homelab.registry import declare
 from homelab.errors import HomelabError, problem
 from homelab.findings import Finding
 from homelab.paths import FluxPaths
+from homelab.registry import declare
 
 if TYPE_CHECKING:
     from homelab.pipeline.runner import Runner
@@ -161,9 +161,9 @@ def example_values(pctx: "PipelineContext") -> list[Finding]:
             for f in placeholder_findings(pctx.cfg, shown, doc.line_of)]
 
 
-def run_preflight(pctx: "PipelineContext", stages: list["Stage"]) -> None:
-    from homelab.pipeline.runner import StageFailed
+def run_preflight(pctx: "PipelineContext", stages: list["Stage"]) -> None:  # noqa: C901
     from homelab.pipeline import environment
+    from homelab.pipeline.runner import StageFailed
 
     names = [s.name for s in stages]
     needed = sorted({t for s in stages for t in s.tools}, key=list(MIN_VERSIONS).index)

@@ -18,9 +18,9 @@ from rich.console import Console
 from rich.text import Text
 
 from homelab import tools
-from homelab.errors import HomelabError
 from homelab.atomicfile import private_dir
 from homelab.clients.masking import Masker
+from homelab.errors import HomelabError
 
 
 class StageFailed(HomelabError):

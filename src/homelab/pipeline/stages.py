@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from homelab import inventory, paths, yamlio
+from homelab.atomicfile import private_dir
 from homelab.config import HomelabConfig
 from homelab.paths import FluxPaths
 from homelab.pipeline.runner import Runner, StageFailed
 from homelab.pipeline.state import State, fingerprint
-from homelab.atomicfile import private_dir
 
 BOOTSTRAP_TOKEN_ENV = "BWS_ACCESS_TOKEN"     # the Bitwarden Secrets Manager machine-account token
 BW_SECRET_NAME, BW_SECRET_KEY, BW_NAMESPACE = "bw-auth-token", "token", "sm-operator-system"
@@ -147,8 +147,8 @@ class Inventory(Stage):
         return self.recorded_done(p) and (p.root / INVENTORY).exists()
 
     def run(self, p: PipelineContext) -> None:
-        from homelab.errors import HomelabError
         from homelab.atomicfile import commit
+        from homelab.errors import HomelabError
 
         argv = ["terraform", "output", "-json", "-no-color"]
         if p.runner.dry_run:

@@ -14,9 +14,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from homelab import paths
+from homelab.atomicfile import commit, private_dir
 from homelab.errors import HomelabError
 from homelab.inputs import json_line, load_json
-from homelab.atomicfile import commit, private_dir
 
 STATE_DIR = paths.STATE_DIR
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import homelab.plan.model as m
 from homelab import drills as drills_mod
 from homelab import paths
 from homelab.config import HomelabConfig
@@ -17,7 +18,6 @@ from homelab.drills.answers import Locate
 from homelab.drills.workload import Workload
 from homelab.findings import Severity
 from homelab.plan import lab
-import homelab.plan.model as m
 from homelab.plan.model import PLAN_VERSION, Plan
 
 __all__ = ["build", "Plan", "PLAN_VERSION", "vms_start_on_boot"]

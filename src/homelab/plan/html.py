@@ -17,7 +17,7 @@ from pathlib import Path
 from homelab.config import HomelabConfig
 from homelab.plan import svg
 from homelab.plan.document import DRILL_COLUMNS, MARK, Block, Findings, Grid, Line, document
-from homelab.plan.model import Plan, FindingRow
+from homelab.plan.model import FindingRow, Plan
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 SEV_CLASS = {"info": "ok", "warning": "warn", "error": "fail"}
@@ -51,7 +51,8 @@ table.matrix td.cell.none { color: #8c959f; }
 table.matrix td.drill a { color: inherit; }
 ul.findings { list-style: none; padding: 0; margin: 0; }
 ul.findings li { border-left: 4px solid var(--line); padding: 4px 10px; margin: 6px 0; background: #fbfcfd; }
-ul.findings li.fail { border-color: var(--fail); } ul.findings li.warn { border-color: var(--warn); } ul.findings li.ok { border-color: var(--ok); }
+ul.findings li.fail { border-color: var(--fail); } ul.findings li.warn { border-color: var(--warn); }
+ul.findings li.ok { border-color: var(--ok); }
 .badge { display: inline-block; font-size: 11px; font-weight: 700; padding: 0 6px; border-radius: 10px; margin-right: 6px; color: #fff; }
 .badge.fail { background: var(--fail); } .badge.warn { background: var(--warn); } .badge.ok { background: var(--ok); }
 .scope { font-weight: 600; margin-right: 6px; } .rule { font-family: ui-monospace, monospace; font-size: 12px; color: var(--muted); }
@@ -100,7 +101,7 @@ def _grid(g: Grid, plan: Plan) -> str:
             d = by_id[row[0].text]
             cells = [f'<td class="drill" id="drill-{escape(d.id)}"><a href="#findings-{escape(d.id)}">{escape(d.id)}</a>'
                      f'<div class="note">{escape(d.title)}</div></td>']
-            for (col, rules), cell in zip(DRILL_COLUMNS, row[1:]):
+            for (col, rules), cell in zip(DRILL_COLUMNS, row[1:], strict=False):
                 tip = "\n".join(f"{f.severity}: {f.message}" for f in d.findings if f.rule in rules)
                 cls = SEV_CLASS[cell.severity] if cell.severity else "none"
                 cells.append(f'<td class="cell {cls}" title="{escape(tip or col + ": not asked in this drill")}">'

@@ -5,11 +5,11 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 from typing import Literal
 
+import homelab.plan.model as m
 from homelab.config import HomelabConfig
 from homelab.config.model import MIDDLEWARE_NAMESPACE, PROTECTIVE
 from homelab.config.types import AddressRange
 from homelab.drills.answers import allocatable
-import homelab.plan.model as m
 
 GiB = 2**30
 

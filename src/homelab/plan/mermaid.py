@@ -11,8 +11,8 @@ import re
 from pathlib import Path
 
 from homelab import paths, tools
-from homelab.config import HomelabConfig
 from homelab.atomicfile import write_atomic
+from homelab.config import HomelabConfig
 from homelab.errors import HomelabError
 from homelab.plan.document import SHORT_MIDDLEWARE
 from homelab.plan.model import Plan, Tree

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from homelab.plan.document import MARK, Block, Cell, Findings, Grid, Line, document
-from homelab.plan.model import Plan, FindingRow
+from homelab.plan.model import FindingRow, Plan
 
 STYLE = {"info": "green", "warning": "yellow", "error": "bold red"}
 LINE_STYLE = {"title": "bold", "heading": "bold", "note": "dim", "text": "", "status": ""}
@@ -44,7 +44,7 @@ def _widths(grid: Grid, width: int) -> list[int] | None:
 
 def _table(grid: Grid, widths: list[int]) -> Table:
     t = Table(box=box.HEAVY_HEAD, show_edge=False, pad_edge=False)
-    for h, w in zip(grid.heads, widths):
+    for h, w in zip(grid.heads, widths, strict=False):
         t.add_column(h, width=w, overflow="fold")
     for row in grid.rows:
         t.add_row(*(_text(cell) for cell in row))
@@ -57,7 +57,7 @@ def _stacked(grid: Grid, console: Console) -> None:
     for row in grid.rows:
         first, *rest = row
         console.print(Text(first.text, style="bold " + (STYLE[first.severity] if first.severity else "")))
-        for head, cell in zip(grid.heads[1:], rest):
+        for head, cell in zip(grid.heads[1:], rest, strict=False):
             if cell.text:
                 console.print(Padding(Text.assemble((f"{head}: ", "dim"), _text(cell)), (0, 0, 0, 4), expand=False))
     if grid.caption:

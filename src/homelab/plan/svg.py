@@ -83,7 +83,7 @@ def architecture(plan: Plan) -> str:
                    title="losing this host fails a drill" if f"host-down:{h.name}" in failing else "")
         body.append(host.svg())
         body += [b.svg() for b in inner]
-        vm_boxes.update({v.name: b for v, b in zip(h.vms, inner)})
+        vm_boxes.update({v.name: b for v, b in zip(h.vms, inner, strict=False)})
         tallest = max(tallest, host.h)
         x += w + 16
     pi = plan.pi
@@ -109,7 +109,7 @@ def architecture(plan: Plan) -> str:
         body.append(b.svg())
         cx += b.w + 16
     width = max(width, cx)
-    for name, b in vm_boxes.items():
+    for b in vm_boxes.values():
         target = core["etcd"] if b.cls == "server" else core["longhorn"]
         body.insert(0, _line(b.cx, b.y + b.h, target.cx, y, "edge faint"))
     y += max(b.h for b in core.values()) + 40

@@ -22,16 +22,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import homelab.plan.model as m
 from homelab.config import HomelabConfig
 from homelab.drills.answers import allocatable, unschedulable
 from homelab.drills.workload import Certificate, PodGroup, RouteBackend, Volume, Workload
 from homelab.errors import HomelabError
-from homelab.registry import declare, finding
 from homelab.findings import Finding, Severity
 from homelab.gitops.model import FluxTree, K8sObject, Route
 from homelab.paths import FluxPaths
-import homelab.plan.model as m
 from homelab.plan.quantity import bytes_, cpu_millis, duration_days
+from homelab.registry import declare, finding
 
 if TYPE_CHECKING:
     from homelab.charts.releases import Charts
@@ -94,7 +94,8 @@ def _longhorn_reservation(charts: Charts | None, cfg: HomelabConfig) -> PodGroup
                     cpu_millis=int(cores * 1000 * pct / 100), per_node=True, file=rel.hr.file, line=rel.hr.line)
 
 
-def _walk(node: Any, path: tuple[str, ...] = (), parents: tuple[dict, ...] = ()) -> Iterator[tuple[tuple[str, ...], dict, tuple[dict, ...]]]:
+def _walk(node: Any, path: tuple[str, ...] = (),
+          parents: tuple[dict, ...] = ()) -> Iterator[tuple[tuple[str, ...], dict, tuple[dict, ...]]]:
     if isinstance(node, dict):
         yield path, node, parents
         for k, v in node.items():

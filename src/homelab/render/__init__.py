@@ -2,8 +2,8 @@
 
 Each `render_*` function is pure: config in, {repo-relative path: text} out. Writing happens
 only in `write`, all files as one all-or-nothing change after every one rendered, so neither bad
-input nor a full disk nor a kill leaves some glue new and some old. The output is deterministic (sorted keys, no timestamps), which is what makes
-`render --check` meaningful.
+input nor a full disk nor a kill leaves some glue new and some old. The output is deterministic
+(sorted keys, no timestamps), which is what makes `render --check` meaningful.
 """
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from homelab.atomicfile import write_atomic
+from homelab.atomicfile import commit
 from homelab.config import HomelabConfig
 from homelab.render.ansible import render_ansible
 from homelab.render.flux import render_flux
 from homelab.render.inventory import render_hosts_inventory
 from homelab.render.packer import render_packer
 from homelab.render.terraform import render_terraform
-from homelab.atomicfile import commit
 
 RENDERERS = (render_packer, render_terraform, render_ansible, render_hosts_inventory, render_flux)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-
-
 from homelab import paths
 from homelab.config import HomelabConfig
 from homelab.render.header import hash_comment

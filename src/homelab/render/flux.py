@@ -12,7 +12,6 @@ import difflib
 import re
 from collections.abc import Iterable
 
-
 from homelab.config import HomelabConfig
 from homelab.paths import FluxPaths
 from homelab.render.header import hash_comment

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from homelab.clients.masking import Masker
 from homelab.config import HomelabConfig
 from homelab.errors import HomelabError
-from homelab.clients.masking import Masker
 from homelab.status.model import Check
 
 TOKEN_ENV = "PROXMOX_VE_API_TOKEN"     # the bpg/proxmox provider's variable: user@realm!tokenid=secret
@@ -96,7 +96,8 @@ def collect(cfg: HomelabConfig, px: Any) -> list[Check]:
         want_host = cfg.proxmox.hosts[node.host].node_name
         vm = vms.get(node.vm_id)
         if vm is None:
-            checks.append(Check("vm", node.name, False, "missing", f"VM {node.vm_id} does not exist; run `homelab up` (the vms stage creates it)"))
+            checks.append(Check("vm", node.name, False, "missing",
+                                f"VM {node.vm_id} does not exist; run `homelab up` (the vms stage creates it)"))
             continue
         running = vm.get("status") == "running"
         detail = f"vmid {node.vm_id} on {vm.get('node')}"

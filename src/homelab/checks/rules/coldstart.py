@@ -78,8 +78,9 @@ def _is_namespaced(o: K8sObject) -> bool:
     return o.kind not in CLUSTER_SCOPED and bool(o.namespace or o.kind not in CLUSTER_SCOPED)
 
 
-def simulate(tree, provides: Callable[[K8sObject], set[str]] = provided_groups) \
-        -> Iterable[tuple[K8sObject, FluxKustomization, str, str]]:
+def simulate(  # noqa: C901
+        tree, provides: Callable[[K8sObject], set[str]] = provided_groups,
+) -> Iterable[tuple[K8sObject, FluxKustomization, str, str]]:
     """Yield (object, its Kustomization, what is missing, why) for each object that fails first boot;
     `provides(hr)` is the API groups whose CRDs a HelmRelease installs."""
     ready_groups: dict[str, set[str]] = {}      # what a Kustomization leaves ready for dependents

@@ -149,7 +149,8 @@ def tls_uncovered(ctx: CheckContext):
         for route in Route.of(o):
             for host in route.hosts:
                 if not any(c.covers(host) for c in serving):
-                    yield finding("exposure/tls-uncovered", f"{host} ({where(o)}) is served with {via}, which does not cover it; browsers will "
+                    yield finding("exposure/tls-uncovered",
+                                  f"{host} ({where(o)}) is served with {via}, which does not cover it; browsers will "
                                   "see Traefik's self-signed default", o.file or None, o.line_of(*route.keys),
                                   "add the host (or its *.parent wildcard) to the Certificate's dnsNames, or use a "
                                   "Certificate in the route's namespace via tls.secretName")
@@ -195,5 +196,6 @@ def lb_outside_pool(ctx: CheckContext):
                               o.file or None, o.line_of(*keys), "use an address from metallb.pool in homelab.yaml")
                 continue
             if ip not in pool:
-                yield finding("exposure/lb-outside-pool", f"{where(o)} asks for {addr}, outside the MetalLB pool {pool}; it would stay <pending>",
+                yield finding("exposure/lb-outside-pool",
+                              f"{where(o)} asks for {addr}, outside the MetalLB pool {pool}; it would stay <pending>",
                               o.file or None, o.line_of(*keys), "use ${TRAEFIK_LB_IP} or another address inside metallb.pool")

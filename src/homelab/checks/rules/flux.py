@@ -106,13 +106,15 @@ def dependson_missing(ctx: CheckContext):
     for ks in tree.kustomizations.values():
         for i, d in enumerate(ks.depends_on):
             if d.key not in tree.kustomizations:
-                yield finding("flux/dependson-missing", f"Kustomization {ks.key} depends on {d.key}, which does not exist; it will wait forever",
+                yield finding("flux/dependson-missing",
+                              f"Kustomization {ks.key} depends on {d.key}, which does not exist; it will wait forever",
                               ks.file, ks.line_of("spec", "dependsOn", i), "fix the name, or add that Kustomization")
     releases = {(h.namespace, h.name) for h in tree.helm_releases()}
     for hr in tree.helm_releases():
         for i, d in enumerate(hr.spec.get("dependsOn") or []):
             if isinstance(d, dict) and (str(d.get("namespace") or hr.namespace), str(d.get("name"))) not in releases:
-                yield finding("flux/dependson-missing", f"{where(hr)} depends on HelmRelease {d.get('namespace') or hr.namespace}/{d.get('name')}, "
+                yield finding("flux/dependson-missing",
+                              f"{where(hr)} depends on HelmRelease {d.get('namespace') or hr.namespace}/{d.get('name')}, "
                               "which does not exist", hr.file, hr.line_of("spec", "dependsOn", i),
                               "fix the name/namespace of the dependency")
 
@@ -138,7 +140,8 @@ def substitution(ctx: CheckContext):
     for ks in tree.kustomizations.values():
         for i, ref in enumerate(ks.substitute_from):
             if ref in ks.missing_substitute_from:
-                yield finding("flux/substitute-from-missing", f"Kustomization {ks.key} substitutes from {ref.get('kind')} {ks.namespace}/{ref.get('name')}, "
+                yield finding("flux/substitute-from-missing",
+                              f"Kustomization {ks.key} substitutes from {ref.get('kind')} {ks.namespace}/{ref.get('name')}, "
                               "which is not in the tree; reconciliation fails until it exists",
                               ks.file, ks.line_of("spec", "postBuild", "substituteFrom", i),
                               "create it, or mark the reference `optional: true`")
@@ -269,5 +272,6 @@ def duplicate_object(ctx: CheckContext):
                           "manages)", o.file, o.line, "keep it in one Kustomization or release only (for two "
                           "releases of one chart: give them different names or fullnameOverride)")
     for obj, ks in ctx.tree.duplicate_kustomizations:
-        yield finding("flux/duplicate-object", f"Kustomization {obj.namespace or 'flux-system'}/{obj.name} is declared twice (again by {ks.key})",
+        yield finding("flux/duplicate-object",
+                      f"Kustomization {obj.namespace or 'flux-system'}/{obj.name} is declared twice (again by {ks.key})",
                       obj.file, obj.line, "rename one of them")

@@ -67,7 +67,7 @@ def ansible_lint(ctx: CheckContext):
         m = _PARSEABLE.match(line.strip())
         if m:
             yield finding("infra/ansible-lint", m.group("msg"), m.group("file"), int(m.group("line")))
-    if res.returncode != 0 and not any(_PARSEABLE.match(l.strip()) for l in res.stdout.splitlines()):
+    if res.returncode != 0 and not any(_PARSEABLE.match(ln.strip()) for ln in res.stdout.splitlines()):
         first = (res.stderr.strip().splitlines() or ["ansible-lint failed"])[-1]
         yield finding("infra/ansible-lint", f"ansible-lint failed: {first}", paths.ANSIBLE_DIR, None)
 

@@ -165,7 +165,7 @@ declare("schema/crd-schemas-missing", "a CRD schema folder is available", report
 @rule("schema/invalid", "every object validates against its Kubernetes or CRD JSON schema",
       also={"schema/unknown-kind": "every kind has a schema (Kubernetes, the CRD schema folder, or a CRD in the tree)",
             "schema/crd-schemas-missing": "a CRD schema folder is available"})
-def schema_invalid(ctx: CheckContext):
+def schema_invalid(ctx: CheckContext):  # noqa: C901
     tree = ctx.tree
     k8s_dir = _k8s_dir(ctx.k8s_version)
     if k8s_dir is None:
@@ -174,7 +174,8 @@ def schema_invalid(ctx: CheckContext):
         return
     crd_dir = _crd_dir(ctx)
     if crd_dir is None or not crd_dir.is_dir():
-        yield finding("schema/crd-schemas-missing", f"no CRD schema folder ({crd_dir or DEFAULT_CRD_DIR} not found): custom resources are not validated",
+        yield finding("schema/crd-schemas-missing",
+                      f"no CRD schema folder ({crd_dir or DEFAULT_CRD_DIR} not found): custom resources are not validated",
                       None, None, "pass --schemas DIR (laid out as <group>/<kind>_<version>.json) or add schema/crds/")
         crd_dir = None
     tree_crds: dict[tuple[str, str, str], str] = {}

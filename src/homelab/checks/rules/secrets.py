@@ -10,10 +10,10 @@ URL); only lines that pass are handed to detect-secrets. Results are cached per 
 from __future__ import annotations
 
 import re
-from typing import Any
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from homelab.checks.context import CheckContext
 from homelab.checks.registry import finding, rule
