@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from homelab import paths
+from homelab.atomicfile import write_atomic
 from homelab.context import Context, pass_ctx
 from homelab.errors import HomelabError
 
@@ -44,6 +45,6 @@ def command(ctx: Context, ref: str | None, fmt: str, context: int, output: Path 
     cache.save()
     report = (d.markdown if fmt == "markdown" else d.text)(d.compare(old, new, base, label, context=context))
     if output:
-        output.write_text(report, encoding="utf-8")
+        write_atomic(output, report)
     else:
         click.echo(report, nl=False)
