@@ -17,6 +17,11 @@ SHARED = ROOT.parent / "shared"
 # CRD JSON schemas: the project's shared catalogue beside the repository (as CI lays it out),
 # else the copy vendored in schema/crds (what `homelab check` uses by default).
 CRD_SCHEMAS = SHARED / "crd-schemas" if (SHARED / "crd-schemas").is_dir() else ROOT / "schema" / "crds"
+# The offline Helm chart mirror beside the repository (as CI lays it out): every check renders the
+# tree's charts from it. Without it charts are unavailable, and tests that need them skip.
+CHART_MIRROR = SHARED / "charts"
+if CHART_MIRROR.is_dir():
+    os.environ.setdefault("HOMELAB_CHART_MIRROR", str(CHART_MIRROR))
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,

@@ -309,6 +309,13 @@ def test_k3s_kernel_settings_applied(converged: Converged) -> None:
         assert "overlay" in lines and "br_netfilter" in lines
 
 
+def test_k3s_unit_loads_on_both_shapes(converged: Converged) -> None:
+    # Our own unit, loaded by the k3s role's daemon-reload; starting it needs the binary (skipped tag).
+    for name in SERVERS:
+        result = converged.lab.hosts[name].ssh("systemctl show -P LoadState,UnitFileState k3s.service")
+        assert result.stdout.split() == ["loaded", "disabled"], f"{name}: {result.stdout}"
+
+
 def test_pi_serves_the_local_records_from_group_vars(converged: Converged) -> None:
     result = converged.lab.hosts[PI].ssh("cat /etc/dnsmasq.d/05-homelab-records.conf")
     assert result.returncode == 0, result.stderr

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from check_helpers import FIXTURES, apply_overlay, check, make_repo
+from conftest import CHART_MIRROR
 
 CASES = sorted(p.name for p in FIXTURES.iterdir() if (p / "expect.yaml").is_file())
 
@@ -35,6 +36,8 @@ def test_clean_tree_has_no_findings(clean_repo):
 
 @pytest.mark.parametrize("case", CASES)
 def test_rule_fixture_fails_for_its_reason_and_passes_once_mended(case, tmp_path):
+    if case.startswith("helm-") and not CHART_MIRROR.is_dir():
+        pytest.skip(f"the chart mirror {CHART_MIRROR} is absent: the helm/* fixtures need their charts")
     repo = make_repo(tmp_path / "repo")
     expect = yaml.safe_load((FIXTURES / case / "expect.yaml").read_text())["findings"]
     changed = apply_overlay(repo, FIXTURES / case / "broken", {"@GITHUB_TOKEN@": _token()})
@@ -43,7 +46,7 @@ def test_rule_fixture_fails_for_its_reason_and_passes_once_mended(case, tmp_path
     got = sorted((f.rule, f.file, f.line) for f in report.findings)
     want = sorted((e["rule"], e["file"], e["line"]) for e in expect)
     assert got == want, "\n".join(f"{f.rule} {f.location}: {f.message}" for f in report.findings)
-    assert report.exit_code == 1
+    assert report.exit_code == (0 if all(f.severity.value == "info" for f in report.findings) else 1)
     assert all(f.message and f.hint for f in report.findings)
 
     # mend: put the clean files back (and drop files the fixture added); everything passes again

@@ -178,6 +178,19 @@ def load_all(text: str) -> list[Any]:
     return [] if yaml_overrun(text) else [d for d in yaml.load_all(text, Loader=_Loader)]
 
 
+class _ManifestLoader(_Loader):  # type: ignore[misc,valid-type]
+    """The safe loader for rendered manifests: YAML 1.1 resolves a plain `=` to the `value` tag, which
+    PyYAML cannot construct (Prometheus' CRDs carry `- =` in an enum); it is the string `=`."""
+
+
+_ManifestLoader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
+
+
+def load_manifests(text: str) -> list[Any]:
+    """Plain data of every document of one rendered manifest (libyaml; `=` is a string)."""
+    return [d for d in yaml.load_all(text, Loader=_ManifestLoader)]
+
+
 # -- homelab.yaml: YAML 1.2 values, libyaml lines ------------------------------------------------
 
 class LocatedDoc:

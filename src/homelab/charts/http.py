@@ -15,16 +15,35 @@ import posixpath
 import re
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-import httpx
 import yaml
 
 from homelab.atomicfile import PendingFile
 from homelab.charts.archive import ChartProblem
 
-TIMEOUT = httpx.Timeout(10.0, read=30.0)
+if TYPE_CHECKING:
+    import httpx
+
+
+def __getattr__(name: str) -> Any:
+    """httpx (and `TIMEOUT`, made of it) are imported on first use: `homelab check` reads charts from
+    the cache or a directory mirror on every run and must not pay for an HTTP client it never uses."""
+    if name == "httpx":
+        import httpx
+
+        return httpx
+    if name == "TIMEOUT":
+        import httpx
+
+        return httpx.Timeout(10.0, read=30.0)
+    raise AttributeError(name)
+
+
+def _timeout() -> httpx.Timeout:
+    return globals()["TIMEOUT"] if "TIMEOUT" in globals() else __getattr__("TIMEOUT")
+
 DEADLINE = 300.0  # seconds for one transfer, however slowly the bytes trickle in
 MAX_INDEX = 256 << 20  # the largest public indexes are a few tens of MiB
 MAX_ARCHIVE = 64 << 20
@@ -73,8 +92,10 @@ class Session:
             return
         if self.offline:
             raise ChartProblem(f"offline: not fetching {shown(location)}")
+        import httpx
+
         if self._client is None:
-            self._client = httpx.Client(timeout=TIMEOUT, follow_redirects=True, transport=self._transport,
+            self._client = httpx.Client(timeout=_timeout(), follow_redirects=True, transport=self._transport,
                                         headers={"User-Agent": "homelab"})
         start, size = time.monotonic(), 0
         try:

@@ -7,11 +7,15 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from homelab import paths, tools
 from homelab.config import HomelabConfig
 from homelab.errors import HomelabError
 from homelab.gitops import Cache, FluxTree, load_tree
+
+if TYPE_CHECKING:
+    from homelab.charts.releases import Charts
 
 SKIP_DIRS = {".git", ".homelab", ".venv", "node_modules", "__pycache__", ".terraform", ".pytest_cache",
              "packer_cache", "build", "dist"}
@@ -24,6 +28,8 @@ class Options:
     infra: bool = False                  # run the infra/* linters
     exclude: tuple[str, ...] = ()        # globs of repository files the file rules skip (not the Flux tree)
     jobs: int | None = None
+    pull: bool = False                   # download charts missing from the cache from their repositories
+    offline: bool = False                # never touch the network (an http chart mirror included)
 
 
 @dataclass
@@ -46,8 +52,25 @@ class CheckContext:
         return doc.line_of(keys)
 
     @cached_property
-    def tree(self) -> FluxTree:
+    def flux_tree(self) -> FluxTree:
+        """The tree as Flux applies it from Git (no chart rendered)."""
         return load_tree(self.root, self.cfg, cache=self.cache, jobs=self.options.jobs)
+
+    @cached_property
+    def charts(self) -> Charts:
+        """Every HelmRelease's chart, values and rendered objects (`homelab.charts.releases`)."""
+        from homelab.charts.releases import render_tree
+
+        return render_tree(self.flux_tree, kube_version=self.kube_version, cache=self.cache,
+                           download=self.options.pull, offline=self.options.offline, jobs=self.options.jobs)
+
+    @cached_property
+    def tree(self) -> FluxTree:
+        """The Flux tree with every chart's rendered objects among `objects` (each carrying its
+        HelmRelease's file and line and its template), so every rule checks them too."""
+        from homelab.charts.releases import with_rendered
+
+        return with_rendered(self.flux_tree, self.charts)
 
     @cached_property
     def files(self) -> list[str]:
@@ -98,6 +121,13 @@ class CheckContext:
             return self.options.kubernetes_version.lstrip("v")
         v = self.cfg.k3s.version.lstrip("v").split("+", 1)[0]
         return ".".join(v.split(".")[:2])
+
+    @property
+    def kube_version(self) -> str:
+        """The cluster's full version for Helm's `.Capabilities.KubeVersion` (e.g. v1.36.4+k3s1)."""
+        from homelab.charts.releases import kube_version
+
+        return kube_version(self.cfg.k3s.version, self.options.kubernetes_version)
 
     def note(self, text: str) -> None:
         if text not in self.notes:

@@ -31,13 +31,16 @@ CACHE_FILE = paths.CHECK_CACHE
 @click.option("-x", "--exclude", multiple=True, metavar="GLOB",
               help="Repository files the file rules (yaml, secrets, waivers) skip, e.g. 'tests/fixtures/*'; "
                    "added to [tool.homelab.check] exclude in pyproject.toml.")
+@click.option("--pull", is_flag=True, help="Download charts missing from the cache from their own repositories "
+              "(otherwise only the cache and HOMELAB_CHART_MIRROR are read).")
+@click.option("--offline", is_flag=True, help="Never touch the network for charts (not even an http chart mirror).")
 @click.option("--no-cache", is_flag=True, help="Ignore and do not write .homelab/cache.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to a file.")
 @click.option("--list-rules", is_flag=True, help="List every finding id (id, default severity, the command that reports it) and exit.")
 @pass_ctx
 def command(ctx: Context, fmt: str, select: tuple[str, ...], ignore: tuple[str, ...], schemas: Path | None,
-            kubernetes_version: str | None, infra: bool, exclude: tuple[str, ...], no_cache: bool, output: Path | None,
-            list_rules: bool) -> None:
+            kubernetes_version: str | None, infra: bool, exclude: tuple[str, ...], pull: bool, offline: bool,
+            no_cache: bool, output: Path | None, list_rules: bool) -> None:
     """Validate the repository offline: Flux tree, schemas, secrets, exposure, site agreement.
 
     Exit 0 when clean, 1 on findings, 2 on usage or config errors. Waive one finding with a comment
@@ -54,6 +57,9 @@ def command(ctx: Context, fmt: str, select: tuple[str, ...], ignore: tuple[str, 
             click.echo(f"{r.id:<36} {r.severity.value:<7} {r.reported_by:<8} {r.summary}")
         return
     sel, ign = expand(select), expand(ignore)
+    if pull and offline:
+        raise HomelabError.single("--pull/--offline", "--pull and --offline exclude each other",
+                                  hint="pass one of them")
     if schemas is not None and not schemas.is_dir():
         raise HomelabError.single(str(schemas), "--schemas: folder not found",
                                   hint="point it at a folder laid out <group>/<kind>_<version>.json")
@@ -63,7 +69,7 @@ def command(ctx: Context, fmt: str, select: tuple[str, ...], ignore: tuple[str, 
     cache = Cache(None if no_cache else ctx.root / CACHE_FILE)
     report = run_checks(ctx.root, cfg, select=sel, ignore=ign, cache=cache, config_file=ctx.config_path.name,
                         options=Options(schemas=schemas.resolve() if schemas else None,
-                                        kubernetes_version=kubernetes_version, infra=infra,
+                                        kubernetes_version=kubernetes_version, infra=infra, pull=pull, offline=offline,
                                         exclude=configured_excludes(ctx.root) + exclude))
     cache.save()
     text = {"text": rep.text, "json": rep.to_json, "sarif": rep.to_sarif}[fmt](report)

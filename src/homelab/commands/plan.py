@@ -38,13 +38,14 @@ def _locator(ctx: Context):
     return locate
 
 
-def check_summary(ctx: Context, cache) -> dict:
+def check_summary(ctx: Context, cache, *, pull: bool = False, offline: bool = False) -> dict:
     """`homelab check` as it runs by default (rules, and the excludes of [tool.homelab.check]), summarised:
     counts and the first findings."""
     from homelab.checks import Options, run_checks
     from homelab.checks.settings import configured_excludes
 
-    report = run_checks(ctx.root, ctx.cfg, cache=cache, options=Options(exclude=configured_excludes(ctx.root)),
+    report = run_checks(ctx.root, ctx.cfg, cache=cache, options=Options(exclude=configured_excludes(ctx.root),
+                                                                        pull=pull, offline=offline),
                         config_file=ctx.config_path.name)
     errors = [f for f in report.findings if f.severity.value == "error"]
     warnings = [f for f in report.findings if f.severity.value == "warning"]
@@ -52,11 +53,11 @@ def check_summary(ctx: Context, cache) -> dict:
             "top": [{**f.to_dict(), "location": f.location} for f in (errors + warnings)[:5]]}
 
 
-def validation(ctx: Context, cache, run_check: bool) -> dict:
+def validation(ctx: Context, cache, run_check: bool, *, pull: bool = False, offline: bool = False) -> dict:
     from homelab import render
 
     glue = [{"path": d.path, "state": d.state} for d in render.check(ctx.cfg, ctx.root)]
-    check = check_summary(ctx, cache) if run_check else {"available": False, "reason": "skipped (--no-check)"}
+    check = check_summary(ctx, cache, pull=pull, offline=offline) if run_check else {"available": False, "reason": "skipped (--no-check)"}
     placeholders = [f.to_dict() for f in ctx.placeholders()]
     return {"config": "valid", "glue": glue, "check": check, "placeholders": placeholders}
 
@@ -70,8 +71,11 @@ def validation(ctx: Context, cache, run_check: bool) -> dict:
 @click.option("--check/--no-check", "run_check", default=True, show_default=True,
               help="Include a summary of `homelab check` (its first run on a fresh clone scans every file; later runs are cached).")
 @click.option("-v", "--verbose", is_flag=True, help="Show every drill answer, not only warnings and errors.")
+@click.option("--pull", is_flag=True, help="Download charts missing from the cache from their own repositories.")
+@click.option("--offline", is_flag=True, help="Never touch the network for charts (not even an http chart mirror).")
 @pass_ctx
-def command(ctx: Context, fmt: str, diagram_dir: Path | None, strict: bool, run_check: bool, verbose: bool) -> None:
+def command(ctx: Context, fmt: str, diagram_dir: Path | None, strict: bool, run_check: bool, verbose: bool,
+            pull: bool, offline: bool) -> None:
     """Validate and show the whole lab: hosts, VMs, addresses, routes, storage, and failure drills.
 
     Exit 0 when the repository is valid (drill warnings and errors are reported), 1 when glue files
@@ -87,8 +91,10 @@ def command(ctx: Context, fmt: str, diagram_dir: Path | None, strict: bool, run_
     # after either ran. Without it, a cache of its own: saving drops unused entries, which would throw
     # away the check's (slow to rebuild) secret scans.
     cache = Cache(ctx.root / (CHECK_CACHE if run_check else PLAN_CACHE))
-    tree, workload = tree_mod.read(ctx.root, cfg, cache)
-    checked = validation(ctx, cache, run_check)
+    if pull and offline:
+        raise click.UsageError("--pull and --offline exclude each other")
+    tree, workload = tree_mod.read(ctx.root, cfg, cache, pull=pull, offline=offline)
+    checked = validation(ctx, cache, run_check, pull=pull, offline=offline)
     try:
         cache.save()
     except OSError:

@@ -14,6 +14,14 @@ from homelab.yamlio import ParsedYaml, line_of
 FLUX_KS = ("kustomize.toolkit.fluxcd.io", "Kustomization")
 HELM_RELEASE = ("helm.toolkit.fluxcd.io", "HelmRelease")
 SOURCE_KINDS = ("GitRepository", "OCIRepository", "HelmRepository", "HelmChart", "Bucket", "ExternalArtifact")
+# Kinds that live outside namespaces (the usual ones; a chart's rendered objects get the release
+# namespace unless their kind is one of these).
+CLUSTER_SCOPED = {
+    "Namespace", "Node", "PersistentVolume", "StorageClass", "CustomResourceDefinition", "ClusterRole",
+    "ClusterRoleBinding", "PriorityClass", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration",
+    "APIService", "IngressClass", "RuntimeClass", "CSIDriver", "VolumeSnapshotClass", "ClusterIssuer",
+    "ClusterSecretStore", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+}
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,8 @@ class K8sObject:
     `substitution_error` says why the substituted text is no longer YAML (the body is then the
     unsubstituted object).
     `digest` identifies the body's content (for caches keyed by object).
+    A chart's rendered object carries `release` (the HelmRelease's `namespace/name`) and `template`
+    (the chart file it came from); its `file`/`line` are the HelmRelease's, `root` is None.
     """
 
     body: dict[str, Any]
@@ -53,6 +63,8 @@ class K8sObject:
     root: Path | None = field(default=None, repr=False, compare=False)
     digest: str = field(default="", repr=False, compare=False)  # content key: same digest, same body
     substitution_error: str | None = None
+    release: str = ""
+    template: str = ""
 
     @property
     def api_version(self) -> str:

@@ -5,9 +5,13 @@ and their middlewares, certificates and the names they cover, the reconcile orde
 levels, Longhorn volumes, and the resource budget per namespace. The same pass fills the drills'
 `Workload` (pod requests, volumes, certificates, Longhorn settings).
 
-Requests inside HelmRelease values are found by shape (any `resources: {requests|limits}` mapping,
-with a sibling `replicas`/`replicaCount`); chart defaults are invisible without rendering the
-chart, so the budget is a lower bound and says so.
+Every HelmRelease whose chart can be had is rendered (`homelab.charts.releases`, the same renders
+`homelab check` caches), so its Deployments, StatefulSets and DaemonSets count with the chart's
+defaults, sidecars and replica counts; DaemonSets once per node. For a release that is not
+rendered, requests inside its values are found by shape (any `resources: {requests|limits}`
+mapping, with a sibling `replicas`/`replicaCount`), a lower bound the budget says it is. Longhorn
+reserves CPU on every node for its instance managers (`guaranteedInstanceManagerCPU`, 12% of a
+node unless the release sets it), which counts as a per-node request.
 """
 
 from __future__ import annotations
@@ -45,9 +49,9 @@ def _loc(obj) -> dict:
 
 # ------------------------------------------------------------------------------------ pods and volumes
 
-def _pod_requests(pod_spec: dict) -> tuple[int, int, int, int]:
+def _container_requests(containers: list) -> tuple[int, int, int, int]:
     cpu = mem = lcpu = lmem = 0
-    for c in pod_spec.get("containers") or []:
+    for c in containers or []:
         res = (c or {}).get("resources") or {}
         req, lim = res.get("requests") or {}, res.get("limits") or {}
         cpu += cpu_millis(req.get("cpu"))
@@ -55,6 +59,34 @@ def _pod_requests(pod_spec: dict) -> tuple[int, int, int, int]:
         lcpu += cpu_millis(lim.get("cpu"))
         lmem += bytes_(lim.get("memory"))
     return cpu, mem, lcpu, lmem
+
+
+def _pod_requests(pod_spec: dict) -> tuple[int, int, int, int]:
+    """What the scheduler reserves: the sum over containers (sidecars included), or the largest init
+    container if that is more (init containers run one at a time, before the others)."""
+    run = _container_requests(pod_spec.get("containers") or [])
+    inits = [_container_requests([c]) for c in pod_spec.get("initContainers") or []]
+    return tuple(max([run[i], *(x[i] for x in inits)]) for i in range(4))  # type: ignore[return-value]
+
+
+OPERATOR_PODS = ("Prometheus", "Alertmanager")  # prometheus-operator runs these as StatefulSets
+LONGHORN_GUARANTEED_CPU = 12  # percent of each node's CPU, Longhorn's default for instance managers
+
+
+def _longhorn_reservation(charts, cfg: HomelabConfig) -> PodGroup | None:
+    """Longhorn's guaranteed instance-manager CPU on every node, as a per-node request."""
+    rel = next((r for r in charts.releases if r.info is not None and r.info.name == "longhorn"), None) if charts else None
+    if rel is None:
+        return None
+    pct = ((rel.values.get("defaultSettings") or {}).get("guaranteedInstanceManagerCPU")
+           or ((rel.info.declared.get("defaultSettings") or {}).get("guaranteedInstanceManagerCPU")))
+    try:
+        pct = float(pct) if pct not in (None, "") else LONGHORN_GUARANTEED_CPU
+    except (TypeError, ValueError):
+        pct = LONGHORN_GUARANTEED_CPU
+    cores = min(n.cores for n in cfg.k3s.nodes) if cfg.k3s.nodes else 0
+    return PodGroup(rel.namespace, f"instance-manager (guaranteedInstanceManagerCPU {pct:g}%)", replicas=1,
+                    cpu_millis=int(cores * 1000 * pct / 100), per_node=True, file=rel.hr.file, line=rel.hr.line)
 
 
 def _walk(node: Any, path: tuple[str, ...] = (), parents: tuple[dict, ...] = ()) -> Iterator[tuple[tuple[str, ...], dict, tuple[dict, ...]]]:
@@ -132,22 +164,38 @@ def _pvc_volume(spec: dict, namespace: str, name: str, obj, replicas_by_class: d
     return Volume(namespace, name, size, replicas=replicas_by_class.get(str(sc)) if sc else None, file=obj.file, line=obj.line)
 
 
+def _budget_note(charts) -> str:
+    if charts is None or not charts.releases:
+        return "requests set in manifests and HelmRelease values; chart defaults are not visible without rendering charts"
+    done = len(charts.rendered)
+    note = (f"requests from manifests and {done} of {len(charts.releases)} rendered HelmReleases (chart defaults, "
+            "sidecars and replica counts included, DaemonSets once per node, Longhorn's guaranteed instance-manager CPU)")
+    if done < len(charts.releases):
+        note += "; releases not rendered count only the requests in their values (a lower bound)"
+    return note
+
+
 # --------------------------------------------------------------------------------------------- read
 
-def read(root: Path, cfg: HomelabConfig, cache=None) -> tuple[dict, Workload]:
+def read(root: Path, cfg: HomelabConfig, cache=None, *, pull: bool = False, offline: bool = False) -> tuple[dict, Workload]:
     """The tree sections and the drills' workload; `{available: False, reason}` when the tree cannot be read.
-    `cache` is a `homelab.gitops.Cache` (the command shares one with `homelab check`); the caller saves it."""
+    `cache` is a `homelab.gitops.Cache` (the command shares one with `homelab check`); the caller saves it.
+    `pull`/`offline` are passed to `homelab.charts.fetch` for the charts to render."""
     from homelab.gitops import Cache, load_tree
 
     cluster = root / FluxPaths.of(cfg).cluster
     if not (cluster / "kustomization.yaml").is_file() and not any(cluster.glob("*/*.yaml")):
         return {"available": False, "reason": f"{cfg.flux.path} holds no Flux tree yet"}, Workload()
+    from homelab.charts.releases import kube_version, render_tree, with_rendered
+
+    cache = cache or Cache(None)
     try:
-        tree = load_tree(root, cfg, cache=cache or Cache(None))
+        tree = load_tree(root, cfg, cache=cache)
     except HomelabError as exc:  # kubectl (kustomize) missing: the tree cannot be built here
         return {"available": False, "reason": "; ".join(p.message for p in exc.problems)}, Workload()
+    charts = render_tree(tree, kube_version=kube_version(cfg.k3s.version), cache=cache, download=pull, offline=offline)
     try:
-        return sections(tree, cfg)
+        return sections(with_rendered(tree, charts), cfg, charts)
     except (AttributeError, TypeError, ValueError, KeyError) as exc:
         # An object of an unexpected shape (a list where a mapping belongs, ...): `homelab check`'s
         # schema rules name it with file and line; the plan says it could not read the tree.
@@ -155,8 +203,10 @@ def read(root: Path, cfg: HomelabConfig, cache=None) -> tuple[dict, Workload]:
                 f"{exc}); `homelab check` names it"}, Workload()
 
 
-def sections(tree, cfg: HomelabConfig) -> tuple[dict, Workload]:
+def sections(tree, cfg: HomelabConfig, charts=None) -> tuple[dict, Workload]:
+    """`charts` (`homelab.charts.releases.Charts`): the releases rendered into `tree`, if any."""
     findings: list[Finding] = []
+    rendered = {r.key for r in charts.rendered} if charts else set()
     broken = [{"kustomization": ks.key, "error": ks.build_error.splitlines()[0][:300]}
               for ks in tree.kustomizations.values() if ks.build_error]
     levels = [[ks.name for ks in lvl] for lvl in tree.levels()]
@@ -181,8 +231,12 @@ def sections(tree, cfg: HomelabConfig) -> tuple[dict, Workload]:
     pods: list[PodGroup] = []
     volumes: list[Volume] = []
     for hr in tree.helm_releases():
-        pods += _helm_pods(hr)
-        volumes += _helm_volumes(hr)
+        if f"{hr.namespace}/{hr.name}" not in rendered:  # a rendered chart's objects are in the tree
+            pods += _helm_pods(hr)
+            volumes += _helm_volumes(hr)
+    reserved = _longhorn_reservation(charts, cfg)
+    if reserved is not None:
+        pods.append(reserved)
     for obj in tree.by_kind("Deployment", "StatefulSet", "DaemonSet", group="apps"):
         tmpl = ((obj.spec.get("template") or {}).get("spec")) or {}
         cpu, mem, lcpu, lmem = _pod_requests(tmpl)
@@ -195,6 +249,18 @@ def sections(tree, cfg: HomelabConfig) -> tuple[dict, Workload]:
                             obj, replicas_by_class)
             if v:
                 volumes.append(v)
+    # Pods an operator makes from a custom resource (Prometheus, Alertmanager): their requests and claims
+    for obj in tree.by_kind(*OPERATOR_PODS, group="monitoring.coreos.com"):
+        cpu, mem, lcpu, lmem = _container_requests([{"resources": obj.spec.get("resources") or {}},
+                                                    *(obj.spec.get("containers") or [])])
+        reps = obj.spec.get("replicas", 1)
+        pods.append(PodGroup(obj.namespace, f"{obj.kind.lower()}-{obj.name}", replicas=reps if isinstance(reps, int) else 1,
+                             cpu_millis=cpu, memory=mem, cpu_limit_millis=lcpu, memory_limit=lmem,
+                             file=obj.file, line=obj.line))
+        vct = ((obj.spec.get("storage") or {}).get("volumeClaimTemplate") or {}).get("spec")
+        v = _pvc_volume(vct, obj.namespace, f"{obj.kind.lower()}-{obj.name}", obj, replicas_by_class) if vct else None
+        if v:
+            volumes.append(v)
     for pvc in tree.by_kind("PersistentVolumeClaim"):
         v = _pvc_volume(pvc.spec, pvc.namespace, pvc.name, pvc, replicas_by_class)
         if v:
@@ -203,11 +269,14 @@ def sections(tree, cfg: HomelabConfig) -> tuple[dict, Workload]:
     # LoadBalancer addresses asked of MetalLB: Services, and chart values that carry the annotation (whether
     # they are inside the pool is `homelab check`'s exposure/lb-outside-pool; the plan lists them)
     lb_rows = []
+    in_values = {(f"{hr.namespace}/{hr.name}", str(node.get(LB_ANNOTATION)).strip())
+                 for hr in tree.helm_releases() for _, node, _ in _walk(hr.spec.get("values") or {})
+                 if isinstance(node.get(LB_ANNOTATION), str)}
     for svc in tree.by_kind("Service"):
         if svc.spec.get("type") == "LoadBalancer":
             ips = str((svc.metadata.get("annotations") or {}).get(LB_ANNOTATION) or svc.spec.get("loadBalancerIP") or "")
             lb_rows += [{"address": ip.strip(), "owner": f"{svc.namespace}/{svc.name}", **_loc(svc)}
-                        for ip in ips.split(",") if ip.strip()]
+                        for ip in ips.split(",") if ip.strip() and (svc.release, ips.strip()) not in in_values]
     for hr in tree.helm_releases():
         for _, node, _ in _walk(hr.spec.get("values") or {}):
             ips = node.get(LB_ANNOTATION)
@@ -320,7 +389,11 @@ def sections(tree, cfg: HomelabConfig) -> tuple[dict, Workload]:
         "dns": dns_rows, "external_dns": instances, "routes": route_rows, "certificates": cert_rows,
         "volumes": vol_rows, "volume_bytes_with_replicas": with_replicas, "longhorn_settings": lh_settings,
         "budget": {"namespaces": namespaces, "total": total, "allocatable": alloc,
-                   "note": "requests set in manifests and HelmRelease values; chart defaults are not visible without rendering charts"},
+                   "note": _budget_note(charts)},
+        "charts": {"rendered": sorted(rendered),
+                   "not_rendered": [{"release": r.key, "reason": r.unavailable or "its values or templates fail "
+                                     "(`homelab check` says why)"} for r in (charts.releases if charts else [])
+                                    if r.key not in rendered]},
         "findings": [f.to_dict() for f in findings],
     }
     workload = Workload(pods=tuple(pods), volumes=tuple(volumes), certificates=tuple(certs),

@@ -39,8 +39,11 @@ def _rows(tree: dict) -> dict[str, tuple[list[str], list[list[str]]]]:
                  ["nodes offer", "", _cores(b["allocatable"]["cpu_millis"]), _gib(b["allocatable"]["memory_bytes"]), ""]])
     vols = (["Volume", "Size", "Replicas"],
             [[f"{v['namespace']}/{v['name']}", _gib(v["size_bytes"]), str(v["replicas"])] for v in tree["volumes"]])
-    return {"Routes in the Flux tree": routes, "Certificates": certs, "Longhorn volumes": vols,
-            "Resource budget (requests in the tree; chart defaults not visible)": budget}
+    charts = tree.get("charts") or {"rendered": [], "not_rendered": []}
+    done, total = len(charts["rendered"]), len(charts["rendered"]) + len(charts["not_rendered"])
+    title = (f"Resource budget (requests in the tree and {done} of {total} rendered charts)" if done else
+             "Resource budget (requests in the tree; chart defaults not visible)")
+    return {"Routes in the Flux tree": routes, "Certificates": certs, "Longhorn volumes": vols, title: budget}
 
 
 def _levels(tree: dict) -> str:
@@ -52,6 +55,10 @@ def print_rich(tree: dict, console: Console) -> None:
                                 "reconcile order: " + _levels(tree)))
     for be in tree["build_errors"]:
         console.print(Text(f"  build error in {be['kustomization']}: {be['error']}", style="red"))
+    charts = tree.get("charts") or {}
+    if charts.get("rendered") or charts.get("not_rendered"):
+        console.print(Text(f"Charts rendered: {', '.join(charts['rendered']) or 'none'}" +
+                           "".join(f"; not rendered: {c['release']} ({c['reason']})" for c in charts["not_rendered"])))
     for title, (head, rows) in _rows(tree).items():
         if not rows:
             console.print(labelled(title, "none"))

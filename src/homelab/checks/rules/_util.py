@@ -19,4 +19,6 @@ def line_containing(ctx: CheckContext, file: str, needle: str, start: int = 1) -
 
 
 def where(obj: K8sObject) -> str:
-    return f"{obj.kind} {obj.namespace + '/' if obj.namespace else ''}{obj.name}"
+    """`Kind namespace/name`; for a chart's rendered object also the HelmRelease and template."""
+    what = f"{obj.kind} {obj.namespace + '/' if obj.namespace else ''}{obj.name}"
+    return f"{what} (rendered by HelmRelease {obj.release} from {obj.template})" if obj.release else what

@@ -13,18 +13,21 @@ dependsOn targets (transitively) have made ready:
 Every custom resource or namespaced object that needs something not yet there is reported, with
 the chain that would fail.
 
-Which charts install which CRDs: `CHART_CRDS` below (from the pinned charts' `crds/` and
-templates), plus any CustomResourceDefinition kept in the tree.
+Which charts install which CRDs: read from each chart (its `crds/`, its subcharts', and the CRDs
+its templates render with the release's values, see `homelab.charts.releases`), plus any
+CustomResourceDefinition kept in the tree. For a chart that is not available (a fresh clone has no
+chart cached) the built-in table `CHART_CRDS` stands in, and the report says so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from homelab.checks.context import CheckContext
 from homelab.checks.registry import finding, rule
 from homelab.checks.rules._util import where
 from homelab.gitops import FluxKustomization, K8sObject
+from homelab.gitops.model import CLUSTER_SCOPED
 
 # API groups served before anything is applied: Kubernetes itself, K3s's bundled CRDs, and
 # Flux's CRDs (installed by `flux bootstrap` with the controllers).
@@ -39,7 +42,8 @@ BUILTIN_GROUPS = {
 }
 BUILTIN_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease", "flux-system"}
 
-# chart name -> API groups whose CRDs the chart installs (pinned versions in component-facts)
+# chart name -> API groups whose CRDs the chart installs, for charts that are not available (the
+# pinned versions' crds/ and templates)
 CHART_CRDS: dict[str, set[str]] = {
     "traefik": {"traefik.io", "hub.traefik.io"},
     "traefik-crds": {"traefik.io", "hub.traefik.io", "gateway.networking.k8s.io"},
@@ -53,14 +57,6 @@ CHART_CRDS: dict[str, set[str]] = {
     "alloy": {"monitoring.grafana.com"},
     "alloy-operator": {"collectors.grafana.com"},
 }
-
-CLUSTER_SCOPED = {
-    "Namespace", "Node", "PersistentVolume", "StorageClass", "CustomResourceDefinition", "ClusterRole",
-    "ClusterRoleBinding", "PriorityClass", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration",
-    "APIService", "IngressClass", "RuntimeClass", "CSIDriver", "VolumeSnapshotClass", "ClusterIssuer",
-    "ClusterSecretStore", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
-}
-
 
 def provided_groups(hr: K8sObject) -> set[str]:
     chart = hr.chart.name if hr.chart else ""
@@ -82,8 +78,10 @@ def _is_namespaced(o: K8sObject) -> bool:
     return o.kind not in CLUSTER_SCOPED and bool(o.namespace or o.kind not in CLUSTER_SCOPED)
 
 
-def simulate(tree) -> Iterable[tuple[K8sObject, FluxKustomization, str, str]]:
-    """Yield (object, its Kustomization, what is missing, why) for each object that fails first boot."""
+def simulate(tree, provides: Callable[[K8sObject], set[str]] = provided_groups) \
+        -> Iterable[tuple[K8sObject, FluxKustomization, str, str]]:
+    """Yield (object, its Kustomization, what is missing, why) for each object that fails first boot;
+    `provides(hr)` is the API groups whose CRDs a HelmRelease installs."""
     ready_groups: dict[str, set[str]] = {}      # what a Kustomization leaves ready for dependents
     ready_ns: dict[str, set[str]] = {}
     pending_groups: dict[str, dict[str, str]] = {}  # installed-but-not-awaited groups -> HelmRelease
@@ -92,7 +90,7 @@ def simulate(tree) -> Iterable[tuple[K8sObject, FluxKustomization, str, str]]:
     for ks in tree.kustomizations.values():
         for o in ks.objects:
             if o.kind == "HelmRelease" and o.group == "helm.toolkit.fluxcd.io":
-                for g in provided_groups(o):
+                for g in provides(o):
                     where_group.setdefault(g, (ks.key, f"HelmRelease {o.namespace}/{o.name}"))
             if o.kind == "CustomResourceDefinition":
                 g = str(o.spec.get("group") or "")
@@ -159,7 +157,7 @@ def simulate(tree) -> Iterable[tuple[K8sObject, FluxKustomization, str, str]]:
             gated, loose = set(own_crd_groups), {}
             for o in ks.objects:
                 if o.kind == "HelmRelease" and o.group == "helm.toolkit.fluxcd.io":
-                    for g in provided_groups(o):
+                    for g in provides(o):
                         if _gates(ks, o):
                             gated.add(g)
                         else:
@@ -170,8 +168,17 @@ def simulate(tree) -> Iterable[tuple[K8sObject, FluxKustomization, str, str]]:
 
 @rule("flux/cold-start", "on an empty cluster, every object's CRD and Namespace exist before it is applied")
 def cold_start(ctx: CheckContext):
-    tree = ctx.tree
-    for o, ks, missing, why in simulate(tree):
+    tree = ctx.flux_tree
+    from_charts = {r.key: {c.group for c in r.crds} for r in ctx.charts.releases if r.info is not None}
+    fallback = sorted(r.key for r in ctx.charts.releases if r.info is None)
+    if fallback:
+        ctx.note("flux/cold-start: CRDs of " + ", ".join(fallback) + " from the built-in table (chart not available)")
+
+    def provides(hr: K8sObject) -> set[str]:
+        key = f"{hr.namespace}/{hr.name}"
+        return from_charts[key] if key in from_charts else provided_groups(hr)
+
+    for o, ks, missing, why in simulate(tree, provides):
         yield finding("flux/cold-start", f"first reconcile fails: {where(o)} (Kustomization {ks.key}) needs {missing}; {why}",
                       o.file or ks.file or None, o.line,
                       "add the providing Kustomization to this one's dependsOn, and give the provider `wait: true`")

@@ -166,8 +166,12 @@ def _lb_addresses(o: K8sObject) -> Iterator[tuple[str, tuple]]:
 @rule("exposure/lb-outside-pool", "every LoadBalancer address is inside the MetalLB pool")
 def lb_outside_pool(ctx: CheckContext):
     pool = ctx.cfg.metallb.pool
+    # a chart's Service that asks for an address its HelmRelease's values name is reported once, at the value
+    in_values = {(o.namespace, o.name, a) for o in ctx.tree.helm_releases() for a, _ in _lb_addresses(o)}
     for o in ctx.tree.objects:
         for addr, keys in _lb_addresses(o):
+            if o.release and (*o.release.split("/", 1), addr) in in_values:
+                continue
             try:
                 ip = ipaddress.IPv4Address(addr)
             except ValueError:

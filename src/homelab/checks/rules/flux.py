@@ -8,7 +8,7 @@ from homelab.checks.context import CheckContext
 from homelab.checks.registry import finding, rule
 from homelab.checks.rules._util import line_containing, where
 from homelab.gitops.loader import BOOTSTRAP_SOURCE
-from homelab.gitops.model import FLUX_KS, HELM_RELEASE, Ref
+from homelab.gitops.model import FLUX_KS, HELM_RELEASE, K8sObject, Ref
 from homelab.gitops.substitute import references
 
 SEMVER = re.compile(r"^v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
@@ -244,17 +244,22 @@ def interval_missing(ctx: CheckContext):
                           o.line_of("spec"), "set spec.interval (e.g. 10m for Kustomizations, 30m for HelmReleases)")
 
 
-@rule("flux/duplicate-object", "no object is applied by two Flux Kustomizations")
+@rule("flux/duplicate-object", "no object is applied by two Flux Kustomizations or HelmReleases")
 def duplicate_object(ctx: CheckContext):
-    first: dict[str, object] = {}
+    first: dict[str, K8sObject] = {}
+
+    def owner(o: K8sObject) -> str:
+        return f"HelmRelease {o.release}" if o.release else f"Kustomization {o.kustomization}"
+
     for o in ctx.tree.objects:
         prev = first.get(o.id)
         if prev is None:
             first[o.id] = o
-        elif prev.kustomization != o.kustomization:  # type: ignore[attr-defined]
-            yield finding("flux/duplicate-object", f"{where(o)} is applied by both {prev.kustomization} and {o.kustomization}; "  # type: ignore[attr-defined]
-                          "they will overwrite and prune each other", o.file, o.line,
-                          "keep it in one Kustomization only")
+        elif owner(prev) != owner(o):
+            yield finding("flux/duplicate-object", f"{where(o)} is applied by both {owner(prev)} and {owner(o)}; "
+                          "they will overwrite and prune each other (Helm refuses to adopt an object another owner "
+                          "manages)", o.file, o.line, "keep it in one Kustomization or release only (for two "
+                          "releases of one chart: give them different names or fullnameOverride)")
     for obj, ks in ctx.tree.duplicate_kustomizations:
         yield finding("flux/duplicate-object", f"Kustomization {obj.namespace or 'flux-system'}/{obj.name} is declared twice (again by {ks.key})",
                       obj.file, obj.line, "rename one of them")

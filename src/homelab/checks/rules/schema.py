@@ -1,8 +1,10 @@
 """schema/*: every object validates against the JSON schema of its kind.
 
 Kubernetes kinds: the strict schemas bundled by the `kubernetes-validate` package for the cluster's
-minor version (from homelab.yaml `k3s.version`). Custom resources: `<group>/<kind>_<version>.json`
-in the CRD schema folder (`--schemas`, else `schema/crds/` in the repository), or the
+minor version (from homelab.yaml `k3s.version`). Custom resources: the CRDs the tree's charts
+install (`<group>/<kind>_<version>.json` written from each chart, see `homelab.charts.crds`), then
+the CRD schema folder (`--schemas`, else the vendored `schema/crds/` in the repository: the
+fallback for charts that are not available, and the report says which groups used it), or the
 openAPIV3Schema of a CustomResourceDefinition kept in the tree. A kind with no schema anywhere is
 a finding: an unknown kind must never pass silently. Results are cached per object content.
 """
@@ -23,6 +25,7 @@ from homelab.atomicfile import write_atomic
 from homelab.checks.context import CheckContext
 from homelab.checks.registry import declare, finding, rule
 from homelab.checks.rules._util import where
+from homelab.checks.rules.coldstart import BUILTIN_GROUPS
 from homelab.findings import Severity
 from homelab.gitops.cache import digest
 from homelab.usercache import user_cache_dir
@@ -187,7 +190,9 @@ def schema_invalid(ctx: CheckContext):
             if schema:
                 tree_crds[(str(o.spec.get("group")), str(v.get("name")), str((o.spec.get("names") or {}).get("kind")))] = \
                     json.dumps(schema, sort_keys=True)
-    ident = f"{k8s_dir}|{crd_dir}|{os.path.getmtime(crd_dir) if crd_dir else ''}"
+    chart_dirs = list(dict.fromkeys(ctx.charts.schema_dirs))
+    ident = f"{k8s_dir}|{crd_dir}|{os.path.getmtime(crd_dir) if crd_dir else ''}|{'|'.join(map(str, chart_dirs))}"
+    fallback_groups: set[str] = set()
     for o in tree.objects:
         group, version, kind = o.group, o.version, o.kind
         if not kind or not o.api_version:
@@ -197,8 +202,13 @@ def schema_invalid(ctx: CheckContext):
         source = None
         if path is not None:
             source = str(path)
+        elif (found := next((d / group / f"{kind.lower()}_{version}.json" for d in chart_dirs
+                             if (d / group / f"{kind.lower()}_{version}.json").is_file()), None)) is not None:
+            source = str(found)
         elif crd_dir is not None and (crd_dir / group / f"{kind.lower()}_{version}.json").is_file():
             source = str(crd_dir / group / f"{kind.lower()}_{version}.json")
+            if ctx.options.schemas is None:
+                fallback_groups.add(group)
         elif (group, version, kind) in tree_crds:
             source = "tree:" + digest(tree_crds[(group, version, kind)])
         if source is None:
@@ -220,3 +230,8 @@ def schema_invalid(ctx: CheckContext):
         for msg, epath in errs:
             yield finding("schema/invalid", f"{where(o)} {msg}", o.file or None,
                           o.line_of(*epath), "compare with the schema of " + (o.api_version + " " + kind))
+    provided = {c.group for r in ctx.charts.releases for c in r.crds}
+    vendored = sorted(fallback_groups - provided - BUILTIN_GROUPS)
+    if vendored:
+        ctx.note(f"schema/*: {', '.join(vendored)} validated against the vendored {DEFAULT_CRD_DIR} "
+                 "(no available chart installs them)")

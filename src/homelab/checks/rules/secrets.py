@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from homelab.checks.context import CheckContext
 from homelab.checks.registry import finding, rule
 from homelab.checks.rules._util import where
+from homelab.findings import Finding
+from homelab.gitops.cache import digest
 
 _TOKEN_RUN = re.compile(r"[A-Za-z0-9+/=_\-]{20,}")
 _SCREEN_OTHER = re.compile(
@@ -144,7 +147,9 @@ def credential(ctx: CheckContext):
       also={"secrets/bitwarden-auth-token": "every BitwardenSecret names its auth token Secret and key"})
 def secret_data(ctx: CheckContext):
     for o in ctx.tree.objects:
-        if o.kind == "Secret" and o.group == "":
+        if o.kind == "Secret" and o.group == "" and o.release:
+            yield from _rendered_secret(ctx, o)
+        elif o.kind == "Secret" and o.group == "":
             if "sops" in o.body:
                 continue  # SOPS-encrypted: ciphertext, decrypted by the controller
             for field in ("data", "stringData"):
@@ -159,3 +164,36 @@ def secret_data(ctx: CheckContext):
                               o.line_of("spec", "authToken") if tok else o.line_of("spec"),
                               "set authToken {secretName: bw-auth-token, secretKey: token}; that Secret lives in the "
                               "same namespace and is created once by hand")
+
+
+def _rendered_secret(ctx: CheckContext, o) -> Iterator[Finding]:
+    """A chart's Secret is made from the release's values, which are in Git: it is a finding when
+    what it holds looks like a credential (the chart's own generated Secrets hold configuration)."""
+    import base64
+    import binascii
+    import json
+
+    lines: list[str] = []
+    for field in ("data", "stringData"):
+        for key, value in (o.body.get(field) or {}).items():
+            text = str(value)
+            if field == "data":
+                try:
+                    text = base64.b64decode(text).decode("utf-8", "replace")
+                except (binascii.Error, ValueError):
+                    continue
+            lines += [f"{key}: {line}" for line in text.splitlines()]
+    if not lines:
+        return
+    key = "detect-secrets-rendered-1:" + digest(json.dumps(lines))
+    hits = ctx.cache.get("secrets", key)
+    if hits is None:
+        hits = _scan_files([(o.template, lines)]).get(o.template, []) if might_hold_secret("\n".join(lines)) else []
+        ctx.cache.put("secrets", key, hits)
+    if hits:
+        kinds = ", ".join(sorted({kind for _, kind in hits}))
+        yield finding("secrets/secret-data",
+                      f"{where(o)} holds what looks like a credential ({kinds}): it comes from the release's values, "
+                      "so it is in Git", o.file or None, o.line,
+                      "keep the credential in a BitwardenSecret and point the chart at that Secret "
+                      "(its existingSecret-style value)")

@@ -1,0 +1,296 @@
+"""Every HelmRelease of a Flux tree, rendered the way helm-controller would install it.
+
+For each release: its chart (`homelab.charts.fetch`), its values (`homelab.charts.values.compose`),
+Helm's schema validation, the keys the chart does not know, and the templates rendered in-process
+at the cluster's Kubernetes version with the API versions of every CRD the tree installs. The
+rendered objects become `K8sObject`s that carry the HelmRelease's file and line and the template
+they came from, so every rule checks them like objects kept in Git.
+
+Release name and namespace follow helm-controller: `spec.releaseName`, else
+`[targetNamespace-]name`, shortened above 53 characters to its first 40, a dash and 12 hex digits
+of its SHA-256; the namespace is `targetNamespace`, else the HelmRelease's own.
+
+Renders are cached (in the `homelab.gitops.Cache` of the run) by chart digest, values digest,
+Kubernetes version, API versions and release name/namespace; charts' facts once per chart digest
+(`homelab.charts.engine.inspect`).
+Releases render concurrently (the native library releases the GIL).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from homelab.charts import ChartArchive, Unavailable, fetch
+from homelab.charts import crds as crd_mod
+from homelab.charts import engine
+from homelab.charts.values import ReplacedList, UnknownKey, compose, replaced_lists, unknown_keys
+from homelab.gitops.cache import Cache, digest
+from homelab.gitops.model import CLUSTER_SCOPED, ChartSpec, FluxTree, K8sObject
+from homelab.yamlio import load_manifests
+
+# How Helm splits a rendered template into documents (releaseutil.SplitManifests): a plain YAML
+# split would join `---# comment` lines to the previous document.
+_SEP = re.compile(r"(?:^|\s*\n)---\s*")
+MAX_RELEASE_NAME = 53
+
+
+def release_name(hr: K8sObject) -> str:
+    name = str(hr.spec.get("releaseName") or "")
+    if not name:
+        target = str(hr.spec.get("targetNamespace") or "")
+        name = f"{target}-{hr.name}" if target else hr.name
+    if len(name) > MAX_RELEASE_NAME:
+        name = f"{name[:40]}-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
+    return name
+
+
+def kube_version(k3s_version: str, override: str | None = None) -> str:
+    """The cluster's version as Helm's `.Capabilities.KubeVersion` shows it (`v1.36.4+k3s1`); an
+    override such as `1.35` becomes `v1.35.0`."""
+    if override:
+        v = override.lstrip("v")
+        return "v" + (v if v.count(".") >= 2 else v + ".0")
+    return "v" + k3s_version.lstrip("v")
+
+
+def release_namespace(hr: K8sObject) -> str:
+    return str(hr.spec.get("targetNamespace") or hr.namespace)
+
+
+@dataclass
+class Release:
+    """One HelmRelease and what the chart makes of it. `unavailable` says why the chart could not be
+    had (then nothing else is known); `rendered` is True once the templates rendered."""
+
+    hr: K8sObject
+    spec: ChartSpec | None
+    name: str
+    namespace: str
+    unavailable: str = ""
+    digest: str = ""
+    info: engine.ChartInfo | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    schema_errors: list[engine.SchemaError] = field(default_factory=list)
+    unknown: list[UnknownKey] = field(default_factory=list)
+    replaced: list[ReplacedList] = field(default_factory=list)
+    render_error: engine.RenderFailed | None = None
+    objects: list[K8sObject] = field(default_factory=list)
+    crds: list[crd_mod.CrdInfo] = field(default_factory=list)
+    schema_dirs: list[Path] = field(default_factory=list)
+    from_cache: bool = False
+    render_key: str = ""
+    template_crds: tuple[crd_mod.CrdInfo, ...] = ()
+    template_schemas: list[Path] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return f"{self.hr.namespace}/{self.hr.name}"
+
+    @property
+    def rendered(self) -> bool:
+        return bool(self.info) and not self.schema_errors and self.render_error is None
+
+
+@dataclass
+class Charts:
+    """The tree's releases, the API versions they were rendered with, and the folders of CRD
+    schemas taken from the charts (`<group>/<kind>_<version>.json`, as `schema/crds`)."""
+
+    releases: list[Release] = field(default_factory=list)
+    api_versions: list[str] = field(default_factory=list)
+    schema_dirs: list[Path] = field(default_factory=list)
+    renders: int = 0
+
+    def release_of(self, obj: K8sObject) -> Release | None:
+        return next((r for r in self.releases if r.key == obj.release), None)
+
+    @property
+    def rendered(self) -> list[Release]:
+        return [r for r in self.releases if r.rendered]
+
+
+def split(manifest: str) -> list[str]:
+    return [d for d in _SEP.split(manifest) if d.strip()]
+
+
+def _hook_is_test(body: dict[str, Any]) -> bool:
+    hooks = str(((body.get("metadata") or {}).get("annotations") or {}).get("helm.sh/hook") or "")
+    return any(h.strip().startswith("test") for h in hooks.split(","))
+
+
+def _parse(rendered: dict[str, str]) -> tuple[list[tuple[str, dict[str, Any]]], engine.RenderFailed | None]:
+    """(template, object) of every rendered document; Helm's own parse failure when one is not YAML."""
+    docs: list[tuple[str, dict[str, Any]]] = []
+    for template in sorted(rendered):
+        if template.endswith("NOTES.txt"):
+            continue
+        for part in split(rendered[template]):
+            try:
+                loaded = load_manifests(part)
+            except Exception as exc:  # noqa: BLE001  (any YAML error: Helm refuses the release the same way)
+                return docs, engine.RenderFailed(f"YAML parse error in {template}: {' '.join(str(exc).split())[:300]}",
+                                                 template)
+            for body in loaded:
+                if isinstance(body, dict) and body and not _hook_is_test(body):
+                    docs.append((template, body))
+    return docs, None
+
+
+def _slim(body: dict[str, Any]) -> dict[str, Any]:
+    """A rendered CRD without its (large) schemas, once they are on disk: what the checks use of the
+    CRD object itself is its names, versions and scope."""
+    if body.get("kind") != "CustomResourceDefinition" or not isinstance(body.get("spec"), dict):
+        return body
+    versions = [{**v, "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}
+                if isinstance(v, dict) and "schema" in v else v for v in body["spec"].get("versions") or []]
+    return {**body, "spec": {**body["spec"], "versions": versions}}
+
+
+def _objects(rel: Release, docs: list[tuple[str, dict[str, Any]]], cluster_kinds: set[str]) -> list[K8sObject]:
+    hr = rel.hr
+    out = []
+    for template, body in docs:
+        meta = body.get("metadata")
+        if isinstance(meta, dict) and not meta.get("namespace") and str(body.get("kind")) not in cluster_kinds:
+            body = {**body, "metadata": {**meta, "namespace": rel.namespace}}
+        out.append(K8sObject(body=body, file=hr.file, line=hr.line, doc=hr.doc, kustomization=hr.kustomization,
+                             root=None, digest=digest(json.dumps(body, sort_keys=True, default=str)),
+                             release=rel.key, template=template))
+    return out
+
+
+def _render_now(rel: Release, path: Path, kube_version: str, api: list[str]) -> tuple:
+    """One release rendered by Helm: (schema errors, render failure, [(template, object)], the CRDs its
+    templates make, the folder of their schemas). Rendered CRDs are kept without their schemas,
+    which are on disk (and large)."""
+    assert rel.info is not None
+    chart = engine.load(path, rel.digest, rel.info.remote_refs)
+    errors: list[engine.SchemaError] = []
+    docs: list[tuple[str, dict[str, Any]]] = []
+    failed = None
+    out = engine.render(chart, rel.info, rel.values, name=rel.name, namespace=rel.namespace,
+                        kube_version=kube_version, api_versions=api)
+    if isinstance(out, engine.RenderFailed):
+        failed = out
+    elif isinstance(out, list):
+        errors = out
+    else:
+        docs, failed = _parse(out)
+    made = [body for _, body in docs if body.get("kind") == "CustomResourceDefinition"]
+    folder = crd_mod.write_schemas(digest("crd-schemas", rel.render_key)[:32], made) if made else None
+    return (errors, failed, [(t, _slim(b)) for t, b in docs], tuple(c for c in map(crd_mod.info, made) if c),
+            str(folder or ""))
+
+
+def render_tree(tree: FluxTree, *, kube_version: str, cache: Cache, download: bool = False, offline: bool = False,
+                jobs: int | None = None) -> Charts:
+    """Fetch, check and render every HelmRelease of `tree` (see the module's docstring)."""
+    charts = Charts()
+    archives: dict[str, ChartArchive] = {}
+    for hr in tree.helm_releases():
+        if hr.spec.get("suspend"):
+            continue
+        spec = tree.chart_of(hr)
+        rel = Release(hr, spec, release_name(hr), release_namespace(hr))
+        charts.releases.append(rel)
+        if spec is None:
+            rel.unavailable = "its chart source is not in the tree"
+            continue
+        got = fetch(spec, download=download, offline=offline)
+        if isinstance(got, Unavailable):
+            rel.unavailable = got.reason
+            continue
+        rel.digest = got.digest
+        archives[rel.key] = got
+        rel.values, rel.notes = compose(tree, hr)
+        if hr.spec.get("postRenderers"):
+            rel.notes.append("spec.postRenderers are not applied to the rendered objects")
+
+    workers = max(1, min(jobs or os.cpu_count() or 1, 8))
+    fresh: list[str] = []  # releases rendered now (list.append is thread-safe)
+
+    def info_of(rel: Release) -> None:
+        found = engine.inspect(archives[rel.key].path, rel.digest)
+        rel.info = found
+        if found.remote_refs:
+            rel.notes.append("its values schema refers to " + ", ".join(found.remote_refs[:3]) +
+                             "; those parts are not checked (remote references are never fetched)")
+        rel.unknown = list(unknown_keys(rel.values, found.declared, found.schemas, found.commented))
+        rel.replaced = list(replaced_lists(rel.values, found.declared))
+
+    todo = [r for r in charts.releases if r.key in archives]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(info_of, todo))
+
+    # API versions: every CRD the tree installs (charts' crds/, CRDs kept in Git), then those the
+    # templates create; a chart that tests capabilities is rendered again if the second set grew.
+    base: set[str] = set()
+    for rel in todo:
+        assert rel.info is not None
+        if str((rel.hr.spec.get("install") or {}).get("crds") or "") != "Skip":
+            rel.crds = list(rel.info.crds)
+            rel.schema_dirs = [Path(rel.info.crd_schemas)] if rel.info.crd_schemas else []
+        for c in rel.crds:
+            base.update(c.api_versions)
+    for o in tree.by_kind("CustomResourceDefinition", group="apiextensions.k8s.io"):
+        found = crd_mod.info(o.body)
+        base.update(found.api_versions if found else [])
+
+    def run(rel: Release, api: list[str]) -> list[tuple[str, dict[str, Any]]]:
+        assert rel.info is not None
+        key = digest("render", engine.RENDER_FORMAT, rel.digest, json.dumps(rel.values, sort_keys=True, default=str),
+                     kube_version, "\n".join(api) if rel.info.capabilities else "", rel.name, rel.namespace)
+        rel.render_key = key
+        hit = cache.get("helm-render", key)
+        if hit is not None and hit[4] and not (Path(hit[4]) / ".complete").is_file():
+            hit = None  # its CRD schemas were removed from the user's cache: render again
+        if hit is None:
+            hit = _render_now(rel, archives[rel.key].path, kube_version, api)
+            cache.put("helm-render", key, hit)
+            fresh.append(rel.key)
+        else:
+            rel.from_cache = True
+        rel.schema_errors, rel.render_error, docs, rel.template_crds, folder = hit
+        rel.template_schemas = [Path(folder)] if folder else []
+        return docs
+
+    def render_all(rels: list[Release], api: list[str]) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return dict(zip([r.key for r in rels], pool.map(lambda r: run(r, api), rels)))
+
+    # Charts whose templates create CRDs first: the others render once, with those API versions too.
+    first = [r for r in todo if r.info is not None and r.info.template_crds]
+    docs_of = render_all(first, sorted(base))
+    more = {a for r in first for c in r.template_crds for a in c.api_versions}
+    api = sorted(base | more)
+    again = [r for r in first if more - base and r.info is not None and r.info.capabilities]
+    docs_of.update(render_all([r for r in todo if r not in first] + again, api))
+    charts.api_versions = api
+    charts.renders = len(fresh)
+    for rel in todo:
+        rel.crds += rel.template_crds
+        rel.schema_dirs += rel.template_schemas
+    cluster_kinds = set(CLUSTER_SCOPED) | {c.kind for rel in todo for c in rel.crds if c.scope == "Cluster"}
+    cluster_kinds |= {str(((o.spec.get("names") or {}).get("kind")) or "") for o in tree.by_kind("CustomResourceDefinition")
+                      if o.spec.get("scope") == "Cluster"}
+    for rel in todo:
+        rel.objects = _objects(rel, docs_of.get(rel.key, []), cluster_kinds)
+        charts.schema_dirs += rel.schema_dirs
+    return charts
+
+
+def with_rendered(tree: FluxTree, charts: Charts) -> FluxTree:
+    """`tree` with every rendered object added to `tree.objects` (each Kustomization's own list keeps
+    only what it applies from Git: Helm, not the Kustomization, applies a chart's objects)."""
+    have = {id(o) for o in tree.objects}
+    for rel in charts.releases:
+        tree.objects.extend(o for o in rel.objects if id(o) not in have)
+    return tree
