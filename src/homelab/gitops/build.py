@@ -333,7 +333,11 @@ _ERR_PREFIX = re.compile(r'^E\d{4} [\d:.]+\s+\d+ \S+\] "command failed" err=')
 
 def _clean_error(stderr: str, scratch: Path, root: Path) -> str:
     lines = [l for l in stderr.strip().splitlines() if l.strip()]
-    text = _ERR_PREFIX.sub("", lines[-1] if lines else "kustomize failed").strip()
+    # the error is the last "command failed" line and everything after it (kustomize's YAML errors
+    # span several lines, the last one a lone `>`)
+    start = max((i for i, l in enumerate(lines) if _ERR_PREFIX.match(l)), default=len(lines) - 1)
+    tail = [_ERR_PREFIX.sub("", l).strip() for l in lines[start:]] or ["kustomize failed"]
+    text = " ".join(t for t in tail if t not in (">", "")).strip().removeprefix("<").strip()
     if text.startswith('"') and text.endswith('"'):
         text = text[1:-1]
     text = text.replace(str(root) + os.sep, "").replace(str(scratch), "<scratch>")

@@ -115,19 +115,12 @@ def check_git_remote(pctx: "PipelineContext") -> list[str]:
 
 
 def required_env(names: Iterable[str]) -> dict[str, str]:
-    """The environment variables the given stages read, each with what it is."""
-    from homelab.pipeline.stages import BOOTSTRAP_TOKEN_ENV, PACKER_ENV
-    from homelab.status.proxmox import TOKEN_ENV
+    """The environment variables the given stages read, each with who reads it (the table of
+    homelab.pipeline.environment; variables only some sites need are listed too)."""
+    from homelab.pipeline.environment import ENVIRONMENT
 
-    names = set(names)
-    need: dict[str, str] = {}
-    if "template" in names:
-        need.update({v: "Packer's Proxmox API token" for v in PACKER_ENV})
-    if {"template", "vms"} & names:
-        need[TOKEN_ENV] = "the Proxmox API token for Terraform and homelab, user@realm!tokenid=secret"
-    if "bootstrap" in names:
-        need[BOOTSTRAP_TOKEN_ENV] = "the Bitwarden Secrets Manager machine-account access token"
-    return need
+    chosen = set(names)
+    return {v.name: v.reads for v in ENVIRONMENT if chosen & set(v.stages)}
 
 
 def dry_run_gaps(env: Mapping[str, str], names: Iterable[str], programs: Iterable[str]) -> list[str]:
