@@ -252,7 +252,7 @@ def test_the_plans_budget_counts_what_the_charts_ask_for(tmp_path, monkeypatch):
     monkeypatch.setenv("HOMELAB_CACHE_DIR", str(tmp_path / "no-cache"))
     (tmp_path / "no-mirror").mkdir()
     bare, _ = tree_mod.read(repo, cfg, Cache(None))
-    assert bare["charts"]["rendered"] == [] and "lower bound" in bare["budget"]["note"]
+    assert bare["charts"]["rendered"] == [] and "homelab charts pull" in bare["budget"]["note"]
     assert section["budget"]["total"]["cpu_requests_millis"] > bare["budget"]["total"]["cpu_requests_millis"]
     assert section["budget"]["total"]["pods"] > bare["budget"]["total"]["pods"]
 

@@ -165,9 +165,11 @@ def _pvc_volume(spec: dict, namespace: str, name: str, obj, replicas_by_class: d
 
 
 def _budget_note(charts) -> str:
-    if charts is None or not charts.releases:
-        return "requests set in manifests and HelmRelease values; chart defaults are not visible without rendering charts"
-    done = len(charts.rendered)
+    done = len(charts.rendered) if charts is not None else 0
+    if not done:
+        return ("requests set in manifests and HelmRelease values; chart defaults are not visible without rendering "
+                "charts" + (" (no chart is in the cache: `homelab charts pull`)" if charts is not None and charts.releases
+                            else ""))
     note = (f"requests from manifests and {done} of {len(charts.releases)} rendered HelmReleases (chart defaults, "
             "sidecars and replica counts included, DaemonSets once per node, Longhorn's guaranteed instance-manager CPU)")
     if done < len(charts.releases):
