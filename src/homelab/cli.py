@@ -19,6 +19,8 @@ from homelab import __version__
 from homelab.config import DEFAULT_CONFIG, json_schema
 from homelab.context import Context, pass_ctx
 from homelab.errors import HomelabError
+from homelab.runlock import Terminated
+from homelab.terminal import problem_line
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
@@ -78,7 +80,9 @@ def schema(output: Path | None) -> None:
     """Print the JSON Schema of homelab.yaml (the committed copy is schema/homelab.schema.json)."""
     text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
     if output:
-        output.write_text(text, encoding="utf-8")
+        from homelab.atomicfile import write_atomic
+
+        write_atomic(output, text)
     else:
         click.echo(text, nl=False)
 
@@ -99,7 +103,10 @@ def render(ctx: Context, check: bool) -> None:
             sys.exit(1)
         click.echo("glue files are current")
         return
-    changed = r.write(r.render_all(cfg), ctx.root)
+    from homelab.runlock import exclusive_run
+
+    with exclusive_run(ctx.root, "homelab render"):
+        changed = r.write(r.render_all(cfg), ctx.root)
     for rel in changed:
         click.echo(f"wrote {rel}")
     if not changed:
@@ -111,7 +118,7 @@ def main() -> None:
         cli.main(standalone_mode=False)
     except HomelabError as exc:
         for problem in exc.problems:
-            err_console.print(f"[bold red]error:[/] {problem}", markup=True, highlight=False)
+            problem_line(err_console, "error:", "bold red", str(problem))
         sys.exit(2)
     except click.exceptions.Abort:
         err_console.print("aborted")
@@ -123,3 +130,10 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
+    except OSError as exc:  # a file system fault no command anticipated: still one line, exit 2
+        where = exc.filename or "homelab"
+        problem_line(err_console, "error:", "bold red", f"{where}: {exc.strerror or exc}")
+        sys.exit(2)
+    except Terminated as exc:  # SIGTERM/SIGHUP while a run held the lock: its cleanup has run
+        err_console.print(f"terminated by {exc.name}")
+        sys.exit(exc.exit_code)

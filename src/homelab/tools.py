@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,8 +48,9 @@ def run(argv: list[str], *, cwd: Path | None = None, timeout: float = 600, env: 
     """Run a program and capture its output; a missing program or a timeout is a HomelabError."""
     exe = require(argv[0], f"to run `{' '.join(argv[:2])}`")
     try:
+        # Output of any encoding is read: bytes that are not UTF-8 become U+FFFD, never an exception.
         proc = subprocess.run([exe, *argv[1:]], cwd=cwd, env=env, input=input, capture_output=True,
-                              text=True, timeout=timeout, check=False)
+                              encoding="utf-8", errors="replace", timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         raise HomelabError.single(argv[0], f"`{' '.join(argv[:3])}` did not finish within {timeout:g}s") from None
     return Result(argv, proc.returncode, proc.stdout, proc.stderr)
@@ -62,9 +65,11 @@ def stream(argv: list[str], on_line: Callable[[str], None], *, cwd: Path | None 
     program that closes its output but does not exit within `timeout` seconds.
     """
     exe = require(argv[0], f"to run `{' '.join(argv[:2])}`")
-    proc = subprocess.Popen([exe, *argv[1:]], cwd=cwd, env=env, text=True, bufsize=1,
+    # Its own process group (in the same session, so ssh can still reach the terminal): when homelab
+    # is interrupted or terminated, the program and everything it started end with it.
+    proc = subprocess.Popen([exe, *argv[1:]], cwd=cwd, env=env, encoding="utf-8", errors="replace", bufsize=1,
                             stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, process_group=0)
     try:
         if input is not None:
             assert proc.stdin is not None
@@ -75,13 +80,30 @@ def stream(argv: list[str], on_line: Callable[[str], None], *, cwd: Path | None 
             on_line(line.rstrip("\n"))
         return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        _end_group(proc)
         raise HomelabError.single(argv[0], f"`{' '.join(argv[:3])}` did not finish within {timeout:g}s") from None
     except BaseException:
-        proc.kill()
-        proc.wait()
+        _end_group(proc)
         raise
+
+
+def _end_group(proc: subprocess.Popen[str], grace: float = 5) -> None:
+    """SIGTERM to the program's process group, SIGKILL to what is left after `grace` seconds."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            break
+        try:
+            proc.wait(timeout=wait)
+            if sig == signal.SIGTERM:
+                os.killpg(proc.pid, signal.SIGKILL)  # children that outlived their parent
+            break
+        except subprocess.TimeoutExpired:
+            continue
+        except ProcessLookupError:
+            break
+    proc.wait()
 
 
 def version(name: str, args: tuple[str, ...] | None = None) -> str | None:

@@ -7,6 +7,9 @@
   `no`, `on` and `0755` stay what a person wrote rather than YAML 1.1's booleans and octals) and
   rejects duplicate keys; lines come from the same libyaml node walk the tree uses.
 Writers dump YAML with ruamel.yaml (`dump`), which keeps the layout the glue files have.
+
+Every reader is bounded (`homelab.inputs`): an oversized file, YAML nested too deep or an alias
+bomb is one problem with its line, never expanded.
 """
 
 from __future__ import annotations
@@ -24,11 +27,7 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from homelab.errors import HomelabError
-
-try:  # libyaml is part of every PyYAML wheel; the pure-Python loader is a slow fallback
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+from homelab.inputs import _Loader, read_text, size_overrun, yaml_overrun
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,7 @@ class DocInfo:
 class YamlProblem:
     line: int | None
     message: str
-    kind: str                      # "syntax" | "duplicate-key"
+    kind: str                      # "syntax" | "duplicate-key" | "limit"
 
 
 @dataclass(frozen=True)
@@ -101,6 +100,9 @@ def parse_yaml(text: str) -> ParsedYaml:
     """Index every document of a YAML stream; syntax errors and duplicate keys become problems."""
     docs: list[DocInfo] = []
     problems: list[YamlProblem] = []
+    over = yaml_overrun(text)
+    if over:
+        return ParsedYaml((), (YamlProblem(over.line, over.message, "limit"),))
     try:
         for i, node in enumerate(yaml.compose_all(text, Loader=_Loader)):
             if node is None:
@@ -122,7 +124,10 @@ def parse_yaml(text: str) -> ParsedYaml:
 @lru_cache(maxsize=256)
 def _composed(path: str, mtime_ns: int) -> list[yaml.Node | None]:
     try:
-        return list(yaml.compose_all(Path(path).read_text(encoding="utf-8"), Loader=_Loader))
+        if size_overrun(Path(path).stat().st_size):
+            return []
+        text = Path(path).read_text(encoding="utf-8")
+        return [] if yaml_overrun(text) else list(yaml.compose_all(text, Loader=_Loader))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return []
 
@@ -163,13 +168,14 @@ def line_of(path: Path, doc_index: int, keys: Sequence[str | int]) -> int | None
 
 
 def load(text: str) -> Any:
-    """Plain Python data of a single-document stream (libyaml-backed safe loader)."""
-    return yaml.load(text, Loader=_Loader)
+    """Plain Python data of a single-document stream (libyaml-backed safe loader); None for a
+    stream over the limits; raises yaml.YAMLError."""
+    return None if yaml_overrun(text) else yaml.load(text, Loader=_Loader)
 
 
 def load_all(text: str) -> list[Any]:
-    """Plain Python data of every document (libyaml-backed safe loader)."""
-    return [d for d in yaml.load_all(text, Loader=_Loader)]
+    """Plain Python data of every document (libyaml-backed safe loader); [] for a stream over the limits."""
+    return [] if yaml_overrun(text) else [d for d in yaml.load_all(text, Loader=_Loader)]
 
 
 class _ManifestLoader(_Loader):  # type: ignore[misc,valid-type]
@@ -231,12 +237,12 @@ def load_located(path: Path, display: str | None = None) -> tuple[LocatedDoc, An
 
 
 def _parse(path: Path, name: str) -> tuple[LocatedDoc, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise HomelabError.single(name, "file not found", hint="create it, or pass --config PATH") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HomelabError.single(name, f"cannot read file: {exc}") from None
+    if not path.exists():
+        raise HomelabError.single(name, "file not found", hint="create it, or pass --config PATH")
+    text = read_text(path, name)
+    over = yaml_overrun(text)
+    if over:
+        raise HomelabError.single(name, over.message, line=over.line, hint="remove the deep nesting or the aliases")
     if not text.strip() or all(ln.strip().startswith("#") or not ln.strip() for ln in text.splitlines()):
         raise HomelabError.single(name, "file is empty", line=1, hint="start from the bundled homelab.yaml")
     try:
@@ -252,6 +258,8 @@ def _parse(path: Path, name: str) -> tuple[LocatedDoc, Any]:
                                   hint="check indentation and quoting on this line") from None
     except YAMLError as exc:
         raise HomelabError.single(name, f"YAML syntax error: {' '.join(str(exc).split())}") from None
+    except RecursionError:
+        raise HomelabError.single(name, "YAML nested too deeply; not read", line=1) from None
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError:  # valid YAML 1.2 that libyaml (1.1) rejects: values without lines

@@ -1,7 +1,9 @@
-"""Boot real Debian 12 systemd hosts with systemd-nspawn, each reachable over SSH on its own address.
+"""Boot real Debian systemd hosts with systemd-nspawn, each reachable over SSH on its own address.
 
-Every host boots from one cached debootstrap rootfs (built by scripts/build-test-rootfs when missing)
-through a per-host overlayfs, so a test never rebuilds or dirties the cache. Each host gets its own
+Every host boots from a cached debootstrap rootfs of its suite (built by scripts/build-test-rootfs
+when missing) through a per-host overlayfs, so a test never rebuilds or dirties the cache. Two
+shapes: bookworm (Debian 12, sshd as ssh.service) and trixie (Debian 13, sshd started by
+ssh.socket, the service model of Ubuntu 24.04); a lab may mix them. Each host gets its own
 network namespace with a veth into a bridge this module creates on a private test subnet; the
 bridge is the only route in or out, so the hosts can reach nothing but each other and the
 controller. Optional loop devices stand in for a VM's second disk (/dev/sdb).
@@ -21,7 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-ROOTFS = Path(os.environ.get("HOMELAB_TEST_ROOTFS", "/var/cache/homelab-tests/rootfs-bookworm"))
+# The cache directory holding one rootfs per suite (rootfs-bookworm, rootfs-trixie). A path that is
+# itself a built rootfs (it has the builder's marker) names its directory, so pointing the variable
+# at one suite's rootfs never gets that rootfs rebuilt as another suite.
+ROOTFS_MARKER = ".homelab-rootfs-complete"
+SUITES = ("bookworm", "trixie")
 NEEDED_PROGRAMS = ("debootstrap", "systemd-nspawn", "ip", "ssh", "ssh-keygen", "losetup", "mkfs.ext4", "blkid",
                    "sfdisk")
 
@@ -38,15 +44,27 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def ensure_rootfs() -> Path:
-    """Build the cached rootfs once (under a lock, so parallel test workers wait for one build)."""
-    ROOTFS.parent.mkdir(parents=True, exist_ok=True)
-    with open(ROOTFS.parent / ".build.lock", "w") as lock:
+def rootfs_dir() -> Path:
+    configured = Path(os.environ.get("HOMELAB_TEST_ROOTFS", "/var/cache/homelab-tests"))
+    return configured.parent if (configured / ROOTFS_MARKER).exists() else configured
+
+
+def rootfs_path(suite: str) -> Path:
+    if suite not in SUITES:
+        raise ValueError(f"unknown test host suite {suite!r}; known: {', '.join(SUITES)}")
+    return rootfs_dir() / f"rootfs-{suite}"
+
+
+def ensure_rootfs(suite: str) -> Path:
+    """Build the suite's cached rootfs once (under a lock, so parallel test workers wait for one build)."""
+    path = rootfs_path(suite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".build-{suite}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        # The script returns at once when the cache matches its package list, else (re)builds it.
-        subprocess.run([str(ROOT / "scripts" / "build-test-rootfs"), str(ROOTFS)], check=True, timeout=900,
+        # The script returns at once when the cache matches its suite and package list, else (re)builds it.
+        subprocess.run([str(ROOT / "scripts" / "build-test-rootfs"), suite, str(path)], check=True, timeout=900,
                        stdout=subprocess.DEVNULL)
-    return ROOTFS
+    return path
 
 
 def _run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -86,6 +104,7 @@ class Disk:
 @dataclass
 class Host:
     name: str
+    suite: str
     address: str
     netns: str
     root: Path
@@ -94,9 +113,11 @@ class Host:
     disks: list[Disk] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
 
-    def ssh(self, command: str, user: str = "root", timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def ssh(self, command: str, user: str = "root", timeout: float = 60,
+            port: int = 22) -> subprocess.CompletedProcess[str]:
+        """`command` over a new SSH connection (no multiplexing: each call proves sshd accepts one)."""
         return subprocess.run(
-            ["ssh", *ssh_options(self.key), f"{user}@{self.address}", command],
+            ["ssh", *ssh_options(self.key), "-p", str(port), f"{user}@{self.address}", command],
             capture_output=True, text=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL)
 
 
@@ -108,15 +129,19 @@ def ssh_options(key: Path) -> list[str]:
 class Lab:
     """Boots `names` as hosts; use as a context manager so everything is torn down again.
 
+    `suites` maps a host name to its suite (see SUITES); hosts not named there boot bookworm.
+
     `disks` maps a host name to a list of (device inside the host, size in MiB, content) where
     content is None (blank), "ext4" (a filesystem holding a marker file EXISTING-DATA) or "gpt"
     (a partition table, no filesystem): the last two prove that a disk in use is never formatted.
     """
 
     def __init__(self, workdir: Path, names: list[str],
-                 disks: dict[str, list[tuple[str, int, str | None]]] | None = None) -> None:
+                 disks: dict[str, list[tuple[str, int, str | None]]] | None = None,
+                 suites: dict[str, str] | None = None) -> None:
         self.workdir = workdir
         self.names = names
+        self.suites = {name: (suites or {}).get(name, "bookworm") for name in names}
         self.disk_specs = disks or {}
         self.tag = f"{os.getpid() % 100000:05d}"
         self.bridge = f"hlb{self.tag}"
@@ -139,14 +164,14 @@ class Lab:
         self.close()
 
     def _start(self) -> None:
-        rootfs = ensure_rootfs()
+        rootfs = {suite: ensure_rootfs(suite) for suite in sorted(set(self.suites.values()))}
         self.workdir.mkdir(parents=True, exist_ok=True)
         _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "homelab-test", "-f", str(self.key))
         _run("ip", "link", "add", self.bridge, "type", "bridge")
         _run("ip", "addr", "add", f"{self.gateway}/{self.subnet.prefixlen}", "dev", self.bridge)
         _run("ip", "link", "set", self.bridge, "up")
         for index, name in enumerate(self.names):
-            self.hosts[name] = self._make_host(rootfs, index, name)
+            self.hosts[name] = self._make_host(rootfs[self.suites[name]], index, name)
         for host in self.hosts.values():
             self._boot(host)
         for host in self.hosts.values():
@@ -179,7 +204,7 @@ class Lab:
         auth = root / "root" / ".ssh" / "authorized_keys"
         auth.write_text(self.key.with_suffix(".pub").read_text())
         auth.chmod(0o600)
-        host = Host(name=name, address=address, netns=netns, root=root, key=self.key, log=base / "console.log")
+        host = Host(name=name, suite=self.suites[name], address=address, netns=netns, root=root, key=self.key, log=base / "console.log")
         for device, size_mib, content in self.disk_specs.get(name, []):
             host.disks.append(self._make_disk(base, device, size_mib, content))
         return host

@@ -11,6 +11,7 @@ from homelab import paths
 from homelab.checks.settings import configured_excludes
 from homelab.context import Context, pass_ctx
 from homelab.errors import HomelabError
+from homelab.atomicfile import write_atomic
 
 CACHE_FILE = paths.CHECK_CACHE
 
@@ -73,7 +74,7 @@ def command(ctx: Context, fmt: str, select: tuple[str, ...], ignore: tuple[str, 
     cache.save()
     text = {"text": rep.text, "json": rep.to_json, "sarif": rep.to_sarif}[fmt](report)
     if output:
-        output.write_text(text, encoding="utf-8")
+        write_atomic(output, text)
     else:
         click.echo(text, nl=False)
     sys.exit(report.exit_code)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 
 import click
 
 from homelab import paths
-from homelab.commands.up import make_pipeline, report_failure
+from homelab.commands.up import make_pipeline, report_failure, report_terminated
 from homelab.context import Context, pass_ctx
 from homelab.pipeline import StageFailed
 from homelab.pipeline.preflight import check_tools
+from homelab.runlock import Terminated, exclusive_run
 
 # Stages whose results disappear with the VMs; the Packer template is kept (rebuilding it takes long).
 UNDONE_STAGES = ("vms", "inventory", "hosts", "bootstrap", "converge")
@@ -26,6 +28,11 @@ def command(ctx: Context, dry_run: bool, yes: bool) -> None:
     Asks you to type the lab's name (site.name) first. Afterwards `homelab up` starts again at
     the vms stage.
     """
+    with nullcontext() if dry_run else exclusive_run(ctx.root, "homelab destroy"):
+        _destroy(ctx, dry_run, yes)
+
+
+def _destroy(ctx: Context, dry_run: bool, yes: bool) -> None:
     cfg = ctx.cfg
     p = make_pipeline(ctx, dry_run=dry_run, yes=yes)
     r = p.runner
@@ -49,5 +56,8 @@ def command(ctx: Context, dry_run: bool, yes: bool) -> None:
     except StageFailed as exc:
         report_failure(exc)
         sys.exit(1)
+    except Terminated as exc:
+        report_terminated(exc, "destroy")
+        sys.exit(exc.exit_code)
     finally:
         r.end()

@@ -10,7 +10,8 @@ from homelab import inventory as inv
 from homelab import paths, tools
 from homelab.context import Context, pass_ctx
 from homelab.errors import HomelabError
-from homelab.render import write
+from homelab.runlock import exclusive_run
+from homelab.atomicfile import commit
 
 
 def _terraform_output(tf_dir: Path) -> tuple[str, str]:
@@ -49,7 +50,8 @@ def command(ctx: Context, source: Path | None, output: Path | None) -> None:
     nodes = inv.parse_output(text, name)
     ordered, pending = inv.order_nodes(nodes, [n.name for n in ctx.cfg.k3s.nodes], name)
     target = output if output is not None else ctx.root / inv.PATH
-    changed = write({target.name: inv.render_inventory(ordered)}, target.parent)
+    with exclusive_run(ctx.root, "homelab inventory"):
+        changed = commit({target.resolve(): inv.render_inventory(ordered)}, ctx.root)
     for missing in pending:
         click.echo(f"warning: {missing} is in homelab.yaml but not in the Terraform output (not applied yet); left out",
                    err=True)

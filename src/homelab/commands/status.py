@@ -10,12 +10,14 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from homelab.context import Context, pass_ctx
 from homelab.errors import HomelabError
 from homelab.clients.masking import Masker
 from homelab.status import Report, Sources, collect, recorded_sources
 from homelab.status.kube import EXPIRY_WARNING_DAYS
+from homelab.terminal import labelled, row
 
 
 def live_sources(ctx: Context) -> Sources:
@@ -36,13 +38,13 @@ def print_table(report: Report, console: Console) -> None:
     table.add_column("detail", overflow="fold")
     for c in report.checks:
         style = "" if c.ok else "red"
-        table.add_row(c.section, c.name, f"[{'green' if c.ok else 'red'}]{'✓' if c.ok else '✗'} {c.state}[/]",
-                      c.detail, style=style)
+        row(table, c.section, c.name, Text(f"{'✓' if c.ok else '✗'} {c.state}", style="green" if c.ok else "red"),
+            c.detail, style=style)
     console.print(table)
     if report.healthy:
-        console.print(f"[green]healthy[/]: {len(report.checks)} checks passed")
+        console.print(labelled("healthy", f"{len(report.checks)} checks passed", "green"))
     else:
-        console.print(f"[red]unhealthy[/]: {len(report.problems)} of {len(report.checks)} checks failed")
+        console.print(labelled("unhealthy", f"{len(report.problems)} of {len(report.checks)} checks failed", "red"))
 
 
 @click.command("status")

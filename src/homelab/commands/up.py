@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from functools import lru_cache
 
 import click
@@ -11,6 +12,8 @@ from rich.console import Console
 from homelab.context import Context, pass_ctx
 from homelab.pipeline import STAGE_NAMES, PipelineContext, Runner, StageFailed, State, run_pipeline
 from homelab.pipeline.stages import kubeconfig_path
+from homelab.runlock import Terminated, exclusive_run
+from homelab.terminal import problem_line
 
 
 def make_pipeline(ctx: Context, *, dry_run: bool, yes: bool, timeout: float = 900,
@@ -37,7 +40,13 @@ def make_pipeline(ctx: Context, *, dry_run: bool, yes: bool, timeout: float = 90
 def report_failure(exc: StageFailed) -> None:
     err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
     for problem in exc.problems:
-        err.print(f"[bold red]failed:[/] {problem}", markup=True, highlight=False)
+        problem_line(err, "failed:", "bold red", str(problem))
+    err.print("Run `homelab up` again to continue from the stage that failed.")
+
+
+def report_terminated(exc: Terminated, stage: str) -> None:
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    problem_line(err, "failed:", "bold red", f"{stage}: terminated by {exc.name}; the program it ran was stopped")
     err.print("Run `homelab up` again to continue from the stage that failed.")
 
 
@@ -58,9 +67,14 @@ def command(ctx: Context, from_stage: str | None, only: str | None, dry_run: boo
     """
     if from_stage and only:
         raise click.UsageError("use either --from or --only, not both")
-    pipeline = make_pipeline(ctx, dry_run=dry_run, yes=yes, timeout=timeout)
-    try:
-        run_pipeline(pipeline, from_stage=from_stage, only=only)
-    except StageFailed as exc:
-        report_failure(exc)
-        sys.exit(1)
+    # a dry run changes nothing and writes nothing, not even the lock
+    with nullcontext() if dry_run else exclusive_run(ctx.root, "homelab up"):
+        pipeline = make_pipeline(ctx, dry_run=dry_run, yes=yes, timeout=timeout)
+        try:
+            run_pipeline(pipeline, from_stage=from_stage, only=only)
+        except StageFailed as exc:
+            report_failure(exc)
+            sys.exit(1)
+        except Terminated as exc:
+            report_terminated(exc, pipeline.runner.stage)
+            sys.exit(exc.exit_code)

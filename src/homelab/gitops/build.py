@@ -7,7 +7,11 @@ included as a whole), and add the Flux Kustomization's targetNamespace, patches 
 annotation transformer stamps each object with its wrapper's number; a batch kustomization lists
 many wrappers and asks for origin annotations, so one kustomize process tells, for every object,
 which Flux Kustomization and which file it came from. Batches run concurrently; a batch that fails
-is retried one wrapper at a time, so an error is pinned on the Kustomization that has it.
+is split in halves until the error is pinned on the Kustomization that has it.
+
+Nothing outside the repository is read: every reference is checked before kustomize runs (a path
+that leaves the repository, a symlink pointing out, a remote base are refused with their line),
+and kubectl runs with no kubeconfig and no route to the network.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +32,7 @@ import yaml
 from homelab import tools
 from homelab.gitops.cache import Cache, digest
 from homelab import yamlio
+from homelab.inputs import Overrun, size_overrun, yaml_overrun
 
 KFILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 ORIGIN = "config.kubernetes.io/origin"
@@ -69,39 +74,62 @@ class BuildResult:
     error: str | None = None
     inputs: tuple[str, ...] = ()     # repository-relative files the build read
     cached: bool = False
+    problems: tuple[InputProblem, ...] = ()  # why it was refused before kustomize ran
 
 
 # -- inputs and fingerprints -----------------------------------------------------------------------
 
 _REF_LISTS = ("resources", "components", "bases", "crds", "patchesStrategicMerge", "transformers", "generators",
-              "validators")
+              "validators", "configurations")
+_REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|git@|(?:github\.com|gitlab\.com|bitbucket\.org)/)|\?ref=", re.I)
 
 
-def _kustomization_refs(data: Any) -> list[str]:
-    """Local paths a kustomization file refers to (resources, components, patch and generator files)."""
+@dataclass(frozen=True)
+class InputProblem:
+    """Why a build is refused before kustomize runs, located at the reference or file at fault."""
+
+    rule: str                        # the finding id that reports it
+    file: str                        # repository-relative file holding the reference (or over a limit)
+    line: int | None
+    message: str
+
+
+def _kustomization_refs(data: Any) -> list[tuple[tuple[str | int, ...], str]]:
+    """(keys of the reference inside the kustomization file, path) of every file or folder a
+    kustomization refers to (resources, components, patch, replacement and generator files)."""
     if not isinstance(data, dict):
         return []
-    refs: list[str] = []
+    refs: list[tuple[tuple[str | int, ...], str]] = []
     for key in _REF_LISTS:
-        for item in data.get(key) or []:
+        for i, item in enumerate(data.get(key) or [] if isinstance(data.get(key), list) else []):
             if isinstance(item, str) and "\n" not in item:
-                refs.append(item)
+                refs.append(((key, i), item))
     for key in ("patches", "patchesJson6902", "replacements"):
-        for item in data.get(key) or []:
+        for i, item in enumerate(data.get(key) or [] if isinstance(data.get(key), list) else []):
             if isinstance(item, dict) and isinstance(item.get("path"), str):
-                refs.append(item["path"])
+                refs.append(((key, i, "path"), item["path"]))
+    if isinstance(data.get("openapi"), dict) and isinstance(data["openapi"].get("path"), str):
+        refs.append((("openapi", "path"), data["openapi"]["path"]))
     for key in ("configMapGenerator", "secretGenerator"):
-        for gen in data.get(key) or []:
+        for gi, gen in enumerate(data.get(key) or [] if isinstance(data.get(key), list) else []):
             if not isinstance(gen, dict):
                 continue
-            for f in (gen.get("files") or []) + (gen.get("envs") or []) + ([gen["env"]] if gen.get("env") else []):
-                if isinstance(f, str):
-                    refs.append(f.split("=", 1)[-1])
-    return [r for r in refs if "://" not in r and not r.startswith(("github.com/", "git@"))]
+            for field_ in ("files", "envs"):
+                for i, f in enumerate(gen.get(field_) or [] if isinstance(gen.get(field_), list) else []):
+                    if isinstance(f, str):
+                        refs.append(((key, gi, field_, i), f.split("=", 1)[-1]))
+            if isinstance(gen.get("env"), str):
+                refs.append(((key, gi, "env"), gen["env"]))
+    return refs
 
 
-def _refs_of(kf: Path, cache: Cache | None) -> list[str]:
-    """The local references of a kustomization file, cached by its content."""
+def is_remote(ref: str) -> bool:
+    """A kustomize reference that is fetched over the network (URL, git repository, forge path)."""
+    return bool(_REMOTE.search(ref.strip()))
+
+
+def _refs_of(kf: Path, cache: Cache | None) -> list[tuple[tuple[str | int, ...], str]]:
+    """The references of a kustomization file, cached by its content."""
     got = (cache or Cache(None)).read(kf)
     if got is None:
         return []
@@ -125,13 +153,40 @@ def _kfile(d: str) -> str | None:
     return None
 
 
-def collect_inputs(folder: Path, cache: Cache | None = None) -> tuple[list[str], list[str]]:
-    """(files a build of `folder` reads, paths it needs that are missing), as kustomize-controller
-    would: a kustomization's resources, components, patches and generator files, recursively; for
-    a folder without one, every YAML file below it (plain strings: this runs for every path)."""
-    files: list[str] = []
-    missing: list[str] = []
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root + os.sep)
+
+
+@dataclass
+class Inputs:
+    """What a build of one folder reads, what it needs that is missing, and why it must not run."""
+
+    files: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    problems: list[InputProblem] = field(default_factory=list)
+
+
+def collect_inputs(folder: Path, cache: Cache | None = None, root: Path | None = None) -> Inputs:
+    """The files a build of `folder` reads, as kustomize-controller would: a kustomization's
+    resources, components, patches and generator files, recursively; for a folder without one,
+    every YAML file below it (plain strings: this runs for every path).
+
+    With `root`, the build is held to the repository as Flux's artifact is: a reference that
+    leaves it (`../..`, or a symlink pointing out) and a remote reference (which kustomize would
+    fetch over the network) become problems at the reference's line, and a missing one too.
+    """
+    out = Inputs()
     seen: set[str] = set()
+    top = os.path.realpath(root) if root is not None else None
+
+    def rel(p: str) -> str:
+        return os.path.relpath(p, root) if root is not None else p
+
+    def refuse(rule_id: str, kf: str, keys: tuple[str | int, ...], message: str) -> None:
+        out.problems.append(InputProblem(rule_id, rel(kf), yamlio.line_of(Path(kf), 0, keys), message))
+
+    def outside(p: str) -> bool:
+        return top is not None and not _inside(os.path.realpath(p), top)
 
     def visit_dir(d: str) -> None:
         d = os.path.normpath(d)
@@ -139,19 +194,32 @@ def collect_inputs(folder: Path, cache: Cache | None = None) -> tuple[list[str],
             return
         seen.add(d)
         if not os.path.isdir(d):
-            missing.append(d)
+            out.missing.append(d)
             return
         kf = _kfile(d)
         if kf is not None:
-            files.append(kf)
-            for ref in _refs_of(Path(kf), cache):
+            out.files.append(kf)
+            for keys, ref in _refs_of(Path(kf), cache):
+                if is_remote(ref):
+                    if top is not None:
+                        refuse("flux/remote-resource", kf, keys,
+                               f"remote reference '{ref}': kustomize-controller would fetch it, but homelab check "
+                               "builds offline and does not; it is not checked")
+                    continue
                 p = os.path.normpath(os.path.join(d, ref))
-                if os.path.isdir(p):
+                if outside(p):
+                    why = "is a symlink that leaves" if _inside(os.path.abspath(p), str(root)) else "leaves"
+                    refuse("flux/path-outside-repository", kf, keys,
+                           f"'{ref}' {why} the repository; Flux builds inside the repository's artifact and "
+                           "cannot read it")
+                elif os.path.isdir(p):
                     visit_dir(p)
                 elif os.path.isfile(p):
-                    files.append(p)
+                    out.files.append(p)
                 else:
-                    missing.append(p)
+                    out.missing.append(p)
+                    if top is not None:
+                        refuse("flux/build", kf, keys, f"'{ref}' does not exist")
             return
         # no kustomization: the controller's generator takes every YAML file, recursively,
         # and a sub-folder with its own kustomization as a whole
@@ -163,10 +231,19 @@ def collect_inputs(folder: Path, cache: Cache | None = None) -> tuple[list[str],
                 elif not sub.startswith("."):
                     keep.append(sub)
             dirnames[:] = keep
-            files.extend(os.path.join(dirpath, f) for f in sorted(filenames) if f.endswith((".yaml", ".yml")))
+            for f in sorted(filenames):
+                if f.endswith((".yaml", ".yml")):
+                    p = os.path.join(dirpath, f)
+                    if os.path.islink(p) and outside(p):
+                        out.problems.append(InputProblem(
+                            "flux/path-outside-repository", rel(p), None,
+                            "a symlink that leaves the repository; Flux builds inside the repository's artifact "
+                            "and cannot read it"))
+                    else:
+                        out.files.append(p)
 
     visit_dir(str(folder))
-    return files, missing
+    return out
 
 
 def _file_digest(p: str, cache: Cache | None) -> str:
@@ -174,14 +251,35 @@ def _file_digest(p: str, cache: Cache | None) -> str:
     return got[1] if got else "unreadable"
 
 
-def fingerprint(req: BuildRequest, root: Path, cache: Cache | None = None) -> tuple[str, list[str], list[str]]:
-    files, missing = collect_inputs(req.path, cache)
+def _over_limit(p: str, cache: Cache) -> Overrun | None:
+    """The limit an input file exceeds (size, YAML depth or aliases), judged once per content."""
+    got = cache.read(p)
+    if got is None:
+        return None
+    data, key = got
+    over = size_overrun(len(data))
+    if over is None and p.endswith((".yaml", ".yml")):
+        hit = cache.get("bounds", key)
+        if hit is None:
+            found = yaml_overrun(data.decode("utf-8", errors="replace"))
+            hit = (found.line, found.message) if found else ()
+            cache.put("bounds", key, hit)
+        over = Overrun(*hit) if hit else None
+    return over
+
+
+def fingerprint(req: BuildRequest, root: Path, cache: Cache | None = None) -> tuple[str, Inputs]:
+    cache = cache or Cache(None)
+    inputs = collect_inputs(req.path, cache, root)
     parts: list[bytes | str] = [str(os.path.relpath(req.path, root)), req.target_namespace or "", *req.patches,
                                 "|images|", *req.images]
-    for f in sorted(set(files)):
+    for f in sorted(set(inputs.files)):
         parts += [os.path.relpath(f, root), _file_digest(f, cache)]
-    parts += ["|missing|", *sorted(os.path.relpath(m, root) for m in missing)]
-    return digest(*parts), files, missing
+        over = _over_limit(f, cache)
+        if over is not None:
+            inputs.problems.append(InputProblem("yaml/limits", os.path.relpath(f, root), over.line, over.message))
+    parts += ["|missing|", *sorted(os.path.relpath(m, root) for m in inputs.missing)]
+    return digest(*parts), inputs
 
 
 # -- wrappers and batches --------------------------------------------------------------------------
@@ -247,11 +345,30 @@ def _split(output: str) -> list[str]:
     return [c for c in chunks if c.strip()]
 
 
+# kubectl gets no kubeconfig and no way out: a proxy on the discard port of this machine refuses
+# every HTTP(S) connection before any name is resolved, and git may only read local repositories.
+# Remote references are refused before a build anyway (collect_inputs); this is the second lock.
+OFFLINE_ENV = {
+    "KUBECONFIG": os.devnull, "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
+    "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "ALL_PROXY": "http://127.0.0.1:9",
+    "NO_PROXY": "", "no_proxy": "", "GIT_ALLOW_PROTOCOL": "file", "GIT_TERMINAL_PROMPT": "0",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+NO_API_SERVER = "unix:///dev/null/no-api-server"
+
+
 def _run_batch(kubectl: str, batch_dir: Path) -> tools.Result:
     # a short-lived, allocation-heavy Go process: collecting garbage less often saves ~25% CPU
-    env = {**os.environ, "GOGC": os.environ.get("GOGC", "400")}
-    return tools.run([kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(batch_dir)],
-                     timeout=600, env=env)
+    env = {**os.environ, "GOGC": os.environ.get("GOGC", "400"), **OFFLINE_ENV}
+    # The wrappers live outside the repository and list single files of it, which kustomize's
+    # root-only restrictor forbids; the repository boundary is enforced by collect_inputs instead,
+    # on every reference, before kustomize runs.
+    # `--server` at a socket that cannot exist: kubectl (and wrappers that pick a kubectl by the
+    # cluster's version) would otherwise dial the default API server, localhost:8080, for nothing.
+    return tools.run([kubectl, "kustomize", f"--server={NO_API_SERVER}", "--load-restrictor", "LoadRestrictionsNone",
+                      str(batch_dir)], timeout=600, env=env)
 
 
 _STAMP_LINE = re.compile(r'^\s+' + re.escape(STAMP) + r': [\'"]?([0-9a-f-]+)[\'"]?\s*$', re.M)
@@ -301,15 +418,19 @@ def build_many(requests: Sequence[BuildRequest], root: Path, *, cache: Cache | N
     results: list[BuildResult | None] = [None] * len(requests)
     todo: list[tuple[int, str, list[str]]] = []
     for i, req in enumerate(requests):
-        key, files, missing = fingerprint(req, root, cache)
-        inputs = tuple(os.path.relpath(f, root) for f in files)
-        hit = cache.get("build", key)
+        key, found = fingerprint(req, root, cache)
+        inputs = tuple(os.path.relpath(f, root) for f in found.files)
+        hit = cache.get("build", key) if not found.problems else None
         if hit is not None:
             results[i] = BuildResult(docs=hit, inputs=inputs, cached=True)
         elif not req.path.is_dir():
             results[i] = BuildResult(error=f"path '{os.path.relpath(req.path, root)}' does not exist", inputs=inputs)
+        elif found.problems:
+            # never hand kustomize a build that would read outside the repository or the network
+            results[i] = BuildResult(error="; ".join(f"{p.file}:{p.line or 1}: {p.message}" for p in found.problems),
+                                     inputs=inputs, problems=tuple(found.problems))
         else:
-            todo.append((i, key, files))
+            todo.append((i, key, found.files))
     if not todo:
         return [r if r is not None else BuildResult(error="not built") for r in results]
     tools.require(kubectl, "to build kustomizations (`kubectl kustomize`)")
@@ -355,29 +476,27 @@ def build_many(requests: Sequence[BuildRequest], root: Path, *, cache: Cache | N
             else:
                 results[i] = BuildResult(error=error, inputs=inputs)
 
-        retry: list[tuple[int, str, list[str]]] = []
+        # A failing batch is split in halves until the failing members stand alone: an error is
+        # pinned on its Kustomization in O(failures × log(batch)) runs, not one run per member.
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(run_group, gi, g) for gi, g in enumerate(groups)]
-            for fut in as_completed(futures):
-                group, res, bdir = fut.result()
-                if res.ok:
-                    per = _parse_batch(res.stdout, bdir, root)
-                    for i, key, files in group:
-                        done(i, key, files, per.get(stamp_of[i], []), None)
-                elif len(group) == 1:
-                    i, key, files = group[0]
-                    done(i, key, files, None, _clean_error(res.stderr, scratch, root))
-                else:
-                    retry.extend(group)
-            # a failing batch: build its members one by one, to pin the error on its Kustomization
-            futures = [pool.submit(run_group, len(groups) + n, [t]) for n, t in enumerate(retry)]
-            for fut in as_completed(futures):
-                group, res, bdir = fut.result()
-                i, key, files = group[0]
-                if res.ok:
-                    done(i, key, files, _parse_batch(res.stdout, bdir, root).get(stamp_of[i], []), None)
-                else:
-                    done(i, key, files, None, _clean_error(res.stderr, scratch, root))
+            running = {pool.submit(run_group, gi, g) for gi, g in enumerate(groups)}
+            count = len(groups)
+            while running:
+                finished, running = wait(running, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    group, res, bdir = fut.result()
+                    if res.ok:
+                        per = _parse_batch(res.stdout, bdir, root)
+                        for i, key, files in group:
+                            done(i, key, files, per.get(stamp_of[i], []), None)
+                    elif len(group) == 1:
+                        i, key, files = group[0]
+                        done(i, key, files, None, _clean_error(res.stderr, scratch, root))
+                    else:
+                        half = len(group) // 2
+                        for part in (group[:half], group[half:]):
+                            running.add(pool.submit(run_group, count, part))
+                            count += 1
     finally:
         if persistent:
             shutil.rmtree(scratch / "b", ignore_errors=True)

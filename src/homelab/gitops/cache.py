@@ -4,13 +4,13 @@ written once. Entries not used by a run are dropped when it saves, so the file n
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
 
-FORMAT = 4  # bump when cached shapes change
+from homelab.atomicfile import write_atomic
+
+FORMAT = 5  # bump when cached shapes change
 
 
 def digest(*parts: bytes | str) -> str:
@@ -74,13 +74,11 @@ class Cache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         gi = self.path.parent / ".gitignore"
         if not gi.exists():
-            gi.write_text("*\n", encoding="utf-8")
+            write_atomic(gi, "*\n")
         return self.path.parent
 
     def save(self) -> None:
         if self.folder() is None:
             return
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".cache.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump({"format": FORMAT, "entries": self._new}, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, self.path)
+        write_atomic(self.path, pickle.dumps({"format": FORMAT, "entries": self._new},
+                                           protocol=pickle.HIGHEST_PROTOCOL), mode=0o600)

@@ -97,24 +97,32 @@ def _parsed(text: str, cache: Cache) -> Any:
     hit = cache.get("parse", key)
     if hit is None:
         try:
-            hit = strip_build_annotations(yamlio.load(text))
+            hit = strip_build_annotations(yamlio.load(text)) or {}
         except yaml.YAMLError:
             hit = {}
         cache.put("parse", key, hit)
     return hit
 
 
-def _substituted(text: str, variables: dict[str, str], vars_key: str, cache: Cache) -> tuple[Any, tuple[str, ...]]:
-    """(body, unresolved names) of one object after substitution, cached by text and variables."""
+def _substituted(text: str, variables: dict[str, str], vars_key: str,
+                 cache: Cache) -> tuple[Any, tuple[str, ...], str | None]:
+    """(body, unresolved names, why the substituted text is not YAML) of one object after
+    substitution, cached by text and variables."""
     key = digest(vars_key, text)
     hit = cache.get("subst", key)
     if hit is None:
         out, missing = substitute(text, variables)
+        broken = None
         try:
             body = strip_build_annotations(yamlio.load(out))
-        except yaml.YAMLError:
-            body = None  # the controller fails here too; the unsubstituted object is kept
-        hit = (body, tuple(missing))
+        except yaml.YAMLError as exc:
+            # the controller fails the whole Kustomization here; the unsubstituted object is kept
+            # so the other rules still see it, and the failure is reported
+            body = None
+            mark = getattr(exc, "problem_mark", None)
+            problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+            broken = problem + (f" (line {mark.line + 1} of the substituted object)" if mark else "")
+        hit = (body, tuple(missing), broken)
         cache.put("subst", key, hit)
     return hit
 
@@ -134,8 +142,9 @@ def _materialise(ks: FluxKustomization, result: BuildResult, files: _Files, root
     vars_key = digest(*(f"{k}={v}" for k, v in sorted(ks.variables.items()))) if substituting else ""
     for d in result.docs:
         unresolved: tuple[str, ...] = ()
+        broken: str | None = None
         if "$" in d.text and substituting and not _DISABLED.search(d.text):
-            body, unresolved = _substituted(d.text, ks.variables, vars_key, files.cache)
+            body, unresolved, broken = _substituted(d.text, ks.variables, vars_key, files.cache)
             if body is None:
                 body = _parsed(d.text, files.cache)
         else:
@@ -153,7 +162,7 @@ def _materialise(ks: FluxKustomization, result: BuildResult, files: _Files, root
             if hit is not None:
                 line, doc = hit.line, hit.index
         objs.append(K8sObject(body=body, file=d.origin, line=line, doc=doc, kustomization=ks.key,
-                              unresolved=unresolved, root=root,
+                              unresolved=unresolved, root=root, substitution_error=broken,
                               digest=digest(vars_key if "$" in d.text else "", d.text)))
     return objs
 
@@ -234,6 +243,7 @@ def load_tree(root: Path, cfg: Any = None, *, cluster_path: str | None = None, c
         for ks, res in zip(buildable, results):
             ks.built = res.error is None
             ks.build_error = res.error
+            ks.input_problems = list(res.problems)
             tree.builds += 0 if res.cached or res.error else 1
             tree.cached += 1 if res.cached else 0
             for rel in res.inputs:

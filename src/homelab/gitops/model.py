@@ -46,7 +46,9 @@ class K8sObject:
 
     `file`/`line` locate the YAML document it came from (repository-relative, 1-based); `doc` is the
     document's index in that file. `kustomization` is the key (`namespace/name`) of the Flux
-    Kustomization that applies it. `unresolved` lists substitution variables that had no value.
+    Kustomization that applies it. `unresolved` lists substitution variables that had no value;
+    `substitution_error` says why the substituted text is no longer YAML (the body is then the
+    unsubstituted object).
     `digest` identifies the body's content (for caches keyed by object).
     A chart's rendered object carries `release` (the HelmRelease's `namespace/name`) and `template`
     (the chart file it came from); its `file`/`line` are the HelmRelease's, `root` is None.
@@ -60,6 +62,7 @@ class K8sObject:
     unresolved: tuple[str, ...] = ()
     root: Path | None = field(default=None, repr=False, compare=False)
     digest: str = field(default="", repr=False, compare=False)  # content key: same digest, same body
+    substitution_error: str | None = None
     release: str = ""
     template: str = ""
 
@@ -326,6 +329,7 @@ class FluxKustomization:
     missing_substitute_from: list[dict[str, Any]] = field(default_factory=list)
     built: bool = False
     build_error: str | None = None
+    input_problems: list[Any] = field(default_factory=list)  # build.InputProblem: why it was refused unbuilt
     skipped: str | None = None       # why it was not built (e.g. an external source)
 
     @property

@@ -14,6 +14,7 @@ from homelab.pipeline.preflight import run_preflight
 from homelab.pipeline.runner import Runner, StageFailed
 from homelab.pipeline.stages import STAGE_NAMES, STAGES, PipelineContext, Stage
 from homelab.pipeline.state import State
+from homelab.runlock import Terminated
 
 __all__ = ["STAGES", "STAGE_NAMES", "PipelineContext", "Runner", "StageFailed", "State", "run_pipeline"]
 
@@ -57,7 +58,14 @@ def run_pipeline(p: PipelineContext, *, from_stage: str | None = None, only: str
                 p.state.mark_done(stage.name, stage.fingerprint(p))
                 continue
             r.say(f"▶ {stage.name}: {stage.summary}", "bold cyan")
-            stage.run(p)
+            try:
+                stage.run(p)
+            except (StageFailed, Terminated, KeyboardInterrupt) as exc:
+                reason = (f"terminated by {exc.name}" if isinstance(exc, Terminated) else
+                          "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc).splitlines()[0])
+                r.log(f"=== {stage.name} failed: {reason}")
+                p.state.mark_failed(stage.name, reason)
+                raise
             p.state.mark_done(stage.name, stage.fingerprint(p))  # in a dry run: in memory only
             ran.append(stage.name)
     finally:

@@ -17,6 +17,7 @@ from rich.text import Text
 
 from homelab.status.conditions import readiness, ref
 from homelab.status.kube import HELMRELEASES, KUSTOMIZATIONS, KubeReader
+from homelab.terminal import row
 
 
 @dataclass(frozen=True)
@@ -30,15 +31,16 @@ class Pending:
         return f"{self.kind} {self.name}: {self.reason}: {self.message}" if self.message else f"{self.kind} {self.name}: {self.reason}"
 
 
-def not_ready(kube: KubeReader) -> tuple[int, list[Pending]]:
-    """(how many Flux objects exist, those not Ready yet)."""
+def not_ready(kube: KubeReader, mask: Callable[[str], str] = str) -> tuple[int, list[Pending]]:
+    """(how many Flux objects exist, those not Ready yet), their messages masked: a condition
+    message may quote a value the cluster got from a secret."""
     total, pending = 0, []
     for kind, api in (("Kustomization", KUSTOMIZATIONS), ("HelmRelease", HELMRELEASES)):
         for obj in kube.list(*api):
             total += 1
             r = readiness(obj)
             if not r.ready:
-                pending.append(Pending(kind, ref(obj), r.reason or "NotReady", r.message))
+                pending.append(Pending(kind, mask(ref(obj)), mask(r.reason or "NotReady"), mask(r.message)))
     return total, pending
 
 
@@ -51,11 +53,12 @@ def _table(total: int, pending: list[Pending], waited: float, timeout: float) ->
     table.add_column("reason")
     table.add_column("message", overflow="fold")
     for p in pending[:20]:
-        table.add_row(f"{p.kind} {p.name}", p.reason, p.message)
+        row(table, f"{p.kind} {p.name}", p.reason, p.message)
     return table
 
 
 def wait_ready(kube: KubeReader, console: Console, *, timeout: float, interval: float = 10,
+               mask: Callable[[str], str] = str,
                clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> list[Pending]:
     """Poll until everything is Ready (return []) or the timeout passes (return what is stuck).
 
@@ -65,7 +68,7 @@ def wait_ready(kube: KubeReader, console: Console, *, timeout: float, interval: 
     start = clock()
     with Live(console=console, transient=False, auto_refresh=False) as live:
         while True:
-            total, pending = not_ready(kube)
+            total, pending = not_ready(kube, mask)
             if total == 0:
                 pending = [Pending("Kustomization", "flux-system/flux-system", "Missing",
                                    "no Flux Kustomization exists yet; was the bootstrap stage run?")]

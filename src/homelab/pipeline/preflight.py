@@ -38,6 +38,8 @@ PROXMOX = declare("preflight/proxmox", "the Proxmox API answers with the token, 
 SSH_KEY = declare("preflight/ssh-key", "an SSH key for the admin user is on disk or in the ssh-agent", reported_by="up")
 BITWARDEN_TOKEN = declare("preflight/bitwarden-token", "the Bitwarden machine-account token is in the environment",
                           reported_by="up")
+SHORT_SECRET = declare("preflight/short-secret", "every credential in the environment is a real token "
+                       "(at least 8 characters), not a placeholder", reported_by="up")
 GIT_REMOTE = declare("preflight/git-remote", "the Git branch Flux watches holds the current commit", reported_by="up")
 
 
@@ -111,6 +113,14 @@ def check_git_remote(pctx: "PipelineContext") -> list[str]:
             f"{local[:12]}; push it (git push origin HEAD:{flux.branch}) so Flux deploys what you have"]
 
 
+def check_secret_lengths(env: dict[str, str]) -> list[str]:
+    """Credentials the tools read that are too short to be tokens: a placeholder or a typo, and a
+    value that short could not be masked in output without masking ordinary words too."""
+    from homelab.clients.masking import MIN_TOKEN_LEN, SECRET_ENV_VARS
+
+    return [f"${name} is {len(env[name])} characters long, too short for a real token; set it to the token "
+            f"itself (at least {MIN_TOKEN_LEN} characters) or unset it"
+            for name in SECRET_ENV_VARS if 0 < len(env.get(name, "")) < MIN_TOKEN_LEN]
 def example_values(pctx: "PipelineContext") -> list[Finding]:
     """The shipped example values still in homelab.yaml, as preflight errors: a lab built from them has a
     domain, SSH key, repository and secrets nobody owns."""
@@ -156,6 +166,7 @@ def run_preflight(pctx: "PipelineContext", stages: list["Stage"]) -> None:
             r.say(f"$ {r.mask.argv(['git', 'ls-remote', flux.repository, f'refs/heads/{flux.branch}'])}")
         return
     problems = [(TOOLS, p) for p in check_tools(needed)]
+    problems += [(SHORT_SECRET, p) for p in check_secret_lengths(pctx.runner.env)]
     if "template" in names:
         problems += [(PACKER_TOKEN, f"${v} is not set; Packer reads the Proxmox API token from it") for v in PACKER_ENV
                      if not pctx.runner.env.get(v)]

@@ -15,10 +15,11 @@ from typing import IO
 
 import click
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from homelab import tools
 from homelab.errors import HomelabError
+from homelab.atomicfile import private_dir
 from homelab.clients.masking import Masker
 
 
@@ -45,8 +46,12 @@ class Runner:
         self.stage = stage
         if self.dry_run:
             return
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        self._log = (self.log_dir / f"{stage}.log").open("a", encoding="utf-8")
+        # logs hold commands and their output: private, even with every secret masked
+        private_dir(self.log_dir.parent)
+        private_dir(self.log_dir)
+        fd = os.open(self.log_dir / f"{stage}.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.fchmod(fd, 0o600)
+        self._log = os.fdopen(fd, "a", encoding="utf-8")
         self.log(f"=== {stage} started {datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ}")
 
     def end(self) -> None:
@@ -66,7 +71,7 @@ class Runner:
     def say(self, text: str, style: str = "") -> None:
         """Print and log one line (masked)."""
         line = self.mask(text)
-        self.console.print(f"[{style}]{escape(line)}[/]" if style else escape(line), highlight=False)
+        self.console.print(Text(line, style=style), highlight=False)
         self.log(line)
 
     # -- programs ------------------------------------------------------------------------------
@@ -108,7 +113,7 @@ class Runner:
 
     def _line(self, line: str) -> None:
         line = self.mask(line)
-        self.console.print(f"  {escape(line)}", highlight=False, markup=True)
+        self.console.print(Text(f"  {line}"), highlight=False)
         self.log(line)
 
     def confirm(self, question: str) -> None:

@@ -9,17 +9,18 @@ VM ID exists in Proxmox. Programs run through the Runner (echoed with secrets ma
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
-
 
 from homelab import inventory, paths, yamlio
 from homelab.config import HomelabConfig
 from homelab.paths import FluxPaths
 from homelab.pipeline.runner import Runner, StageFailed
 from homelab.pipeline.state import State, fingerprint
+from homelab.atomicfile import private_dir
 
 BOOTSTRAP_TOKEN_ENV = "BWS_ACCESS_TOKEN"     # the Bitwarden Secrets Manager machine-account token
 BW_SECRET_NAME, BW_SECRET_KEY, BW_NAMESPACE = "bw-auth-token", "token", "sm-operator-system"
@@ -109,10 +110,15 @@ class Vms(Stage):
 
     def run(self, p: PipelineContext) -> None:
         plan = "../.homelab/vms.tfplan"  # relative to terraform/; kept out of Git with the rest of .homelab/
-        if not p.runner.dry_run:
-            p.state.dir.mkdir(parents=True, exist_ok=True)
-        p.runner.run(["terraform", "init", "-input=false"], cwd=self.dir)
+        plan_file = p.root / self.dir / plan
         try:
+            if not p.runner.dry_run:
+                # The saved plan holds every planned value, sensitive ones in plain text: created
+                # 0600 in the private .homelab/ before Terraform writes into it (it keeps the mode).
+                private_dir(p.state.dir)
+                plan_file.unlink(missing_ok=True)
+                os.close(os.open(plan_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            p.runner.run(["terraform", "init", "-input=false"], cwd=self.dir)
             # -detailed-exitcode: 0 = nothing to change, 2 = changes; only then is there anything to apply.
             code = p.runner.run(["terraform", "plan", "-input=false", "-detailed-exitcode", f"-out={plan}"],
                                 cwd=self.dir, ok_codes=(2, 0))
@@ -123,9 +129,9 @@ class Vms(Stage):
             p.runner.confirm("Apply this Terraform plan to Proxmox?")
             p.runner.run(["terraform", "apply", "-input=false", plan], cwd=self.dir)
         finally:
-            # A saved plan holds every planned value; it is only good for this one apply anyway.
+            # on every way out (failure, refusal, a signal): it is only good for this one apply anyway
             if not p.runner.dry_run:
-                (p.root / self.dir / plan).unlink(missing_ok=True)
+                plan_file.unlink(missing_ok=True)
 
 
 class Inventory(Stage):
@@ -142,7 +148,7 @@ class Inventory(Stage):
 
     def run(self, p: PipelineContext) -> None:
         from homelab.errors import HomelabError
-        from homelab.render import write
+        from homelab.atomicfile import commit
 
         argv = ["terraform", "output", "-json", "-no-color"]
         if p.runner.dry_run:
@@ -159,7 +165,7 @@ class Inventory(Stage):
             ordered, pending = inventory.order_nodes(nodes, [n.name for n in p.cfg.k3s.nodes], source)
         except HomelabError as exc:  # malformed output: nothing written, the stage is not done
             raise StageFailed(exc.problems) from None
-        write({INVENTORY: inventory.render_inventory(ordered)}, p.root)
+        commit({INVENTORY: inventory.render_inventory(ordered)}, p.root)
         for missing in pending:
             p.runner.say(f"warning: {missing} is in homelab.yaml but not in the Terraform output; left out", "yellow")
         p.runner.say(f"wrote {INVENTORY} ({len(ordered)} hosts)")
@@ -185,11 +191,13 @@ def bitwarden_token_targets(p: PipelineContext) -> list[tuple[str, str, str]]:
     The token must sit in the BitwardenSecret's own namespace, so it is created in each one used;
     with none found, in the operator's namespace.
     """
+    from homelab.inputs import size_overrun
+
     targets: set[tuple[str, str, str]] = set()
     tree = p.root / FluxPaths.of(p.cfg).cluster
     for f in sorted(tree.rglob("*.yaml")) if tree.exists() else []:
-        try:
-            docs = yamlio.load_all(f.read_text(encoding="utf-8"))
+        try:  # bounded: an oversized file or an alias bomb is skipped, not expanded
+            docs = [] if size_overrun(f.stat().st_size) else yamlio.load_all(f.read_text(encoding="utf-8"))
         except Exception:  # not our job to validate the tree here (`homelab check` does)
             continue
         for doc in docs:
@@ -262,7 +270,8 @@ class Converge(Stage):
         if r.dry_run:
             r.say(f"wait: every Kustomization and HelmRelease Ready (timeout {p.converge_timeout:.0f}s)")
             return
-        stuck = wait_ready(p.kube(), r.console, timeout=p.converge_timeout, interval=p.converge_interval)
+        stuck = wait_ready(p.kube(), r.console, timeout=p.converge_timeout, interval=p.converge_interval,
+                           mask=r.mask)
         for s in stuck:
             r.log(f"not ready: {s}")
         if stuck:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from homelab import paths
+from homelab.errors import HomelabError
+from homelab.inputs import json_line, load_json
+from homelab.atomicfile import commit, private_dir
 
 STATE_DIR = paths.STATE_DIR
 
@@ -33,16 +34,23 @@ class State:
         self.path = self.dir / "state.json"
         self.log_dir = self.dir / "logs"
         self._stages: dict[str, StageRecord] = {}
-        if self.path.exists():
-            raw = json.loads(self.path.read_text(encoding="utf-8"))
-            self._stages = {name: StageRecord(**rec) for name, rec in raw.get("stages", {}).items()}
+        self.last_failure: dict[str, str] | None = None  # {"stage", "at", "reason"} of the last failed run
+        if self.path.exists() or self.path.is_symlink():
+            self._stages, self.last_failure = _load(self.path, f"{STATE_DIR}/state.json")
 
     def get(self, stage: str) -> StageRecord | None:
         return self._stages.get(stage)
 
     def mark_done(self, stage: str, fingerprint: str) -> None:
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        self._stages[stage] = StageRecord(finished=now, fingerprint=fingerprint)
+        self._stages[stage] = StageRecord(finished=_now(), fingerprint=fingerprint)
+        if self.last_failure and self.last_failure.get("stage") == stage:
+            self.last_failure = None
+        self._save()
+
+    def mark_failed(self, stage: str, reason: str) -> None:
+        """Remember that `stage` failed (and why); it is not done, so the next run starts there."""
+        self._stages.pop(stage, None)
+        self.last_failure = {"stage": stage, "at": _now(), "reason": reason[:500]}
         self._save()
 
     def forget(self, *stages: str) -> None:
@@ -53,13 +61,42 @@ class State:
     def _save(self) -> None:
         if self.dry_run:
             return
-        self.dir.mkdir(parents=True, exist_ok=True)
-        data = {"version": 1, "stages": {k: vars(v) for k, v in self._stages.items()}}
-        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".state.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True)
-            fh.write("\n")
-        os.replace(tmp, self.path)
+        data: dict[str, object] = {"version": 1, "stages": {k: vars(v) for k, v in self._stages.items()}}
+        if self.last_failure:
+            data["last_failure"] = self.last_failure
+        private_dir(self.dir)
+        commit({self.path: json.dumps(data, indent=2, sort_keys=True) + "\n"}, self.dir.parent, mode=0o600)
+
+
+_RESET_HINT = f"delete {STATE_DIR}/state.json to start over (every stage is then checked again)"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _load(path: Path, name: str) -> tuple[dict[str, StageRecord], dict[str, str] | None]:
+    """The stage records (and last failure) of state.json; anything else is a HomelabError naming
+    the file and line."""
+    raw = load_json(path, name, hint=_RESET_HINT)
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if not isinstance(raw, dict) or not isinstance(raw.get("stages", {}), dict):
+        raise HomelabError.single(name, 'expected {"version": 1, "stages": {...}}', line=1, hint=_RESET_HINT)
+    stages: dict[str, StageRecord] = {}
+    for stage, rec in raw.get("stages", {}).items():
+        ok = isinstance(rec, dict) and set(rec) == {"finished", "fingerprint"} \
+            and all(isinstance(v, str) for v in rec.values())
+        if not ok:
+            raise HomelabError.single(name, f"stage '{stage}': expected {{\"finished\": \"...\", "
+                                      f"\"fingerprint\": \"...\"}}, got {json.dumps(rec)[:80]}",
+                                      line=json_line(text, "stages", stage), path=f"stages.{stage}",
+                                      hint=_RESET_HINT)
+        stages[stage] = StageRecord(**rec)
+    failure = raw.get("last_failure")
+    if failure is not None and not (isinstance(failure, dict) and all(isinstance(v, str) for v in failure.values())):
+        raise HomelabError.single(name, 'last_failure: expected {"stage": "...", "at": "...", "reason": "..."}',
+                                  line=json_line(text, "last_failure"), path="last_failure", hint=_RESET_HINT)
+    return stages, failure
 
 
 _IGNORED_PARTS = {".terraform", "packer_cache", "__pycache__", ".git"}

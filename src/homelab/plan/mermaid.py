@@ -13,6 +13,7 @@ from pathlib import Path
 from homelab import paths, tools
 from homelab.config import HomelabConfig
 from homelab.errors import HomelabError
+from homelab.atomicfile import write_atomic
 
 GiB = 2**30
 
@@ -113,7 +114,7 @@ def write(plan: dict, cfg: HomelabConfig, out_dir: Path) -> list[str]:
     mmdc = tools.which("mmdc")
     for name, text in (("architecture", architecture(plan, cfg)), ("provisioning", provisioning(plan, cfg))):
         src = out_dir / f"{name}.mmd"
-        src.write_text(text, encoding="utf-8")
+        write_atomic(src, text)
         said.append(f"wrote {src}")
         if mmdc:
             svg = out_dir / f"{name}.svg"

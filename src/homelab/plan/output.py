@@ -6,6 +6,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from homelab.terminal import labelled, row
+
 GiB = 2**30
 MARK = {"info": "ok", "warning": "WARN", "error": "FAIL"}
 STYLE = {"info": "green", "warning": "yellow", "error": "bold red"}
@@ -96,19 +98,19 @@ def print_table(plan: dict, console: Console, *, verbose: bool = False) -> None:
         vms = ", ".join(f"{v['name']} ({v['role']}, {v['cores']}c/{gib(v['memory_bytes'])})" for v in h["vms"]) or "-"
         if h["template"]:
             vms += f"; template {h['template']['vm_id']}"
-        t.add_row(h["name"], h["address"], vms, f"{h['committed_cores']}/{h['cores']}",
+        row(t, h["name"], h["address"], vms, f"{h['committed_cores']}/{h['cores']}",
                   f"{gib(h['committed_memory_bytes'])}/{gib(h['memory_bytes'])}")
     pi = plan["pi"]
-    t.add_row(pi["name"], pi["address"], "Pi: " + (", ".join(pi["roles"]) or "no role"), "-", "-")
+    row(t, pi["name"], pi["address"], "Pi: " + (", ".join(pi["roles"]) or "no role"), "-", "-")
     console.print(t)
 
     t = Table(title="Addresses", title_justify="left")
     for col in ("Address", "Network", "Holder"):
         t.add_column(col)
     for a in plan["addresses"]:
-        t.add_row(a["address"], a["network"], ", ".join(a["holders"]))
+        row(t, a["address"], a["network"], ", ".join(a["holders"]))
     m = plan["metallb"]
-    t.add_row(m["pool"], "k3s", f"MetalLB pool: {m['size']} addresses, {len(m['used'])} used, {m['free']} free")
+    row(t, m["pool"], "k3s", f"MetalLB pool: {m['size']} addresses, {len(m['used'])} used, {m['free']} free")
     console.print(t)
 
     source = "as the Flux tree routes them" if any(r.get("protection_from") != "homelab.yaml" for r in plan["routes"]) \
@@ -117,19 +119,19 @@ def print_table(plan: dict, console: Console, *, verbose: bool = False) -> None:
     for col in ("Host", "Exposure", "Protection", "DNS record by"):
         t.add_column(col, no_wrap=col == "Host")
     for r in plan["routes"]:
-        t.add_row(r["host"], r["exposure"], _protection(r), r["dns_owner"])
+        row(t, r["host"], r["exposure"], _protection(r), r["dns_owner"])
     console.print(t)
     for r in plan["routes"]:
         if r["exposure"] == "public":
             console.print(Text(f"  {r['host']} is public because: {r['reason']}", style="dim"))
 
     s = plan["storage"]
-    console.print(f"[bold]Storage[/]: Longhorn, {s['replicas']} replicas, {len(s['nodes'])} × data disk "
-                  f"({', '.join(gib(n['data_disk_bytes']) for n in s['nodes'])}) = {gib(s['raw_bytes'])} raw, "
-                  f"{gib(s['usable_bytes'])} usable; backups: {s['backup_target'] or 'none configured'}")
+    console.print(labelled("Storage", f"Longhorn, {s['replicas']} replicas, {len(s['nodes'])} × data disk "
+                           f"({', '.join(gib(n['data_disk_bytes']) for n in s['nodes'])}) = {gib(s['raw_bytes'])} raw, "
+                           f"{gib(s['usable_bytes'])} usable; backups: {s['backup_target'] or 'none configured'}"))
     nb = plan["nodes_budget"]
-    console.print(f"[bold]Nodes offer pods[/]: {nb['cores']} cores, {gib(nb['allocatable_memory_bytes'])} memory "
-                  "(after 1GiB per server, 512MiB per agent for the OS and K3s)")
+    console.print(labelled("Nodes offer pods", f"{nb['cores']} cores, {gib(nb['allocatable_memory_bytes'])} memory "
+                           "(after 1GiB per server, 512MiB per agent for the OS and K3s)"))
     _print_tree(plan, console)
 
     t = Table(title="Failure drills", title_justify="left", caption=_drill_caption(plan), caption_justify="left")
@@ -142,7 +144,7 @@ def print_table(plan: dict, console: Console, *, verbose: bool = False) -> None:
             sev = _worst(d["findings"], rules)
             label = _proxmox_cell(d) if head == "PVE" else (MARK[sev] if sev else "-")
             cells.append(Text(label, style=STYLE[sev] if sev else "dim"))
-        t.add_row(*cells)
+        row(t, *cells)
     console.print(t)
     for d in plan["drills"]:
         for f in d["findings"]:
@@ -154,9 +156,9 @@ def print_table(plan: dict, console: Console, *, verbose: bool = False) -> None:
             if f["hint"]:
                 console.print(Text(f"     fix: {f['hint']}", style="cyan"))
     sm = plan["summary"]
-    console.print(f"\n{sm['drill_errors']} drill error(s), {sm['drill_warnings']} warning(s)"
-                  + (f"; failing: {', '.join(sm['failing_drills'])}" if sm["failing_drills"] else "")
-                  + ("" if verbose else "; `--verbose` shows every answer"))
+    console.print(Text(f"\n{sm['drill_errors']} drill error(s), {sm['drill_warnings']} warning(s)"
+                       + (f"; failing: {', '.join(sm['failing_drills'])}" if sm["failing_drills"] else "")
+                       + ("" if verbose else "; `--verbose` shows every answer")))
 
 
 def _print_tree(plan: dict, console: Console) -> None:

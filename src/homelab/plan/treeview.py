@@ -6,6 +6,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from homelab.terminal import labelled, row
+
 GiB = 2**30
 SHORT = {"lan-allowlist": "LAN", "authentik-forward-auth": "SSO", "security-headers": "headers"}
 
@@ -59,13 +61,13 @@ def print_rich(tree: dict, console: Console) -> None:
                            "".join(f"; not rendered: {c['release']} ({c['reason']})" for c in charts["not_rendered"])))
     for title, (head, rows) in _rows(tree).items():
         if not rows:
-            console.print(f"[bold]{title}[/]: none")
+            console.print(labelled(title, "none"))
             continue
         t = Table(title=title, title_justify="left")
         for h in head:
             t.add_column(h, no_wrap=h in ("Host", "Certificate"))
         for r in rows:
-            t.add_row(*r)
+            row(t, *r)
         console.print(t)
     for f in tree["findings"]:
         where = f"{f['file']}:{f['line']} " if f.get("file") and f.get("line") else ""

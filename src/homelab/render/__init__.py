@@ -1,8 +1,8 @@
 """homelab.yaml → small glue files in each tool's native format.
 
 Each `render_*` function is pure: config in, {repo-relative path: text} out. Writing happens
-only in `write`, all files at once after every one rendered, so bad input leaves nothing
-half-written. The output is deterministic (sorted keys, no timestamps), which is what makes
+only in `write`, all files as one all-or-nothing change after every one rendered, so neither bad
+input nor a full disk nor a kill leaves some glue new and some old. The output is deterministic (sorted keys, no timestamps), which is what makes
 `render --check` meaningful.
 """
 
@@ -18,6 +18,7 @@ from homelab.render.flux import render_flux
 from homelab.render.inventory import render_hosts_inventory
 from homelab.render.packer import render_packer
 from homelab.render.terraform import render_terraform
+from homelab.atomicfile import commit
 
 RENDERERS = (render_packer, render_terraform, render_ansible, render_hosts_inventory, render_flux)
 
@@ -48,12 +49,5 @@ def check(cfg: HomelabConfig, root: Path) -> list[Drift]:
 
 
 def write(files: dict[str, str], root: Path) -> list[str]:
-    """Write each file atomically (temp file + rename); return the paths that changed."""
-    changed = []
-    for rel, text in files.items():
-        target = root / rel
-        if target.exists() and target.read_text(encoding="utf-8") == text:
-            continue
-        write_atomic(target, text.encode("utf-8"))
-        changed.append(rel)
-    return changed
+    """Write the glue files as one all-or-nothing change (see homelab.atomicfile); return those that changed."""
+    return commit(files, root)

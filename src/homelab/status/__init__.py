@@ -35,8 +35,12 @@ class Sources:
 
 
 def _guarded(section: str, fn: Callable[[], list[Check]], mask: Callable[[str], str]) -> list[Check]:
+    from homelab.status.recorded import SnapshotError
+
     try:
         return fn()
+    except SnapshotError:
+        raise  # a malformed recording is the user's input, reported with its file
     except Exception as exc:  # an unreachable API is a finding, reported in one line, not a traceback
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return [Check(section, "api", False, "unreachable", mask(text))]

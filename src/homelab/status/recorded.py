@@ -13,7 +13,6 @@ Useful for looking at a snapshot someone sent you, and what the tests use. DIR h
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,10 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.resolver
 import httpx
+
+from homelab.errors import HomelabError
+from homelab.inputs import json_line
+from homelab.inputs import load_json as read_json
 
 
 class RecordedProxmox:
@@ -43,7 +46,7 @@ class RecordedProxmox:
         file = self._folder / ("_".join(self._path) + ".json")
         if not file.exists():
             raise FileNotFoundError(f"no recorded response for GET /{'/'.join(self._path)} ({file})")
-        return json.loads(file.read_text(encoding="utf-8"))["data"]  # proxmoxer unwraps "data" the same way
+        return _field(file, "data")  # proxmoxer unwraps "data" the same way
 
 
 class RecordedKube:
@@ -56,7 +59,11 @@ class RecordedKube:
         file = self._folder / f"{group or 'core'}_{version}_{plural}.json"
         if not file.exists():
             return []
-        return json.loads(file.read_text(encoding="utf-8"))["items"]
+        items = _field(file, "items")
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise SnapshotError.single(str(file), "'items' must be a list of objects", line=json_line(
+                file.read_text(encoding="utf-8", errors="replace"), "items"), hint=_HINT)
+        return items
 
 
 class RecordedResolver:
@@ -84,5 +91,34 @@ def recorded_transport(answers: dict[str, int | str]) -> httpx.MockTransport:
     return httpx.MockTransport(handler)
 
 
-def load_json(path: Path, default: Any) -> Any:
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else default
+_HINT = "record it again, or fix the file (layout: see homelab.status.recorded)"
+
+
+class SnapshotError(HomelabError):
+    """A recorded file is malformed: a usage error naming it (exit 2), not an unhealthy lab."""
+
+
+def _read(path: Path) -> Any:
+    try:
+        return read_json(path, hint=_HINT)
+    except HomelabError as exc:
+        raise SnapshotError(exc.problems) from None
+
+
+def _field(file: Path, key: str) -> Any:
+    """`key` of a recorded response; a malformed file is a SnapshotError naming it."""
+    data = _read(file)
+    if not isinstance(data, dict) or key not in data:
+        raise SnapshotError.single(str(file), f"expected an object with '{key}', as the API answers", line=1, hint=_HINT)
+    return data[key]
+
+
+def load_json(path: Path, default: Any, shape: type = dict) -> Any:
+    """A recorded JSON file (or `default` when absent); malformed or of another shape: a SnapshotError."""
+    if not path.exists():
+        return default
+    data = _read(path)
+    if not isinstance(data, shape):
+        raise SnapshotError.single(str(path), f"expected a JSON {'object' if shape is dict else 'list'}", line=1,
+                                  hint=_HINT)
+    return data

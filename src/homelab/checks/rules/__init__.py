@@ -1,5 +1,5 @@
 """Importing this package registers every rule."""
 
 from homelab.checks.rules import (  # noqa: F401
-    coldstart, exposure, flux, hcl, helm, infra, schema, secrets, site, yamlrules,
+    ansible, coldstart, exposure, flux, hcl, helm, infra, resources, schema, secrets, site, yamlrules,
 )

@@ -84,19 +84,25 @@ def route_protection(ctx: CheckContext):
         spec = allow.spec.get("ipAllowList") or allow.spec.get("ipWhiteList") or {}
         ranges = [str(r) for r in spec.get("sourceRange") or []]
         lan_nets = [ctx.cfg.networks.management.cidr, ctx.cfg.networks.k3s.cidr]
-        bad = []
-        for r in ranges:
+        key = "ipAllowList" if "ipAllowList" in allow.spec else "ipWhiteList"
+        bad: list[tuple[int, str]] = []
+        for i, r in enumerate(ranges):
             try:
                 net = ipaddress.ip_network(r, strict=False)
             except ValueError:
-                bad.append(r)
+                bad.append((i, r))
                 continue
             if not any(net.version == 4 and net.subnet_of(n) for n in lan_nets):
-                bad.append(r)
-        if not ranges or bad:
-            yield finding("exposure/middleware-missing", f"Middleware traefik/lan-allowlist admits {', '.join(bad) if bad else 'nothing'}; it should admit "
-                          f"only {', '.join(map(str, lan_nets))}", allow.file or None, allow.line_of("spec"),
-                          "sourceRange: [${MANAGEMENT_CIDR}, ${K3S_CIDR}]")
+                bad.append((i, r))
+        hint = "sourceRange: [${MANAGEMENT_CIDR}, ${K3S_CIDR}]"
+        if not ranges:
+            yield finding("exposure/middleware-missing", f"Middleware traefik/lan-allowlist admits nothing; it should admit "
+                          f"only {', '.join(map(str, lan_nets))}", allow.file or None,
+                          allow.line_of("spec", key, "sourceRange"), hint)
+        for i, r in bad:  # each entry at its own line
+            yield finding("exposure/middleware-missing", f"Middleware traefik/lan-allowlist admits {r}; it should admit "
+                          f"only {', '.join(map(str, lan_nets))}", allow.file or None,
+                          allow.line_of("spec", key, "sourceRange", i), hint)
 
 
 @rule("exposure/tls-uncovered", "every TLS host is covered by a certificate the route uses")

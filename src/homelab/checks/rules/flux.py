@@ -9,6 +9,7 @@ from homelab.checks.registry import finding, rule
 from homelab.checks.rules._util import line_containing, where
 from homelab.gitops.loader import BOOTSTRAP_SOURCE
 from homelab.gitops.model import FLUX_KS, HELM_RELEASE, K8sObject, Ref
+from homelab.gitops.substitute import references
 
 SEMVER = re.compile(r"^v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
 SOURCE_GROUP = "source.toolkit.fluxcd.io"
@@ -36,11 +37,31 @@ def path_missing(ctx: CheckContext):
                           file, line, "paths are relative to the repository root, not to this file")
 
 
-@rule("flux/build", "every Flux Kustomization builds with kustomize")
+_INPUT_HINTS = {
+    "flux/build": "fix the path: it is relative to the kustomization file's folder",
+    "flux/remote-resource": "vendor the remote base into the repository (or check it where it lives); "
+                            "offline checks never fetch",
+    "flux/path-outside-repository": "move what it refers to into the repository, or refer to it from "
+                                    "a GitRepository of its own",
+}
+
+
+@rule("flux/build", "every Flux Kustomization builds with kustomize",
+      also={"flux/remote-resource": "no kustomization refers to a remote base (checks run offline)",
+            "flux/path-outside-repository": "no kustomization reads outside the repository (Flux cannot)"})
 def build(ctx: CheckContext):
+    reported: set[tuple[str, str, int | None]] = set()
     for ks in ctx.tree.kustomizations.values():
         inside = (ctx.root / ks.path).resolve().is_relative_to(ctx.root)
-        if ks.build_error and inside and (ctx.root / ks.path).is_dir():  # else flux/path-missing says it
+        if ks.input_problems:  # refused before kustomize ran: each reference at its own line
+            for p in ks.input_problems:
+                if p.rule == "yaml/limits":
+                    continue  # the yaml rule reports every file over a limit, built or not
+                if (p.rule, p.file, p.line) not in reported:
+                    reported.add((p.rule, p.file, p.line))
+                    yield finding(p.rule, f"Kustomization {ks.key} not built: {p.message}",
+                                  p.file, p.line, _INPUT_HINTS[p.rule])
+        elif ks.build_error and inside and (ctx.root / ks.path).is_dir():  # else flux/path-missing says it
             file, line = _ks_location(ctx, ks, "spec", "path")
             yield finding("flux/build", f"kustomize build of ./{ks.path} fails: {ks.build_error}",
                           file, line, f"run `kubectl kustomize {ks.path}` to see it")
@@ -137,6 +158,40 @@ def substitution(ctx: CheckContext):
                 hint = (f"define {var} (homelab.yaml -> cluster-settings, or postBuild.substitute), give a default "
                         f"${{{var}:=value}}, or escape a literal dollar as $$")
             yield finding("flux/substitution-undefined", msg, obj.file or None, line or obj.line, hint)
+
+
+_YAML_SPECIAL = re.compile(r"[:#{}\[\],&*!|>'\"%@`]|^\s|\s$|^-")
+
+
+def _breaking_variable(ctx: CheckContext, obj, variables: dict[str, str]) -> tuple[str | None, int | None]:
+    """The first variable of the object whose value is not a plain YAML scalar, and its line."""
+    text = ctx.text(obj.file) if obj.file else None
+    lines = text.splitlines() if text else []
+    first: tuple[str | None, int | None] = (None, None)
+    for n in range(max(obj.line, 1), len(lines) + 1):
+        if n > obj.line and lines[n - 1].startswith("---"):
+            break
+        for var in references(lines[n - 1]):
+            if first == (None, None):
+                first = (var, n)
+            if var in variables and _YAML_SPECIAL.search(variables[var]):
+                return var, n
+    return first
+
+
+@rule("flux/substitution-breaks-yaml", "every object is still valid YAML after postBuild substitution")
+def substitution_breaks_yaml(ctx: CheckContext):
+    for obj in ctx.tree.objects:
+        if not obj.substitution_error:
+            continue
+        ks = ctx.tree.kustomizations.get(obj.kustomization)
+        var, line = _breaking_variable(ctx, obj, ks.variables if ks else {})
+        value = f" (its value {(ks.variables if ks else {}).get(var, '')!r})" if var else ""
+        yield finding("flux/substitution-breaks-yaml",
+                      f"{where(obj)} is no longer YAML once ${{{var or '...'}}}{value} is substituted: "
+                      f"{obj.substitution_error}; kustomize-controller fails the whole Kustomization "
+                      f"{obj.kustomization}", obj.file or None, line or obj.line,
+                      "quote the variable where it is used (\"${VAR}\"), or change its value")
 
 
 def _unpinned(version: object) -> str | None:

@@ -60,6 +60,7 @@ _REFERENCE_KEY = re.compile(r"^\s*-?\s*[\"']?[a-z][A-Za-z0-9]*(?:Name|Key|Keys|K
                             r"|Secret|Secrets)[\"']?\s*:")
 
 
+_COMMENT = re.compile(r"^\s*#+\s?")
 _YAML_PLAIN_VALUE = re.compile(r"^(\s*(?:-\s+)?[^\s:#\"'][^:#]*:\s+)([^\"'\s#|>&*!{\[][^#]*?)\s*$")
 
 
@@ -67,7 +68,9 @@ def _reduce(rel: str, lines: list[str]) -> tuple[list[tuple[int, str]], str]:
     """The lines that pass the screen (number, text) and the reduced file to hand detect-secrets."""
     cand = [(n, line) for n, line in enumerate(lines, 1) if might_hold_secret(line)]
     is_yaml = rel.endswith((".yaml", ".yml"))
-    reduced = [_YAML_PLAIN_VALUE.sub(r'\1"\2"', line) if is_yaml else line for _, line in cand]
+    # detect-secrets' YAML reader drops comments: a commented-out credential is handed over as the
+    # text it comments out, so it is found all the same
+    reduced = [_YAML_PLAIN_VALUE.sub(r'\1"\2"', _COMMENT.sub("", line)) if is_yaml else line for _, line in cand]
     return cand, "\n".join(reduced) + "\n"
 
 
@@ -98,7 +101,8 @@ def _scan_files(todo: list[tuple[str, list[str]]]) -> dict[str, list[tuple[int, 
     return out
 
 
-@rule("secrets/credential", "no credential-looking string in any file (detect-secrets)", needs_tree=False)
+@rule("secrets/credential", "no credential-looking string in any file (detect-secrets)", needs_tree=False,
+      also={"secrets/credential-in-comment": "no credential-looking string in a YAML comment either"})
 def credential(ctx: CheckContext):
     results: dict[str, list[tuple[int, str]]] = {}
     todo: list[tuple[str, list[str]]] = []
@@ -110,7 +114,7 @@ def credential(ctx: CheckContext):
         data, fkey = ctx.read(rel), ctx.file_digest(rel)
         if data is None or len(data) > MAX_BYTES:
             continue
-        key = "detect-secrets-3:" + str(fkey)
+        key = "detect-secrets-4:" + str(fkey)
         hits = ctx.cache.get("secrets", key)
         if hits is not None:
             results[rel] = hits
@@ -130,10 +134,13 @@ def credential(ctx: CheckContext):
         by_line: dict[int, list[str]] = {}
         for line, kind in results.get(rel, []):
             by_line.setdefault(line, []).append(kind)
+        lines = (ctx.text(rel) or "").splitlines() if by_line else []
         for line, kinds in sorted(by_line.items()):
-            yield finding("secrets/credential", f"looks like a committed credential ({', '.join(kinds)})",
-                          rel, line,
-                          "remove it, rotate it, and keep it in Bitwarden Secrets Manager (a BitwardenSecret syncs it)")
+            commented = rel.endswith((".yaml", ".yml")) and 0 < line <= len(lines) and _COMMENT.match(lines[line - 1])
+            yield finding("secrets/credential-in-comment" if commented else "secrets/credential",
+                          f"looks like a committed credential{' in a comment' if commented else ''} ({', '.join(kinds)})",
+                          rel, line, "remove it (a comment is in Git's history too), rotate it, and keep it in "
+                          "Bitwarden Secrets Manager (a BitwardenSecret syncs it)")
 
 
 @rule("secrets/secret-data", "no Kubernetes Secret with data or stringData in Git",
