@@ -51,11 +51,11 @@ def check(repo: Path, **kw):
     from homelab.gitops import Cache
 
     cache = Cache(repo / ".homelab" / "cache" / "check.pickle")
-    if not CHART_MIRROR.is_dir():  # no chart can be had: that warning is the only difference
-        kw["ignore"] = [*kw.get("ignore", []), "helm/chart-unavailable"]
     opts = Options(schemas=kw.pop("schemas", CRD_SCHEMAS), **kw.pop("options", {}))
     # the bundled homelab.yaml is the example, so site/placeholder fires on it; tests/test_site.py covers that rule
     kw.setdefault("ignore", [EXAMPLE_VALUES])
+    if not CHART_MIRROR.is_dir():  # no chart can be had: that warning is the only difference
+        kw["ignore"] = [*kw["ignore"], "helm/chart-unavailable"]
     report = run_checks(repo, load_config(repo / "homelab.yaml"), options=opts, cache=cache, **kw)
     cache.save()
     return report

@@ -80,6 +80,11 @@ def _longhorn_reservation(charts, cfg: HomelabConfig) -> PodGroup | None:
         return None
     pct = ((rel.values.get("defaultSettings") or {}).get("guaranteedInstanceManagerCPU")
            or ((rel.info.declared.get("defaultSettings") or {}).get("guaranteedInstanceManagerCPU")))
+    if isinstance(pct, str) and pct.strip().startswith("{"):  # Longhorn 1.8+: per data engine, {"v1":"12","v2":"12"}
+        try:
+            pct = json.loads(pct).get("v1")
+        except (ValueError, AttributeError):
+            pct = None
     try:
         pct = float(pct) if pct not in (None, "") else LONGHORN_GUARANTEED_CPU
     except (TypeError, ValueError):

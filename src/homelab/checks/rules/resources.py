@@ -47,6 +47,8 @@ def _containers(obj: K8sObject) -> Iterator[tuple[tuple[str | int, ...], dict[st
       severity=Severity.warning)
 def requests_missing(ctx: CheckContext):
     for obj in ctx.tree.objects:
+        if obj.release and (obj.metadata.get("annotations") or {}).get("helm.sh/hook"):
+            continue  # a chart's hook Job runs once around an install or upgrade, then goes: no steady load
         for keys, c in _containers(obj):
             requests = (c.get("resources") or {}).get("requests") if isinstance(c.get("resources"), dict) else None
             missing = [r for r in ("cpu", "memory") if not (isinstance(requests, dict) and requests.get(r))]
