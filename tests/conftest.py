@@ -133,3 +133,27 @@ def oci_registry(tmp_path_factory: pytest.TempPathFactory):
         pytest.skip(str(exc))
     yield registry
     registry.close()
+
+
+SNAPSHOTS = ROOT / "tests" / "snapshots"
+UPDATE_SNAPSHOTS = "HOMELAB_UPDATE_SNAPSHOTS"  # =1: rewrite the snapshots (and the README's command table)
+
+
+def assert_snapshot(name: str, text: str) -> None:
+    """`text` must equal tests/snapshots/NAME; with HOMELAB_UPDATE_SNAPSHOTS=1 it becomes the new snapshot.
+
+    The snapshots are kept in the repository so a reviewer sees each screen as a user would.
+    """
+    import difflib
+
+    path = SNAPSHOTS / name
+    if os.environ.get(UPDATE_SNAPSHOTS) == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return
+    want = path.read_text(encoding="utf-8") if path.exists() else ""
+    if text != want:
+        diff = "".join(difflib.unified_diff(want.splitlines(True), text.splitlines(True), f"{path} (kept)", "now"))
+        pytest.fail(f"output drifted from {path.relative_to(ROOT)}:\n{diff}\nIf the change is intended, refresh with "
+                    f"`{UPDATE_SNAPSHOTS}=1 .venv/bin/python -m pytest tests/test_screens.py` and review the diff.",
+                    pytrace=False)

@@ -235,26 +235,26 @@ def test_the_plans_budget_counts_what_the_charts_ask_for(tmp_path, monkeypatch):
                                                      "    defaultSettings:\n      guaranteedInstanceManagerCPU: 20\n"))
     cfg = load_config(repo / "homelab.yaml")
     section, workload = tree_mod.read(repo, cfg, Cache(None))
-    assert section["charts"]["not_rendered"] == [{"release": "authentik/authentik", "reason": section["charts"]
-                                                  ["not_rendered"][0]["reason"]}] and len(section["charts"]["rendered"]) == 12
-    by_ns = {n["namespace"]: n for n in section["budget"]["namespaces"]}
+    assert section.available, section
+    assert [c.release for c in section.charts.not_rendered] == ["authentik/authentik"] and len(section.charts.rendered) == 12
+    by_ns = {n.namespace: n for n in section.budget.namespaces}
     nodes = len(cfg.k3s.nodes)
     # MetalLB: the chart's controller plus one speaker per node (a DaemonSet), at the chart's defaults
-    assert by_ns["metallb-system"]["pods"] == 1 + nodes
+    assert by_ns["metallb-system"].pods == 1 + nodes
     reserved = next(p for p in workload.pods if p.name.startswith("instance-manager"))
     assert reserved.per_node and reserved.cpu_millis == min(n.cores for n in cfg.k3s.nodes) * 1000 * 20 // 100
     # Prometheus and Alertmanager run from the operator's custom resources, with the values' requests
     assert {"prometheus-kube-prometheus-stack-prometheus", "alertmanager-kube-prometheus-stack-alertmanager"} \
         <= {p.name for p in workload.pods}
-    assert "12 of 13 rendered HelmReleases" in section["budget"]["note"]
+    assert "12 of 13 rendered HelmReleases" in section.budget.note
 
     monkeypatch.setenv("HOMELAB_CHART_MIRROR", str(tmp_path / "no-mirror"))
     monkeypatch.setenv("HOMELAB_CACHE_DIR", str(tmp_path / "no-cache"))
     (tmp_path / "no-mirror").mkdir()
     bare, _ = tree_mod.read(repo, cfg, Cache(None))
-    assert bare["charts"]["rendered"] == [] and "homelab charts pull" in bare["budget"]["note"]
-    assert section["budget"]["total"]["cpu_requests_millis"] > bare["budget"]["total"]["cpu_requests_millis"]
-    assert section["budget"]["total"]["pods"] > bare["budget"]["total"]["pods"]
+    assert bare.available and bare.charts.rendered == [] and "homelab charts pull" in bare.budget.note
+    assert section.budget.total.cpu_requests_millis > bare.budget.total.cpu_requests_millis
+    assert section.budget.total.pods > bare.budget.total.pods
 
 
 @needs_mirror

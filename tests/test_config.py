@@ -51,7 +51,46 @@ BROKEN = [
     ("duplicate-hostname", "hostname: prometheus", "hostname: grafana", 1, "services.prometheus.hostname", "already used"),
     ("bad-k3s-version", "version: v1.36.4+k3s1", "version: latest", 1, "k3s.version", "should match pattern"),
     ("bad-exposure", "exposure: lan ", "exposure: internet ", 1, "services.traefik.exposure", "'lan', 'sso' or 'public'"),
+    ("timezone-not-iana", "timezone: Europe/Berlin", "timezone: Europe/Berln", 1, "site.timezone",
+     "not a time zone of the IANA database (hint: did you mean 'Europe/Berlin'?"),
+    ("api-endpoint-not-host-address", "api_endpoint: https://192.168.1.3:8006/", "api_endpoint: https://192.168.1.9:8006/",
+     1, "proxmox.hosts.pve2.api_endpoint", "not on pve2's address 192.168.1.3 (hint: use https://192.168.1.3:8006/"),
+    ("version-as-number", "version: v1.36.4+k3s1", "version: 1.36", 1, "k3s.version",
+     'YAML reads 1.36 as a number; write it as a quoted string, e.g. version: "v1.36.4+k3s1"'),
+    ("cores-as-words", "cores: 4", "cores: four", 1, "k3s.nodes.0.cores", "write a whole number"),
+    ("unknown-key-in-a-service", "exposure: lan ", "exposre: lan ", 2, "services.longhorn.exposre",
+     "did you mean 'exposure'?"),
+    ("unknown-key-in-a-host", "storage: local-zfs", "storge: local-zfs", 1, "proxmox.hosts.pve1.storge",
+     "did you mean 'storage'?"),
+    ("unknown-key-in-a-node", "os_disk: 32GiB", "osdisk: 32GiB", 1, "k3s.nodes.0.osdisk", "did you mean 'os_disk'?"),
 ]
+
+
+def test_api_endpoint_left_out_is_the_hosts_address_on_the_proxmox_port(tmp_path: Path):
+    target = tmp_path / "homelab.yaml"
+    target.write_text(BUNDLED.replace("      api_endpoint: https://192.168.1.3:8006/  # Proxmox API\n", ""))
+    assert str(load_config(target).proxmox.hosts["pve2"].api_endpoint) == "https://192.168.1.3:8006/"
+
+
+def test_a_bad_address_without_api_endpoint_is_reported_once_at_the_address(tmp_path: Path):
+    target = tmp_path / "homelab.yaml"
+    target.write_text(BUNDLED.replace("      api_endpoint: https://192.168.1.3:8006/  # Proxmox API\n", "")
+                      .replace("address: 192.168.1.3 ", "address: 192.168.1.x "))
+    with pytest.raises(HomelabError) as info:
+        load_config(target)
+    assert [p.key for p in info.value.problems] == ["proxmox.hosts.pve2.address"]
+
+
+def test_api_endpoint_on_loopback_is_accepted_as_a_tunnel_to_the_host(tmp_path: Path):
+    target = tmp_path / "homelab.yaml"
+    target.write_text(BUNDLED.replace("api_endpoint: https://192.168.1.3:8006/", "api_endpoint: https://127.0.0.1:18006/"))
+    assert load_config(target).proxmox.hosts["pve2"].api_endpoint.port == 18006
+
+
+def test_api_endpoint_by_dns_name_is_accepted_since_it_cannot_be_resolved_offline(tmp_path: Path):
+    target = tmp_path / "homelab.yaml"
+    target.write_text(BUNDLED.replace("api_endpoint: https://192.168.1.3:8006/", "api_endpoint: https://pve2.example.com:8006/"))
+    assert load_config(target).proxmox.hosts["pve2"].api_endpoint.host == "pve2.example.com"
 
 
 def test_bundled_config_is_valid():
@@ -76,7 +115,7 @@ def test_broken_config_names_file_line_and_key(tmp_path: Path, rule, old, new, n
     problems = info.value.problems
     mine = [p for p in problems if p.key == path]
     assert mine, f"expected a problem at {path}, got: {info.value}"
-    assert words in mine[0].message + " " + mine[0].hint
+    assert words in f"{mine[0].message} (hint: {mine[0].hint})"
     assert mine[0].file == str(target)
     assert mine[0].line == BUNDLED[:idx].count("\n") + 1, "the error must point at the line that was broken"
     # Mended (the bundled text) it passes: the fixture fails for this reason only.

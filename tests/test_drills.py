@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 
 from homelab.config import load_config
-from homelab.drills import Certificate, PodGroup, Volume, Workload, run
+from homelab.drills import Certificate, PodGroup, Volume, Workload, facts, run
+from homelab.drills.fixes import patched
+from homelab.drills.workload import RouteBackend
 from homelab.findings import Severity
 from homelab.yamlio import load_located
 
@@ -53,7 +55,7 @@ def test_seed_placement_loses_etcd_quorum_when_pve2_goes_down():
     assert pve2.etcd == (1, 3, 2)
     f = one(pve2, "drill/etcd-quorum")
     assert f.severity is Severity.error and "1 of 3 servers up, 2 needed" in f.message
-    assert f.hint.startswith("one server per failure domain, or a third host")
+    assert f.hint.startswith("no placement of 3 K3s servers on 2 Proxmox host(s)")
     # the finding points at the placement to change: k3s-3's `host: pve2`
     lines = (FIXTURES / "seed-placement-loses-quorum.yaml").read_text().splitlines()
     assert lines[f.line - 1].strip().startswith("host: pve2") and "k3s-3" in lines[f.line - 2]
@@ -231,3 +233,152 @@ def test_what_the_users_of_each_route_see():
     pve2 = {u["service"]: u for u in d["host-down:pve2"].users}
     assert all(u["severity"] == "error" and "until pve2 returns" in u["sees"] for u in pve2.values())
     assert len(pve2) == len(load_config(ROOT / "homelab.yaml").services)
+
+
+# ------------------------------------------------------------------------------------- fixes that work
+
+def test_moving_a_server_to_the_other_of_two_hosts_is_never_offered():
+    """3 servers on 2 hosts: every placement leaves 2 servers on one host, so the plan names the real options."""
+    f = one(drills_of("homelab.yaml")["host-down:pve2"], "drill/etcd-quorum")
+    assert "move k3s" not in f.hint
+    for option in ("add a Proxmox host to proxmox.hosts", "run another etcd voter", "accept the risk"):
+        assert option in f.hint, f.hint
+
+
+def test_a_move_is_offered_when_the_drills_replayed_on_the_moved_config_hold():
+    cfg = load_config(FIXTURES / "three-hosts-survives-any-one.yaml")
+    crowded = patched(cfg, ((("k3s", "nodes", 2, "host"), "pve2"),))   # k3s-2 and k3s-3 share pve2
+    assert crowded is not None
+    f = one({d.scenario.id: d for d in run(crowded)}["host-down:pve2"], "drill/etcd-quorum")
+    assert f.severity is Severity.error
+    assert "move k3s-3 to pve3" in f.hint and "move k3s-3 to pve1" not in f.hint, f.hint   # pve1 already holds k3s-1
+    fixed = patched(crowded, ((("k3s", "nodes", 2, "host"), "pve3"),))
+    assert not [e for d in run(fixed) for e in errors(d) if e.rule == "drill/etcd-quorum"]
+
+
+def test_a_move_that_does_not_fit_the_target_host_is_not_offered():
+    cfg = load_config(FIXTURES / "three-hosts-survives-any-one.yaml")
+    crowded = patched(cfg, ((("k3s", "nodes", 2, "host"), "pve2"), (("proxmox", "hosts", "pve3", "memory"), "4GiB")))
+    assert crowded is not None
+    f = one({d.scenario.id: d for d in run(crowded)}["host-down:pve2"], "drill/etcd-quorum")
+    assert "move k3s-3 to pve3" not in f.hint and "move k3s-2 to pve3" not in f.hint
+    assert "spread the servers" in f.hint, f.hint
+
+
+def test_raising_longhorn_replicas_is_offered_only_where_it_holds():
+    shared = one(drills_of("replicas-share-a-host.yaml")["host-down:pve3"], "drill/longhorn-readable")
+    assert "set longhorn.replicas: 3" in shared.hint            # 3 copies on 4 nodes survive losing pve3's two
+    cfg = load_config(FIXTURES / "replicas-share-a-host.yaml")
+    assert not [f for d in run(patched(cfg, ((("longhorn", "replicas"), 3),))) for f in errors(d)
+                if f.rule == "drill/longhorn-readable"]
+
+
+def test_without_trying_fixes_every_suggestion_is_listed():
+    cfg = load_config(ROOT / "homelab.yaml")
+    f = one({d.scenario.id: d for d in run(cfg, try_fixes=False)}["host-down:pve2"], "drill/etcd-quorum")
+    assert "move k3s-3 to pve1" in f.hint   # what the replay exists to rule out
+
+
+# ---------------------------------------------------------------------------------- facts, said once
+
+def test_a_qdevice_with_three_hosts_is_one_fact_not_a_warning_in_every_drill():
+    cfg = load_config(FIXTURES / "three-hosts-survives-any-one.yaml")
+    cfg = patched(cfg, ((("pi", "qdevice"), True),))
+    said = facts(cfg)
+    assert [f.rule for f in said] == ["drill/proxmox-quorum"] and "odd number" in said[0].message
+    assert said[0].hint == "set pi.qdevice: false"
+    assert not [f for d in run(cfg) for f in d.findings if "odd number" in f.message]
+
+
+# ------------------------------------------------------------------- the Users column follows the answers
+
+def workload_with_routes(cfg) -> Workload:
+    """Volumes and routes as the bundled tree has them (names from kubernetes/clusters/homelab)."""
+    return Workload(
+        volumes=(Volume("authentik", "authentik:postgresql.primary.persistence", 8 * GiB),
+                 Volume("monitoring", "grafana:persistence", 2 * GiB),
+                 Volume("monitoring", "kube-prometheus-stack:prometheus.prometheusSpec.storageSpec.volumeClaimTemplate", 20 * GiB),
+                 Volume("monitoring", "kube-prometheus-stack:alertmanager.alertmanagerSpec.storage.volumeClaimTemplate", GiB)),
+        routes=(RouteBackend(cfg.fqdn("authentik"), "authentik", ("authentik-server",)),
+                RouteBackend(cfg.fqdn("grafana"), "monitoring", ("grafana",)),
+                RouteBackend(cfg.fqdn("prometheus"), "monitoring", ("kube-prometheus-stack-prometheus",)),
+                RouteBackend(cfg.fqdn("alertmanager"), "monitoring", ("kube-prometheus-stack-alertmanager",))),
+        source="test")
+
+
+def users(drill) -> dict[str, dict]:
+    return {u["service"]: u for u in drill.users}
+
+
+def test_a_route_is_down_when_etcd_has_lost_quorum():
+    pve2 = users(drills_of("homelab.yaml")["host-down:pve2"])
+    assert all(u["severity"] == "error" and u["because"] == ["drill/etcd-quorum"] for u in pve2.values())
+
+
+def test_a_route_is_down_when_its_volume_may_be_unreadable():
+    cfg = load_config(FIXTURES / "replicas-share-a-host.yaml")
+    pve3 = {d.scenario.id: d for d in run(cfg, workload_with_routes(cfg))}["host-down:pve3"]
+    assert one(pve3, "drill/etcd-quorum").severity is Severity.info
+    seen = users(pve3)
+    assert seen["grafana"]["severity"] == "error" and "monitoring/grafana:persistence" in seen["grafana"]["sees"]
+    assert "prometheus.prometheusSpec" in seen["prometheus"]["sees"] and "alertmanager" not in seen["prometheus"]["sees"]
+    assert seen["grafana"]["because"] == ["drill/longhorn-readable"]
+
+
+def test_an_operator_made_claim_belongs_to_the_route_of_its_service():
+    wl = Workload(volumes=(Volume("monitoring", "prometheus-kube-prometheus-stack-prometheus", GiB),
+                           Volume("monitoring", "alertmanager-kube-prometheus-stack-alertmanager", GiB)),
+                  routes=(RouteBackend("p.lan", "monitoring", ("kube-prometheus-stack-prometheus",)),), source="test")
+    assert [v.name for v in wl.volumes_behind("p.lan")] == ["prometheus-kube-prometheus-stack-prometheus"]
+
+
+def test_every_sso_route_is_down_when_the_sso_providers_database_may_be_unreadable():
+    cfg = load_config(FIXTURES / "replicas-share-a-host.yaml")
+    pve3 = users({d.scenario.id: d for d in run(cfg, workload_with_routes(cfg))}["host-down:pve3"])
+    sso = [n for n, s in cfg.services.items() if s.exposure.value == "sso" or (s.exposure.value == "lan" and s.sso)]
+    assert sso and all(pve3[n]["severity"] == "error" for n in sso)
+    assert "authentik/authentik:postgresql.primary.persistence" in pve3["homepage"]["sees"]
+    public = [n for n, s in cfg.services.items() if s.exposure.value == "public" and n != "authentik"]
+    assert public and all(pve3[n]["severity"] == "info" for n in public)   # flux-webhook needs no login
+
+
+def test_lan_routes_lose_their_names_exactly_when_the_lan_dns_answer_says_so():
+    d = drills_of("homelab.yaml")
+    lan_dns = one(d["pi-down"], "drill/lan-dns")
+    seen = users(d["pi-down"])
+    lan = [n for n, s in load_config(ROOT / "homelab.yaml").services.items() if s.exposure.value == "lan"]
+    assert lan_dns.severity is Severity.warning
+    assert all(seen[n]["severity"] == "warning" and seen[n]["because"] == ["drill/lan-dns"] for n in lan)
+
+
+@pytest.mark.parametrize("name", ["homelab.yaml", "replicas-share-a-host.yaml", "two-hosts-without-qdevice.yaml"])
+def test_the_route_impact_finding_is_the_worst_of_what_users_see(name):
+    path = ROOT / name if name == "homelab.yaml" else FIXTURES / name
+    cfg = load_config(path)
+    for drill in run(cfg, workload_with_routes(cfg)):
+        worst = max((Severity(u["severity"]) for u in drill.users), key=[Severity.info, Severity.warning, Severity.error].index)
+        assert one(drill, "drill/route-impact").severity is worst, drill.scenario.id
+        for u in drill.users:   # every outcome that is not "ok" names the answer it follows from, and that answer agrees
+            for rule in u["because"]:
+                assert any(f.rule == rule and f.severity is not Severity.info for f in drill.findings), (drill.scenario.id, u)
+
+
+def test_servers_crowded_on_one_of_three_hosts_are_spread_by_a_tried_move():
+    cfg = load_config(FIXTURES / "three-hosts-survives-any-one.yaml")
+    crowded = patched(cfg, ((("k3s", "nodes", 1, "host"), "pve1"), (("k3s", "nodes", 2, "host"), "pve1"),
+                            (("proxmox", "hosts", "pve1", "memory"), "64GiB"), (("proxmox", "hosts", "pve1", "cores"), 16)))
+    f = one({d.scenario.id: d for d in run(crowded)}["host-down:pve1"], "drill/etcd-quorum")
+    assert f.hint == "move k3s-2 to pve3 and k3s-3 to pve2"   # no single move helps; the first server stays
+
+
+def test_without_the_tree_users_are_warned_when_longhorn_may_lose_their_data():
+    """The volumes are unknown, so the Users answer cannot name one, but it cannot say "ok" either."""
+    pve3 = drills_of("replicas-share-a-host.yaml")["host-down:pve3"]
+    assert one(pve3, "drill/longhorn-readable").severity is Severity.error
+    seen = users(pve3)
+    assert all(u["severity"] == "warning" and u["because"] == ["drill/longhorn-readable"] for u in seen.values())
+    assert "the Flux tree was not read" in seen["grafana"]["sees"]
+    known = users(drills_of("replicas-share-a-host.yaml", Workload(source="test"))["host-down:pve3"])
+    assert all(u["severity"] == "warning" and "names no Longhorn volume" in u["sees"] for u in known.values())
+    one_node = users(drills_of("replicas-share-a-host.yaml")["vm-down:k3s-4"])   # 2 replicas survive one node
+    assert all(u["severity"] == "info" for u in one_node.values())

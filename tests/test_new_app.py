@@ -120,3 +120,30 @@ def test_a_service_added_without_render_is_refused_until_cluster_settings_is_cur
     res = _new(lab, "wiki", "--image", "ghcr.io/example/wiki:1.0.0")
     assert res.returncode == 2 and "run `homelab render` first" in res.stderr
     assert _snapshot(lab) == before
+
+
+def test_a_name_an_infrastructure_component_uses_is_refused_naming_each_object(tmp_path):
+    """`grafana` is a service of homelab.yaml, and the tree already runs a Kustomization and a HelmRelease of that name."""
+    lab = _lab(tmp_path, {})
+    before = _snapshot(lab)
+    res = _new(lab, "grafana", "--image", "ghcr.io/example/grafana:1.0.0")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    errors = res.stderr.splitlines()
+    assert any(e.startswith(f"error: {TREE_REL}/infrastructure/controllers/grafana/ks.yaml:")
+               and "Kustomization flux-system/grafana already uses the name 'grafana'" in e for e in errors), res.stderr
+    assert any("HelmRelease monitoring/grafana already uses the name 'grafana'" in e for e in errors)
+    assert all("hint: pick another name" in e for e in errors)
+    assert _snapshot(lab) == before
+
+
+@pytest.mark.parametrize("kind", ["Namespace", "Service"])
+def test_a_name_a_namespace_or_service_in_the_tree_has_is_refused(tmp_path, kind):
+    lab = _lab(tmp_path, {"wiki": SERVICES["wiki"]})
+    meta = "name: wiki" if kind == "Namespace" else "name: wiki\n  namespace: tools"
+    (lab / TREE_REL / "infrastructure" / "wiki-claim.yaml").write_text(
+        f"---\napiVersion: v1\nkind: {kind}\nmetadata:\n  {meta}\n")
+    before = _snapshot(lab)
+    res = _new(lab, "wiki", "--image", "ghcr.io/example/wiki:1.0.0")
+    assert res.returncode == 2, res.stdout
+    assert f"{TREE_REL}/infrastructure/wiki-claim.yaml:2: " in res.stderr and f"{kind} " in res.stderr
+    assert _snapshot(lab) == before

@@ -34,6 +34,8 @@ SECRETS = {
     "PROXMOX_VE_API_TOKEN": "terraform@pve!homelab=6f1c9a2e-8b3d-4e5f-a7c1-0d2e4f6a8b9c",
     "PROXMOX_TOKEN": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
     "K3S_TOKEN": "K10e3b1f2c5d8a7b6c9d0e1f2a3b4c5d6::server:5f4e3d2c1b0a",
+    # homelab: ignore[secrets/credential] a made-up password the pipeline tests export
+    "PIHOLE_API_PASSWORD": "pihole-test-password-9f8e7d",
     "BWS_ACCESS_TOKEN": "0.48c7a1b2-5d6e-4f70-9a81-b2c3d4e5f6a7.Xy9zQw8eRt7yUi6oP5aS:Df4gHj3kLz2xCv1bNm0Q==",
 }
 STAGE_OF = {"packer": "template", "terraform": "vms", "ansible-playbook": "hosts", "flux": "bootstrap",
@@ -367,15 +369,17 @@ def test_dry_run_prints_every_command_and_no_secret(lab):
     res = run_cli("--config", str(cfg), "up", "--dry-run", env={"GITHUB_TOKEN": github_token, **SECRETS})
     assert res.returncode == 0, res.stderr
     out = res.stdout
-    expected = ["check: tools at supported versions", "$ terraform version   # 1.9.0 or newer",
+    expected = ["dry run: nothing runs and nothing changes", "would check: tools at supported versions",
+                "$ terraform version   # 1.9.0 or newer",
                 f"$ git ls-remote https://git:{MASK}@github.com/jdoe/homelab refs/heads/main",
                 "packer init .", "packer build .", "terraform init -input=false", "terraform plan",
                 "terraform show ../.homelab/vms.tfplan", "terraform apply -input=false ../.homelab/vms.tfplan",
-                "terraform output -json -no-color", "write: ansible/inventories/k3s-nodes.yml", "ansible-playbook -i inventories/ playbooks/site.yml",
+                "terraform output -json -no-color", "would write ansible/inventories/k3s-nodes.yml from that output", "ansible-playbook -i inventories/ playbooks/site.yml",
                 "flux check --pre", "flux install",
                 "kubectl apply --server-side --field-manager=homelab -f - < Secret sm-operator-system/bw-auth-token",
                 f"flux create source git flux-system --url=https://git:{MASK}@github.com/jdoe/homelab",
-                "flux create kustomization flux-system", "wait: every Kustomization and HelmRelease Ready"]
+                "flux create kustomization flux-system", "would wait up to 900s until every Kustomization",
+                "dry run: the template, vms, inventory, hosts, bootstrap and converge stages would run"]
     positions = [out.find(e) for e in expected]
     assert -1 not in positions, [e for e, p in zip(expected, positions) if p == -1]
     assert positions == sorted(positions)
@@ -383,6 +387,41 @@ def test_dry_run_prints_every_command_and_no_secret(lab):
         assert value not in out + res.stderr
     assert lab.calls() == [], "a dry run must not run anything"
     assert not (lab.root / ".homelab").exists()
+
+
+def test_dry_run_speaks_of_what_it_would_do_never_of_what_it_did(lab):
+    lab.up(dry_run=True)
+    out = lab.console.getvalue()
+    assert "▶ preflight: would check what the template, vms, inventory, hosts, bootstrap and converge stages need" in out
+    assert "▶ vms: would create or change the K3s VMs" in out and "need\n" not in out.replace("stages need\n", "")
+    assert "every variable and program a real run needs is there" in out and "missing:" not in out
+    for past in ("wrote ", "destroyed", "converge: every", "checks passed"):
+        assert past not in out
+
+
+def test_dry_run_names_every_missing_variable(lab, monkeypatch):
+    for var in ("PROXMOX_USERNAME", "PROXMOX_TOKEN", "PROXMOX_VE_API_TOKEN", "BWS_ACCESS_TOKEN"):
+        monkeypatch.delenv(var)
+    (Path(os.environ["PATH"].split(":")[0]) / "packer").unlink()
+    lab.up(dry_run=True)
+    out = lab.console.getvalue()
+    missing = [line.split(" ", 2)[1] for line in out.splitlines() if line.startswith("missing: ")]
+    assert missing == ["$PROXMOX_USERNAME", "$PROXMOX_TOKEN", "$PROXMOX_VE_API_TOKEN", "$BWS_ACCESS_TOKEN", "packer"]
+    assert "a real run needs them first" in out
+    lab.console.seek(0)
+    lab.console.truncate()
+    lab.up(only="hosts", dry_run=True)  # the hosts stage reads none of them
+    assert "missing:" not in lab.console.getvalue()
+    assert "▶ preflight: would check what the hosts stage needs" in lab.console.getvalue()
+
+
+def test_destroy_dry_run_says_what_it_would_destroy_and_destroys_nothing(lab, monkeypatch):
+    monkeypatch.delenv("PROXMOX_VE_API_TOKEN")
+    res = run_cli("--config", str(lab.root / "homelab.yaml"), "destroy", "--dry-run")
+    assert res.returncode == 0, res.stderr
+    assert "would destroy the K3s VMs k3s-1 (VM 201 on pve1)" in res.stdout and "destroyed" not in res.stdout
+    assert "missing: $PROXMOX_VE_API_TOKEN is not set" in res.stdout
+    assert lab.calls() == []
 
 
 def test_dry_run_after_a_partial_run_prints_only_what_is_left(lab, monkeypatch):

@@ -47,11 +47,21 @@ def test_plan_schema_is_a_valid_json_schema():
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
 
 
+def test_committed_plan_schema_is_generated_from_the_model():
+    from homelab.plan.model import json_schema
+
+    assert SCHEMA == json_schema(), "run `homelab plan --schema > schema/plan.schema.json`"
+    res = run_cli("plan", "--schema")
+    assert res.returncode == 0 and json.loads(res.stdout) == SCHEMA
+
+
 def test_bundled_repo_plan_shows_that_pve2_loses_quorum_without_failing_on_it():
     res = run_cli("plan", "--no-check")
     assert res.returncode == 0, res.stderr
     assert "host-down:pve2" in res.stdout and "etcd loses quorum" in res.stdout
-    assert "one server per failure domain, or a third host" in " ".join(res.stdout.split())
+    said = " ".join(res.stdout.split())
+    assert "no placement of 3 K3s servers on 2 Proxmox host(s) (pve1, pve2) survives losing one" in said
+    assert "move k3s-3" not in said   # it would only move the quorum loss to pve1
     assert "glue    current" in res.stdout
 
 
@@ -125,9 +135,10 @@ def test_invalid_config_exits_2_with_file_and_line(tmp_path):
 def test_markdown_output_has_the_sections_and_the_drill_table():
     res = run_cli("plan", "-f", "markdown", "--no-check")
     assert res.returncode == 0, res.stderr
-    for heading in ("## Proxmox hosts and VMs", "## Addresses", "## Routes", "## Storage", "## Failure drills"):
+    for heading in ("## Proxmox hosts and VMs", "## Addresses", "## Routes", "## Failure drills"):
         assert heading in res.stdout
-    assert "| host-down:pve2 | 1/3 |" in res.stdout
+    assert "- Storage: Longhorn" in res.stdout
+    assert "| host-down:pve2 | 1/3 | 2/3 | FAIL |" in res.stdout
 
 
 def test_diagrams_come_from_the_real_config(tmp_path):
@@ -316,3 +327,42 @@ def test_a_malformed_object_makes_the_tree_unreadable_not_a_traceback(tmp_path):
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
     tree = json.loads(res.stdout)["tree"]
     assert tree["available"] is False and "unexpected shape" in tree["reason"]
+
+
+@needs_kubectl
+def test_users_of_sso_routes_are_down_when_authentiks_database_volume_may_be(tmp_path):
+    """With the real tree: losing pve3 (a server and an agent) keeps etcd but may take Authentik's PostgreSQL
+    volume and Grafana's; the Users answer follows Longhorn's instead of saying "ok"."""
+    doc = plan_json(lab(tmp_path, FIXTURES / "replicas-share-a-host.yaml", tree=True))
+    pve3 = next(d for d in doc["drills"] if d["id"] == "host-down:pve3")
+    assert pve3["etcd"]["up"] >= pve3["etcd"]["needed"]
+    readable = next(f for f in pve3["findings"] if f["rule"] == "drill/longhorn-readable")
+    assert readable["severity"] == "error" and "authentik/authentik:postgresql" in readable["message"]
+    users = {u["service"]: u for u in pve3["users"]}
+    assert users["homepage"]["severity"] == "error" and "postgresql" in users["homepage"]["sees"]
+    assert users["grafana"]["severity"] == "error" and "volume monitoring/grafana" in users["grafana"]["sees"]
+    assert users["flux-webhook"]["severity"] == "info"      # public, no login, no volume
+    impact = next(f for f in pve3["findings"] if f["rule"] == "drill/route-impact")
+    assert impact["severity"] == "error"
+
+
+def test_a_fact_about_the_config_is_shown_once_above_the_drills(tmp_path):
+    repo = lab(tmp_path, FIXTURES / "three-hosts-survives-any-one.yaml")
+    cfg = repo / "homelab.yaml"
+    cfg.write_text(cfg.read_text().replace("  qdevice: false", "  qdevice: true"))
+    write(render_all(load_config(cfg)), repo)
+    doc = plan_json(repo)
+    assert [f["rule"] for f in doc["facts"]] == ["drill/proxmox-quorum"] and doc["summary"]["facts"] == 1
+    res = run_cli("plan", "--no-check", cwd=repo, env={"COLUMNS": "120"})
+    text = " ".join(res.stdout.split())
+    assert text.count("an odd number of") == 1
+    assert text.index("Facts about the config") < text.index("Failure drills")
+
+
+def test_json_and_markdown_can_be_written_to_a_file(tmp_path):
+    repo = lab(tmp_path)
+    res = run_cli("plan", "-f", "json", "-o", "out/plan.json", "--no-check", cwd=repo)
+    assert res.returncode == 0 and res.stdout == "" and "wrote out/plan.json" in res.stderr
+    jsonschema.Draft202012Validator(SCHEMA).validate(json.loads((repo / "out" / "plan.json").read_text()))
+    res = run_cli("plan", "-f", "markdown", "-o", "plan.md", "--no-check", cwd=repo)
+    assert res.returncode == 0 and (repo / "plan.md").read_text().startswith("# homelab plan: ")

@@ -243,3 +243,130 @@ def test_up_refuses_to_provision_while_an_example_value_remains_and_names_it(tmp
                       "'https://github.com/example/homelab' is the example repository: replace it before provisioning "
                       "(hint: set the URL of your fork: Flux deploys what is there)"]
     assert "▶ template" not in res.stdout  # refused before any stage
+
+
+# --- 5. preflight asks for every variable a later stage needs ----------------------------------------
+
+def test_readme_environment_block_lists_exactly_what_preflight_asks_for():
+    import re
+
+    from homelab.pipeline.environment import ENVIRONMENT
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = next(b for b in re.findall(r"```sh\n(.*?)```", readme, re.S) if "homelab up --dry-run" in b)
+    assert set(re.findall(r"^export ([A-Z0-9_]+)=", block, re.M)) == {v.name for v in ENVIRONMENT}
+
+
+def test_every_variable_packer_and_the_roles_read_from_the_environment_is_asked_for_by_preflight():
+    import re
+
+    from homelab.pipeline.environment import ENVIRONMENT
+
+    root = Path(__file__).resolve().parents[1]
+    read = set()
+    for f in (root / "packer").rglob("*.hcl"):
+        read |= set(re.findall(r'\benv\("([A-Z0-9_]+)"\)', f.read_text()))
+    for f in (root / "ansible").rglob("*.yml"):
+        read |= set(re.findall(r"lookup\(['\"](?:ansible\.builtin\.)?env['\"],\s*['\"]([A-Z0-9_]+)['\"]", f.read_text()))
+    assert read == {"PROXMOX_USERNAME", "PROXMOX_TOKEN", "K3S_TOKEN", "PIHOLE_API_PASSWORD"}  # the scan finds them
+    assert read <= {v.name for v in ENVIRONMENT}
+
+
+def test_preflight_asks_for_k3s_token_and_the_pihole_password_before_the_template_is_built(tmp_path):
+    repo = copy_repo(tmp_path, edit=own_lab)
+    env = {"PROXMOX_USERNAME": "packer@pve!homelab", "PROXMOX_TOKEN": "t" * 12, "BWS_ACCESS_TOKEN": "b" * 12,
+           "PROXMOX_VE_API_TOKEN": "", "K3S_TOKEN": "", "PIHOLE_API_PASSWORD": "", "PATH": "/usr/bin:/bin"}
+    res = run_cli("up", "--yes", cwd=repo, env=env)
+    assert res.returncode == 1
+    failed = "\n".join(line for line in res.stderr.splitlines() if line.startswith("failed:"))
+    for name in ("PROXMOX_VE_API_TOKEN", "K3S_TOKEN", "PIHOLE_API_PASSWORD"):
+        assert f"${name} is not set" in failed
+    assert "PROXMOX_TOKEN is not set" not in failed and "BWS_ACCESS_TOKEN is not set" not in failed
+    assert "▶ template" not in res.stdout  # nothing ran: preflight stopped first
+
+
+# --- 7. declared and routed agree ---------------------------------------------------------------------
+
+def _drop_service(repo: Path, name: str, lines: int) -> None:
+    text = (repo / "homelab.yaml").read_text().splitlines(keepends=True)
+    at = text.index(f"  {name}:\n")
+    (repo / "homelab.yaml").write_text("".join(text[:at] + text[at + lines:]))
+
+
+@needs_kubectl
+def test_a_route_whose_service_was_removed_is_route_undeclared_saying_to_delete_the_route(tmp_path):
+    repo = copy_repo(tmp_path, "kubernetes")
+    _drop_service(repo, "homepage", 3)
+    assert run_cli("render", cwd=repo).returncode == 0
+    code, findings = _check(repo, "--select", "site,flux", "--ignore", "site/placeholder")
+    assert code == 1
+    assert sorted((f["rule"], f["file"]) for f in findings) == [
+        ("flux/substitution-undefined", f"{CLUSTER}/apps/homepage/app/helmrelease.yaml"),  # HOMEPAGE_ALLOWED_HOSTS
+        ("site/route-undeclared", HOMEPAGE_ROUTE)]
+    used = next(f for f in findings if f["rule"] == "flux/substitution-undefined")
+    assert "belongs to service homepage, which homelab.yaml does not declare" in used["hint"]
+    f = next(f for f in findings if f["rule"] == "site/route-undeclared")
+    assert "service homepage" in f["message"] and "delete the route" in f["hint"]
+    assert (repo / HOMEPAGE_ROUTE).read_text().splitlines()[f["line"] - 1].strip() == "external-dns.alpha.kubernetes.io/target: ${DNS_TARGET_HOMEPAGE}"
+
+
+@needs_kubectl
+def test_a_declared_service_without_a_route_is_service_unrouted_at_its_homelab_yaml_line(tmp_path):
+    repo = copy_repo(tmp_path, "kubernetes")
+    _edit_config(repo, "  authentik:", "  wiki:\n    hostname: wiki\n    exposure: lan\n  authentik:")
+    assert run_cli("render", cwd=repo).returncode == 0
+    code, findings = _check(repo, "--select", "site", "--ignore", "site/placeholder")
+    assert code == 1
+    [f] = findings
+    wiki_line = (repo / "homelab.yaml").read_text().splitlines().index("  wiki:") + 1
+    assert (f["rule"], f["severity"], f["file"], f["line"]) == ("site/service-unrouted", "warning", "homelab.yaml", wiki_line)
+    assert "homelab new app wiki" in f["hint"] and "remove services.wiki" in f["hint"]
+
+
+# --- 8. found from anywhere ---------------------------------------------------------------------------
+
+def test_homelab_yaml_is_found_from_a_layer_folder_and_inventory_runs_there(repo_copy):
+    terraform = repo_copy / "terraform"
+    terraform.mkdir(exist_ok=True)
+    res = run_cli("render", "--check", cwd=terraform)
+    assert res.returncode == 0, res.stderr
+    saved = Path(__file__).parent / "fixtures" / "terraform-output" / "valid.json"
+    res = run_cli("inventory", "--from", str(saved), cwd=terraform)
+    assert res.returncode == 0, res.stderr
+    assert (repo_copy / "ansible/inventories/k3s-nodes.yml").is_file() and not (terraform / "ansible").exists()
+    bad = repo_copy / "homelab.yaml"
+    bad.write_text(bad.read_text().replace("replicas: 2 ", "replicas: two "))
+    res = run_cli("validate", cwd=terraform)
+    assert res.returncode == 2 and "../homelab.yaml:" in res.stderr  # errors name the file as seen from here
+
+
+def test_config_is_accepted_before_or_after_the_subcommand(repo_copy, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    config = str(repo_copy / "homelab.yaml")
+    for args in (["--config", config, "render", "--check"], ["render", "--check", "--config", config],
+                 ["-c", config, "check", "--select", "site/glue-stale"], ["check", "--select", "site/glue-stale", "-c", config]):
+        res = run_cli(*args, cwd=elsewhere)
+        assert res.returncode == 0, (args, res.stderr)
+    res = run_cli("new", "app", "wiki", "--image", "ghcr.io/example/wiki:1.0.0", "--config", config, cwd=elsewhere)
+    assert res.returncode == 2 and "service 'wiki' is not declared" in res.stderr  # it read that config
+    assert run_cli("render", "--check", cwd=elsewhere).returncode == 2  # and without one: none found
+
+
+# --- README: "Make it your lab" stays true --------------------------------------------------------------
+
+def test_make_it_your_lab_lists_exactly_the_glue_files_render_writes():
+    import re
+
+    from homelab.config import load_config
+    from homelab.render import render_all
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = load_config(root / "homelab.yaml")
+    readme = (root / "README.md").read_text()
+    section = readme[readme.index("## Make it your lab"):readme.index("## Commands")]
+    listed = set()
+    for cell in re.findall(r"^\s*\| `([^`]+)` \|", section, re.M):
+        path = cell.replace("<flux.path>", cfg.flux.path)
+        m = re.match(r"^(.*)\{([^}]+)\}(.*)$", path)
+        listed |= {f"{m.group(1)}{alt}{m.group(3)}" for alt in m.group(2).split(",")} if m else {path}
+    assert listed == set(render_all(cfg))

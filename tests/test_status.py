@@ -2,14 +2,16 @@
 
 `healthy/` is a lab where everything works; `unhealthy/` has one of each failure the report must
 catch: a stopped VM, a NotReady node, a failed HelmRelease (and the Kustomization waiting on it), a
-certificate 5 days from expiry whose renewal fails, a degraded Longhorn volume, a lan name missing
-from the Pi, one pointing at the wrong address, and routes answering 503 or not at all.
+certificate 5 days from expiry whose renewal fails, a degraded Longhorn volume, one detached (robustness
+unknown) while its pod runs, a lan name missing from the Pi, one pointing at the wrong address, and
+routes answering 503 or not at all.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import shutil
 from datetime import datetime, timezone
 
 import pytest
@@ -68,6 +70,7 @@ def test_status_json_names_every_unhealthy_case_and_exits_nonzero():
         ("kustomization", "flux-system/apps"),
         ("certificate", "traefik/wildcard"),
         ("volume", "authentik/data-authentik-postgresql-0"),
+        ("volume", "homepage/homepage-config"),
         ("dns", "home.lan.example.com"),
         ("dns", "grafana.lan.example.com"),
         ("https", "home.lan.example.com"),
@@ -78,13 +81,13 @@ def test_status_json_names_every_unhealthy_case_and_exits_nonzero():
     assert "context deadline exceeded" in bad[("helmrelease", "authentik/authentik")]["detail"]
     assert bad[("certificate", "traefik/wildcard")]["state"] == "5d"
     assert bad[("volume", "authentik/data-authentik-postgresql-0")]["state"] == "degraded"
-    assert report["unhealthy"] == 10
+    assert report["unhealthy"] == 11
 
 
 def test_status_table_marks_problems_and_exits_nonzero():
     res = run_cli("status", "--recorded", str(FIXTURES / "unhealthy"), env={"COLUMNS": "200"})
     assert res.returncode == 1
-    assert "unhealthy: 10 of" in res.stdout and "✗ degraded" in res.stdout and "Traceback" not in res.stderr
+    assert "unhealthy: 11 of" in res.stdout and "✗ degraded" in res.stdout and "Traceback" not in res.stderr
 
 
 # --- each collector ---------------------------------------------------------------------------
@@ -103,14 +106,38 @@ def test_certificate_days_to_expiry_and_threshold():
     assert k.collect_certificates(ListStandIn(certificates=[soon]), NOW, warn_days=3)[0].ok
 
 
-@pytest.mark.parametrize("robustness,state,ok", [
-    ("healthy", "attached", True), ("degraded", "attached", False), ("faulted", "detached", False),
-    ("unknown", "detached", True), ("unknown", "attached", False)])
-def test_longhorn_volume_robustness(robustness, state, ok):
+@pytest.mark.parametrize("robustness,state,pods,ok,shown", [
+    ("healthy", "attached", ["Running"], True, "healthy"),
+    ("degraded", "attached", ["Running"], False, "degraded"),
+    ("faulted", "detached", [], False, "faulted"),
+    ("unknown", "detached", [], True, "detached"),            # nothing uses it: no engine, nothing to judge
+    ("unknown", "detached", ["Running"], False, "unknown"),   # its pod runs, yet it is not attached
+    ("unknown", "detached", ["Pending"], False, "unknown"),
+    ("unknown", "detached", ["Succeeded"], True, "detached"),
+    ("unknown", "attached", ["Running"], False, "unknown"),
+    ("", "", ["Running"], False, "unknown"),                  # no status at all yet
+])
+def test_a_longhorn_volume_longhorn_cannot_judge_is_unhealthy_unless_nothing_uses_it(robustness, state, pods, ok, shown):
     vol = copy.deepcopy(items("healthy", "longhorn.io_v1beta2_volumes.json")[0])
     vol["status"].update(robustness=robustness, state=state)
+    vol["status"]["kubernetesStatus"]["workloadsStatus"] = [
+        {"podName": f"pod-{i}", "podStatus": p, "workloadName": "w", "workloadType": "StatefulSet"} for i, p in enumerate(pods)]
     (check,) = k.collect_volumes(ListStandIn(volumes=[vol]))
-    assert check.ok is ok and check.state == robustness
+    assert (check.ok, check.state) == (ok, shown)
+
+
+# Verbs a failed check's advice starts with: the part after its last "; " says what to do.
+ADVICE_VERBS = ("check", "start", "run", "fix", "see", "bring", "salvage", "remove", "resume", "compare", "power",
+                "pick", "add")
+
+
+def test_every_failed_check_says_what_to_do():
+    res = run_cli("status", "--json", "--recorded", str(FIXTURES / "unhealthy"))
+    failed = [c for c in json.loads(res.stdout)["checks"] if not c["ok"]]
+    assert failed
+    for c in failed:
+        advice = c["detail"].rsplit("; ", 1)[-1]
+        assert advice.split()[0] in ADVICE_VERBS, (c["section"], c["name"], c["detail"])
 
 
 def test_flux_object_suspended_or_not_yet_reconciled_is_not_healthy():
@@ -159,6 +186,7 @@ def test_unreachable_api_is_one_unhealthy_check_without_the_token(cfg):
     bad = report.problems
     assert [(c.section, c.name, c.state) for c in bad] == [("proxmox", "api", "unreachable")]
     assert secret not in bad[0].detail and "192.168.1.2" in bad[0].detail
+    assert bad[0].detail.endswith("; check the hosts are up and $PROXMOX_VE_API_TOKEN")
 
 
 def test_malformed_proxmox_token_is_a_clear_error_without_its_value():
@@ -204,6 +232,30 @@ def test_recorded_nodes_round_trip_through_the_kubernetes_clients_model(case):
 
 
 def test_recorded_snapshot_with_a_bad_timestamp_is_a_usage_error(tmp_path):
-    (tmp_path / "meta.json").write_text('{"recorded_at": "yesterday"}')
-    res = run_cli("status", "--recorded", str(tmp_path))
+    shutil.copytree(FIXTURES / "healthy", tmp_path / "rec")
+    (tmp_path / "rec" / "meta.json").write_text('{"recorded_at": "yesterday"}')
+    res = run_cli("status", "--recorded", str(tmp_path / "rec"))
     assert res.returncode == 2 and "not a recorded status snapshot" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_folder_without_the_manifest_is_not_a_recording(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a recording")
+    res = run_cli("status", "--recorded", str(tmp_path))
+    assert res.returncode == 2, res.stdout
+    assert f"{tmp_path}: not a status recording: its manifest meta.json is missing" in res.stderr
+    assert "checks failed" not in res.stdout and "Traceback" not in res.stderr
+
+
+def test_a_recording_missing_responses_names_each_one(tmp_path):
+    rec = tmp_path / "rec"
+    shutil.copytree(FIXTURES / "unhealthy", rec)
+    (rec / "kubernetes" / "longhorn.io_v1beta2_volumes.json").unlink()
+    (rec / "https.json").unlink()
+    (rec / "meta.json").write_text("{}")
+    res = run_cli("status", "--recorded", str(rec))
+    assert res.returncode == 2 and res.stdout == ""
+    errors = res.stderr.splitlines()
+    assert len(errors) == 3, res.stderr
+    assert "meta.json: recorded_at: is missing" in errors[0]
+    assert any("longhorn.io_v1beta2_volumes.json: missing from the recording: the volumes list" in e for e in errors)
+    assert any("https.json: missing from the recording" in e for e in errors)

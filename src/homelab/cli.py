@@ -16,8 +16,8 @@ import click
 from rich.console import Console
 
 from homelab import __version__
-from homelab.config import DEFAULT_CONFIG, json_schema
-from homelab.context import Context, pass_ctx
+from homelab.config import json_schema
+from homelab.context import CONFIG_HELP, Context, pass_ctx, with_config_option
 from homelab.errors import HomelabError
 from homelab.runlock import Terminated
 from homelab.terminal import problem_line
@@ -49,16 +49,17 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in COMMAND_MODULES:
-            return importlib.import_module(f"homelab.commands.{cmd_name}").command
-        return super().get_command(ctx, cmd_name)
+            return with_config_option(importlib.import_module(f"homelab.commands.{cmd_name}").command)
+        cmd = super().get_command(ctx, cmd_name)
+        return with_config_option(cmd) if cmd is not None else None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="homelab")
-@click.option("-c", "--config", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_CONFIG,
-              show_default=True, envvar="HOMELAB_CONFIG", help="The site file; the repository root is its folder.")
+@click.option("-c", "--config", type=click.Path(dir_okay=False, path_type=Path), default=None, envvar="HOMELAB_CONFIG",
+              help=CONFIG_HELP)
 @click.pass_context
-def cli(ctx: click.Context, config: Path) -> None:
+def cli(ctx: click.Context, config: Path | None) -> None:
     """homelab: one config file, generated glue, offline checks and plans for a Proxmox + K3s + Flux lab."""
     ctx.obj = Context(config)
 

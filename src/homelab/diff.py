@@ -22,13 +22,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from homelab import tools
 from homelab.errors import HomelabError
 from homelab.gitops.model import FluxTree, K8sObject
+
+if TYPE_CHECKING:
+    from homelab.charts.releases import Charts, Release
 
 # keys whose scalar values are credentials (`existingSecret` and `*Name`/`*Ref` keys name a Secret instead)
 _SECRET_KEY = re.compile(r"(password|passwd|secret|token|apikey|api[-_]key|private[-_]?key|credentials?)$", re.I)
@@ -50,22 +53,30 @@ class ObjectChange:
 
 
 @dataclass
-class KustomizationChange:
+class Section:
+    """The changes of one Flux Kustomization (the objects it applies from Git) or of one HelmRelease
+    (the objects its chart renders: `kind` "HelmRelease")."""
+
+    kind: str  # "Kustomization" | "HelmRelease"
     key: str
     change: str  # "added" | "removed" | "changed"
     objects: list[ObjectChange] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return f"{self.kind} {self.key}" + (", rendered by its chart" if self.kind == "HelmRelease" else "")
 
 
 @dataclass
 class TreeDiff:
     base: str  # the commit compared against (full sha)
     label: str  # how it was chosen, for the report
-    kustomizations: list[KustomizationChange]
+    sections: list[Section]
 
     @property
     def changed_objects(self) -> int:
-        return sum(len(k.objects) for k in self.kustomizations)
+        return sum(len(k.objects) for k in self.sections)
 
 
 def _title(ident: Ident) -> str:
@@ -129,9 +140,11 @@ def checked_out(root: Path, commit: str) -> Iterator[Path]:
 
 # ------------------------------------------------------------------------------------- masking
 
-class Masker:
-    """Replaces a secret value by `<masked TAG>`: equal values get equal tags within one run (so a
-    diff shows which changed), and the run's random key makes a tag useless for guessing."""
+class SecretTagger:
+    """Replaces a secret value found in an object (by its place: Secret data, a credential-like key)
+    by `<masked TAG>`: equal values get equal tags within one run (so a diff shows which changed),
+    and the run's random key makes a tag useless for guessing. Masking values already known (the
+    environment's credentials in program output) is the pipeline's masker's job, not this one's."""
 
     def __init__(self) -> None:
         self._key = secrets.token_bytes(32)
@@ -140,7 +153,7 @@ class Masker:
         return f"<masked {hmac.new(self._key, str(value).encode(), 'sha256').hexdigest()[:8]}>"
 
 
-def masked(body: dict[str, Any], mask: Masker) -> dict[str, Any]:
+def masked(body: dict[str, Any], mask: SecretTagger) -> dict[str, Any]:
     """A copy of `body` with Secret data and credential-like values masked."""
     out = copy.deepcopy(body)
 
@@ -173,8 +186,13 @@ def _ident(obj: K8sObject) -> Ident:
 def _by_kustomization(tree: FluxTree) -> dict[str, dict[Ident, K8sObject]]:
     out: dict[str, dict[Ident, K8sObject]] = {key: {} for key in tree.kustomizations}
     for obj in tree.objects:
-        out.setdefault(obj.kustomization, {})[_ident(obj)] = obj
+        if not obj.release:
+            out.setdefault(obj.kustomization, {})[_ident(obj)] = obj
     return out
+
+
+def _by_release(charts: Charts | None) -> dict[str, tuple[Release, dict[Ident, K8sObject]]]:
+    return {} if charts is None else {r.key: (r, {_ident(o): o for o in r.objects}) for r in charts.releases}
 
 
 def _yaml(body: dict[str, Any]) -> list[str]:
@@ -192,40 +210,72 @@ def _chart_note(old: FluxTree, new: FluxTree, before: K8sObject, after: K8sObjec
 
 
 def _where(obj: K8sObject) -> str:
-    return f"{obj.file}:{obj.line}"
+    return f"{obj.file}:{obj.line}" + (f" ({obj.template})" if obj.template else "")
 
 
-def compare(old: FluxTree, new: FluxTree, base: str, label: str, *, context: int = 3) -> TreeDiff:
-    """The changes from `old` (the tree at `base`) to `new`, per Flux Kustomization."""
-    olds, news, mask = _by_kustomization(old), _by_kustomization(new), Masker()
-    result: list[KustomizationChange] = []
+class _Differ:
+    def __init__(self, old: FluxTree, new: FluxTree, base: str, context: int):
+        self.old, self.new, self.base, self.context, self.mask = old, new, base, context, SecretTagger()
+
+    def objects(self, section: Section, a: dict[Ident, K8sObject], b: dict[Ident, K8sObject]) -> None:
+        for ident in sorted(set(a) | set(b)):
+            before, after = a.get(ident), b.get(ident)
+            if before is not None and after is not None and before.body == after.body:
+                continue
+            lines_a = _yaml(masked(before.body, self.mask)) if before is not None else []
+            lines_b = _yaml(masked(after.body, self.mask)) if after is not None else []
+            title = _title(ident)
+            diff = "".join(difflib.unified_diff(lines_a, lines_b, f"a/{title} ({self.base[:12]})",
+                                                f"b/{title} (working tree)", n=self.context))
+            notes = _chart_note(self.old, self.new, before, after) if before is not None and after is not None else ()
+            change = "added" if before is None else "removed" if after is None else "changed"
+            shown = after or before
+            section.objects.append(ObjectChange(ident, change, _where(shown) if shown else "", diff, notes))
+
+
+def _change(a: object, b: object) -> str:
+    return "added" if a is None else "removed" if b is None else "changed"
+
+
+def compare(old: FluxTree, new: FluxTree, base: str, label: str, *, old_charts: Charts | None = None,
+            new_charts: Charts | None = None, context: int = 3) -> TreeDiff:
+    """The changes from `old` (the tree at `base`) to `new`: per Flux Kustomization the objects it
+    applies from Git, then per HelmRelease the objects its chart renders (when both trees' charts
+    were rendered: `old_charts`, `new_charts`)."""
+    differ = _Differ(old, new, base, context)
+    result: list[Section] = []
+    olds, news = _by_kustomization(old), _by_kustomization(new)
     for key in sorted(set(olds) | set(news)):
         a, b = olds.get(key), news.get(key)
-        ks = KustomizationChange(key, "added" if a is None else "removed" if b is None else "changed")
-        a, b = a or {}, b or {}
+        ks = Section("Kustomization", key, _change(a, b))
         err_old, err_new = (t.kustomizations[key].build_error if key in t.kustomizations else None
                             for t in (old, new))
         if err_new and err_new != err_old:
             ks.notes.append(f"cannot be built now: {err_new}")
         elif err_old and not err_new:
             ks.notes.append(f"builds again (it failed before: {err_old})")
-        for ident in sorted(set(a) | set(b)):
-            before, after = a.get(ident), b.get(ident)
-            if before is not None and after is not None and before.body == after.body:
-                continue
-            lines_a = _yaml(masked(before.body, mask)) if before is not None else []
-            lines_b = _yaml(masked(after.body, mask)) if after is not None else []
-            title = _title(ident)
-            diff = "".join(difflib.unified_diff(lines_a, lines_b, f"a/{title} ({base[:12]})", f"b/{title} (working tree)",
-                                                n=context))
-            notes: tuple[str, ...] = ()
-            if before is not None and after is not None:
-                notes = _chart_note(old, new, before, after)
-            change = "added" if before is None else "removed" if after is None else "changed"
-            shown = after or before
-            ks.objects.append(ObjectChange(ident, change, _where(shown) if shown else "", diff, notes))
+        differ.objects(ks, a or {}, b or {})
         if ks.objects or ks.notes or ks.change != "changed":
             result.append(ks)
+    if old_charts is None or new_charts is None:
+        return TreeDiff(base, label, result)
+    rel_old, rel_new = _by_release(old_charts), _by_release(new_charts)
+    for key in sorted(set(rel_old) | set(rel_new)):
+        ra, rb = rel_old.get(key), rel_new.get(key)
+        hr = Section("HelmRelease", key, _change(ra, rb))
+        for side, got in (("at " + base[:12], ra), ("now", rb)):
+            if got is not None and not got[0].rendered:
+                why = got[0].unavailable or (got[0].render_error.message if got[0].render_error else
+                                             "its values do not pass the chart's schema")
+                hr.notes.append(f"not rendered {side}: {why}")
+        if hr.notes and ra is not None and rb is not None:
+            if ra[0].hr.body == rb[0].hr.body and ra[0].digest == rb[0].digest:
+                continue  # unchanged, and not rendered for the same reason on both sides: nothing to say
+            hr.notes.append("its rendered objects are not compared")  # one side is unknown: no false adds/removes
+        else:
+            differ.objects(hr, ra[1] if ra else {}, rb[1] if rb else {})
+        if hr.objects or hr.notes:
+            result.append(hr)
     return TreeDiff(base, label, result)
 
 
@@ -235,16 +285,20 @@ _SIGN = {"added": "+", "removed": "-", "changed": "~"}
 
 
 def _summary(d: TreeDiff) -> str:
-    if not d.kustomizations:
+    if not d.sections:
         return "no changes to the objects Flux applies"
-    return f"{d.changed_objects} object(s) changed in {len(d.kustomizations)} Flux Kustomization(s)"
+    kinds = [k.kind for k in d.sections]
+    parts = [f"{kinds.count('Kustomization')} Flux Kustomization(s)"]
+    if "HelmRelease" in kinds:
+        parts.append(f"{kinds.count('HelmRelease')} rendered HelmRelease(s)")
+    return f"{d.changed_objects} object(s) changed in " + " and ".join(parts)
 
 
 def text(d: TreeDiff) -> str:
     out = [f"homelab diff: {d.base[:12]} ({d.label}) -> working tree: {_summary(d)}"]
-    for ks in d.kustomizations:
+    for ks in d.sections:
         out.append("")
-        out.append(f"Kustomization {ks.key} ({ks.change})")
+        out.append(f"{ks.title} ({ks.change})")
         out.extend(f"  note: {n}" for n in ks.notes)
         for obj in ks.objects:
             extra = "".join(f"; {n}" for n in obj.notes)
@@ -256,9 +310,10 @@ def text(d: TreeDiff) -> str:
 def markdown(d: TreeDiff) -> str:
     """For a pull-request comment: a summary line, then one collapsible block per Kustomization."""
     out = [f"### `homelab diff` against `{d.base[:12]}` ({d.label})", "", _summary(d).capitalize() + "."]
-    for ks in d.kustomizations:
+    for ks in d.sections:
         names = ", ".join(f"{_SIGN[o.change]}{o.title}" for o in ks.objects)
-        out += ["", f"<details><summary>Kustomization <code>{ks.key}</code> ({ks.change}): {names}</summary>", ""]
+        rendered = ", rendered by its chart" if ks.kind == "HelmRelease" else ""
+        out += ["", f"<details><summary>{ks.kind} <code>{ks.key}</code>{rendered} ({ks.change}): {names}</summary>", ""]
         out += [f"- {n}" for n in ks.notes]
         for obj in ks.objects:
             extra = "".join(f"; {n}" for n in obj.notes)

@@ -15,7 +15,7 @@ bomb is one problem with its line, never expanded.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -165,6 +165,22 @@ def line_of(path: Path, doc_index: int, keys: Sequence[str | int]) -> int | None
     if not 0 <= doc_index < len(nodes) or nodes[doc_index] is None:
         return None
     return line_in(nodes[doc_index], keys)
+
+
+def declared_objects(folder: Path) -> Iterator[tuple[Path, DocInfo]]:
+    """Every document of every YAML file under `folder` that names a kind, as written (no build).
+
+    Files that do not parse are skipped: `homelab check` reports them.
+    """
+    files = sorted(p for p in folder.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()) if folder.is_dir() else []
+    for path in files:
+        try:
+            parsed = parse_yaml(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            continue
+        for doc in parsed.docs:
+            if doc.kind:
+                yield path, doc
 
 
 def load(text: str) -> Any:

@@ -4,42 +4,75 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 
 from homelab import __version__
-from homelab.checks.registry import all_ids
+from homelab.checks.registry import Rule, all_ids
 from homelab.checks.runner import Report
 from homelab.findings import Severity
+from homelab.terminal import MIN_LAST_COLUMN, wrap
 
 SARIF_LEVEL = {Severity.error: "error", Severity.warning: "warning", Severity.info: "note"}
 
 
-def text(report: Report) -> str:
+def text(report: Report, width: int | None = None) -> str:
+    """Findings grouped by file, one row per finding: line, severity, rule, message and hint.
+
+    `width` fits the report to a screen: the message and hint wrap in their column, or, when that
+    column would be narrower than `terminal.MIN_LAST_COLUMN`, go below the row (stacked). None keeps
+    every finding on one line (for grep, files and `--wide`).
+    """
     out: list[str] = []
     groups: dict[str, list] = defaultdict(list)
     for f in report.findings:
         groups[f.file or "(repository)"].append(f)
+    rule_w = max((len(f.rule) for f in report.findings), default=0)
+    lead = 2 + 5 + 2 + 7 + 1 + rule_w + 1  # "  LINE  SEVERITY RULE "
+    stacked = width is not None and width - lead < MIN_LAST_COLUMN
     for file, items in groups.items():
         out.append(file)
         for f in items:
-            where = f"{f.line}" if f.line else "-"
-            out.append(f"  {where:>5}  {f.severity.value:<7} {f.rule:<32} {f.message}")
+            row = f"  {f.line or '-':>5}  {f.severity.value:<7} {f.rule:<{rule_w}} "
+            if stacked:
+                out.append(row.rstrip())
+                row = " " * 9
+            indent = " " * len(row)
+            out += wrap(f.message, width, indent, first=row)
             if f.hint:
-                out.append(f"  {'':>5}  {'':<7} {'':<32} hint: {f.hint}")
+                out += wrap(f"hint: {f.hint}", width, indent + "      ", first=indent)
         out.append("")
     if report.waived:
         out.append("waived:")
         for f, w in report.waived:
-            out.append(f"  {f.location}  {f.rule}  {f.message}  (waiver at {w.file}:{w.line}: {w.reason})")
+            out += wrap(f"{f.location}  {f.rule}  {f.message}  (waiver at {w.file}:{w.line}: {w.reason})",
+                        width, " " * 4, first="  ")
         out.append("")
     for n in report.notes:
-        out.append(f"note: {n}")
+        out += wrap(f"note: {n}", width, " " * 6, first="")
     errors = sum(1 for f in report.findings if f.severity is Severity.error)
     warnings = sum(1 for f in report.findings if f.severity is Severity.warning)
     s = report.stats
     tree = f", {s['kustomizations']} Flux Kustomizations, {s['objects']} objects" if "objects" in s else ""
-    summary = (f"{errors} error(s), {warnings} warning(s), {len(report.waived)} waived; "
-               f"{len(report.rules_run)} rules{tree} in {s.get('seconds', 0):.2f}s")
-    out.append(("clean: " if report.exit_code == 0 else "") + summary)
+    verdict = (f"{'clean: ' if report.exit_code == 0 else ''}{errors} error(s), {warnings} warning(s), "
+               f"{len(report.waived)} waived")
+    run = f"{len(report.rules_run)} rules{tree} in {s.get('seconds', 0):.2f}s"
+    # The verdict stays the last line, whole, for whoever reads only that.
+    out += [f"{verdict}; {run}"] if width is None or len(verdict) + len(run) + 2 <= width else [run, verdict]
+    return "\n".join(out) + "\n"
+
+
+def rule_list(rules: Iterable[Rule], width: int | None = None) -> str:
+    """`--list-rules`: id, default severity, the command that reports it, and the summary (wrapped in its column)."""
+    rules = list(rules)
+    heads = [f"{r.id:<36} {r.severity.value:<7} {r.reported_by:<8} " for r in rules]
+    lead = max(map(len, heads), default=0)
+    stacked = width is not None and width - lead < MIN_LAST_COLUMN
+    out: list[str] = []
+    for head, r in zip(heads, rules):
+        if stacked:
+            out += [head.rstrip(), *wrap(r.summary, width, "    ")]
+        else:
+            out += wrap(r.summary, width, " " * lead, first=head)
     return "\n".join(out) + "\n"
 
 

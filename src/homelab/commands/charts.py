@@ -24,9 +24,9 @@ def command() -> None:
 def pull(ctx: Context, offline: bool) -> None:
     """Fetch every chart the Flux tree installs into the chart cache.
 
-    Each pinned chart is looked up in the cache, then in HOMELAB_CHART_MIRROR (a folder or an
-    http(s) URL), then in its own repository, and checked against the repository's digest before
-    it is stored. Exit 0 when every chart is in the cache afterwards, 1 when any could not be had
+    Each pinned chart is looked up in the cache, then in HOMELAB_CHART_MIRROR when it is set (a
+    folder or an http(s) URL that stands in for every repository), else in its own repository, and
+    checked against the repository's digest before it is stored. Exit 0 when every chart is in the cache afterwards, 1 when any could not be had
     (each is listed with the reason).
     """
     from homelab.charts import ChartArchive, ChartCache, Session, fetch

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from homelab import paths
+from homelab import paths, terminal
 from homelab.checks.settings import configured_excludes
 from homelab.context import Context, pass_ctx
 from homelab.errors import HomelabError
@@ -35,12 +35,13 @@ CACHE_FILE = paths.CHECK_CACHE
               "(otherwise only the cache and HOMELAB_CHART_MIRROR are read).")
 @click.option("--offline", is_flag=True, help="Never touch the network for charts (not even an http chart mirror).")
 @click.option("--no-cache", is_flag=True, help="Ignore and do not write .homelab/cache.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to a file.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to a file (text: one line per finding).")
 @click.option("--list-rules", is_flag=True, help="List every finding id (id, default severity, the command that reports it) and exit.")
+@terminal.wide_option
 @pass_ctx
 def command(ctx: Context, fmt: str, select: tuple[str, ...], ignore: tuple[str, ...], schemas: Path | None,
             kubernetes_version: str | None, infra: bool, exclude: tuple[str, ...], pull: bool, offline: bool,
-            no_cache: bool, output: Path | None, list_rules: bool) -> None:
+            no_cache: bool, output: Path | None, list_rules: bool, wide: bool) -> None:
     """Validate the repository offline: Flux tree, schemas, secrets, exposure, site agreement.
 
     Exit 0 when clean, 1 on findings, 2 on usage or config errors. Waive one finding with a comment
@@ -52,9 +53,10 @@ def command(ctx: Context, fmt: str, select: tuple[str, ...], ignore: tuple[str, 
     from homelab.registry import all_rules, expand
     from homelab.gitops import Cache
 
+    # Text fits the screen; a file (-o) gets one line per finding, like --wide.
+    width = None if output else terminal.width(wide=wide)
     if list_rules:
-        for r in all_rules().values():
-            click.echo(f"{r.id:<36} {r.severity.value:<7} {r.reported_by:<8} {r.summary}")
+        click.echo(rep.rule_list(all_rules().values(), width), nl=False)
         return
     sel, ign = expand(select), expand(ignore)
     if pull and offline:
@@ -72,7 +74,7 @@ def command(ctx: Context, fmt: str, select: tuple[str, ...], ignore: tuple[str, 
                                         kubernetes_version=kubernetes_version, infra=infra, pull=pull, offline=offline,
                                         exclude=configured_excludes(ctx.root) + exclude))
     cache.save()
-    text = {"text": rep.text, "json": rep.to_json, "sarif": rep.to_sarif}[fmt](report)
+    text = rep.text(report, width) if fmt == "text" else {"json": rep.to_json, "sarif": rep.to_sarif}[fmt](report)
     if output:
         write_atomic(output, text)
     else:

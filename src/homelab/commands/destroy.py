@@ -11,7 +11,7 @@ from homelab import paths
 from homelab.commands.up import make_pipeline, report_failure, report_terminated
 from homelab.context import Context, pass_ctx
 from homelab.pipeline import StageFailed
-from homelab.pipeline.preflight import check_tools
+from homelab.pipeline.preflight import check_tools, say_gaps
 from homelab.runlock import Terminated, exclusive_run
 
 # Stages whose results disappear with the VMs; the Packer template is kept (rebuilding it takes long).
@@ -45,14 +45,20 @@ def _destroy(ctx: Context, dry_run: bool, yes: bool) -> None:
             sys.exit(1)
     try:
         r.begin("destroy")
+        if dry_run:
+            r.say("dry run: nothing runs and nothing changes; this is what `homelab destroy` would do", "bold")
+            say_gaps(r, ["vms"], ["terraform"])
         problems = [] if dry_run else check_tools(["terraform"])
         if problems:
             raise StageFailed([StageFailed.single("destroy", m).problems[0] for m in problems])
         r.run(["terraform", "init", "-input=false"], cwd=paths.TERRAFORM_DIR)
         r.run(["terraform", "destroy", "-input=false", "-auto-approve"], cwd=paths.TERRAFORM_DIR)
-        if not dry_run:
+        if dry_run:
+            r.say(f"would destroy the K3s VMs {names}, once you type the lab's name; `homelab up` would then "
+                  "start again at the vms stage. Nothing was run or changed", "bold")
+        else:
             p.state.forget(*UNDONE_STAGES)
-        r.say("destroyed the K3s VMs; `homelab up` will start again at the vms stage", "green")
+            r.say("destroyed the K3s VMs; `homelab up` will start again at the vms stage", "green")
     except StageFailed as exc:
         report_failure(exc)
         sys.exit(1)

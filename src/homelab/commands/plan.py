@@ -11,17 +11,26 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from homelab import paths
 from homelab.context import Context, pass_ctx
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from rich.console import Console
+
+    from homelab.gitops import Cache
+    from homelab.plan.model import CheckSummary, Validation
+
 CHECK_CACHE = paths.CHECK_CACHE  # the file `homelab check` uses
 PLAN_CACHE = paths.PLAN_CACHE
 
 
-def _locator(ctx: Context):
+def _locator(ctx: Context) -> Callable[[tuple], tuple[str | None, int | None]]:
     """file:line of a key path in homelab.yaml, parsing it (again, with lines) only when a finding asks."""
     doc = None
 
@@ -38,52 +47,73 @@ def _locator(ctx: Context):
     return locate
 
 
-def check_summary(ctx: Context, cache, *, pull: bool = False, offline: bool = False) -> dict:
+def check_summary(ctx: Context, cache: Cache, *, pull: bool = False, offline: bool = False) -> CheckSummary:
     """`homelab check` as it runs by default (rules, and the excludes of [tool.homelab.check]), summarised:
     counts and the first findings."""
     from homelab.checks import Options, run_checks
     from homelab.checks.settings import configured_excludes
+    from homelab.plan.model import CheckFindingRow, CheckSummary, FindingRow
 
     report = run_checks(ctx.root, ctx.cfg, cache=cache, options=Options(exclude=configured_excludes(ctx.root),
                                                                         pull=pull, offline=offline),
                         config_file=ctx.config_path.name)
     errors = [f for f in report.findings if f.severity.value == "error"]
     warnings = [f for f in report.findings if f.severity.value == "warning"]
-    return {"available": True, "errors": len(errors), "warnings": len(warnings), "waived": len(report.waived),
-            "top": [{**f.to_dict(), "location": f.location} for f in (errors + warnings)[:5]]}
+    return CheckSummary(errors=len(errors), warnings=len(warnings), waived=len(report.waived),
+                        top=[CheckFindingRow(**FindingRow.of(f).model_dump(), location=f.location) for f in (errors + warnings)[:5]])
 
 
-def validation(ctx: Context, cache, run_check: bool, *, pull: bool = False, offline: bool = False) -> dict:
+def validation(ctx: Context, cache: Cache, run_check: bool, *, pull: bool = False, offline: bool = False) -> Validation:
     from homelab import render
+    from homelab.plan.model import GlueDrift, FindingRow, Unavailable, Validation
 
-    glue = [{"path": d.path, "state": d.state} for d in render.check(ctx.cfg, ctx.root)]
-    check = check_summary(ctx, cache, pull=pull, offline=offline) if run_check else {"available": False, "reason": "skipped (--no-check)"}
-    placeholders = [f.to_dict() for f in ctx.placeholders()]
-    return {"config": "valid", "glue": glue, "check": check, "placeholders": placeholders}
+    glue = [GlueDrift(path=d.path, state=d.state) for d in render.check(ctx.cfg, ctx.root)]
+    check = check_summary(ctx, cache, pull=pull, offline=offline) if run_check else Unavailable(reason="skipped (--no-check)")
+    placeholders = [FindingRow.of(f) for f in ctx.placeholders()]
+    return Validation(glue=glue, check=check, placeholders=placeholders)
+
+
+def _console(wide: bool) -> Console:
+    """The terminal view's console: the terminal's width (COLUMNS when set; 80 in a pipe), or 200 with --wide."""
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False, emoji=False, width=200 if wide else None)
 
 
 @click.command("plan")
-@click.option("-f", "--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table", show_default=True,
-              help="Rich tables for people, JSON (schema/plan.schema.json) or Markdown.")
+@click.option("-f", "--format", "fmt", type=click.Choice(["table", "json", "markdown", "html"]), default="table",
+              show_default=True,
+              help="Tables for people, JSON (schema/plan.schema.json), Markdown, or one self-contained HTML page.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the plan into FILE instead of printing it (the way to get the HTML page).")
 @click.option("--diagram", "diagram_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write Mermaid diagrams (architecture, provisioning flow) into DIR; SVG too when mmdc is installed.")
 @click.option("--strict", is_flag=True, help="Also exit 1 when a failure drill or the tree's budget finds an error.")
 @click.option("--check/--no-check", "run_check", default=True, show_default=True,
               help="Include a summary of `homelab check` (its first run on a fresh clone scans every file; later runs are cached).")
 @click.option("-v", "--verbose", is_flag=True, help="Show every drill answer, not only warnings and errors.")
+@click.option("--wide", is_flag=True, help="Lay tables out 200 columns wide instead of fitting the terminal (or COLUMNS).")
+@click.option("--schema", "print_schema", is_flag=True,
+              help="Print the JSON Schema of `--format json` (the committed copy is schema/plan.schema.json) and exit.")
 @click.option("--pull", is_flag=True, help="Download charts missing from the cache from their own repositories.")
 @click.option("--offline", is_flag=True, help="Never touch the network for charts (not even an http chart mirror).")
 @pass_ctx
-def command(ctx: Context, fmt: str, diagram_dir: Path | None, strict: bool, run_check: bool, verbose: bool,
-            pull: bool, offline: bool) -> None:
+def command(ctx: Context, fmt: str, output: Path | None, diagram_dir: Path | None, strict: bool, run_check: bool,
+            verbose: bool, wide: bool, print_schema: bool, pull: bool, offline: bool) -> None:
     """Validate and show the whole lab: hosts, VMs, addresses, routes, storage, and failure drills.
 
     Exit 0 when the repository is valid (drill warnings and errors are reported), 1 when glue files
     are stale or `homelab check` finds errors (or, with --strict, when a drill finds an error),
     2 when homelab.yaml is invalid.
     """
+    if print_schema:
+        from homelab.plan.model import json_schema
+
+        click.echo(json.dumps(json_schema(), indent=2, sort_keys=True))
+        return
     from homelab import plan as plan_mod
     from homelab.gitops import Cache
+    from homelab.plan import output as views
     from homelab.plan import tree as tree_mod
 
     cfg = ctx.cfg
@@ -101,31 +131,55 @@ def command(ctx: Context, fmt: str, diagram_dir: Path | None, strict: bool, run_
         pass  # a read-only checkout still gets its plan, only slower next time
     report = plan_mod.build(cfg, ctx.root, config_file=str(ctx.config_path), locate=_locator(ctx),
                             validation=checked, workload=workload, tree=tree)
+    text: str | None = None
     if fmt == "json":
-        click.echo(json.dumps(report, indent=2))
+        text = json.dumps(report.model_dump(mode="json"), indent=2) + "\n"
     elif fmt == "markdown":
-        click.echo(plan_mod.output.markdown(report, verbose=verbose), nl=False)
-    else:
-        from rich.console import Console
+        text = views.markdown(report, verbose=verbose)
+    elif fmt == "html":
+        from homelab.plan import html
 
-        plan_mod.output.print_table(report, Console(highlight=False, soft_wrap=False, emoji=False), verbose=verbose)
+        text = html.page(report, cfg, root=ctx.root, out_dir=(output.parent if output else Path.cwd()).resolve(),
+                         verbose=verbose)
+    elif output is None:
+        console = _console(wide)
+        views.print_table(report, console, verbose=verbose)
+    else:
+        console = _console(wide)
+        with console.capture() as captured:
+            views.print_table(report, console, verbose=verbose)
+        text = captured.get()
+    if output is not None and text is not None:
+        from homelab.atomicfile import write_atomic
+        from homelab.errors import HomelabError
+
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(output, text)  # a failed run leaves no half-written page
+        except OSError as exc:
+            raise HomelabError.single(str(output), f"cannot write the plan: {exc.strerror}",
+                                      hint="choose a folder you can write to") from None
+        click.echo(f"wrote {output}", err=True)
+    elif text is not None:
+        click.echo(text, nl=False)
     if diagram_dir is not None:
         from homelab.plan import mermaid
 
         for line in mermaid.write(report, cfg, diagram_dir):
             click.echo(line, err=True)
-    v = report["validation"]
-    summary = report["summary"]
+    v, summary = report.validation, report.summary
     why = []
-    if v["glue"]:
+    if v.glue:
         why.append("glue files are stale (run `homelab render`)")
-    if v["check"].get("available") and v["check"]["errors"]:
-        why.append(f"`homelab check` found {v['check']['errors']} error(s)")
-    if strict and (summary["drill_errors"] or summary["tree_errors"]):
+    if v.check.available and v.check.errors:
+        why.append(f"`homelab check` found {v.check.errors} error(s)")
+    if strict and (summary.drill_errors or summary.tree_errors):
         why.append("--strict: a drill or the resource budget found an error")
-    if fmt == "table":
-        click.echo(("exit 1: " + "; ".join(why)) if why else
-                   "exit 0: the repository is valid" + ("" if strict or not summary["drill_errors"] else
-                                                        " (drill errors are risks to weigh; --strict fails on them)"))
+    if fmt == "table" and output is None:
+        from rich.text import Text
+
+        console.print(Text(("exit 1: " + "; ".join(why)) if why else
+                           "exit 0: the repository is valid" + ("" if strict or not summary.drill_errors else
+                                                                " (drill errors are risks to weigh; --strict fails on them)")))
     if why:
         sys.exit(1)

@@ -72,11 +72,19 @@ class Networks(Strict):
     """The K3s VLAN (the seed's VLAN 10, 192.168.10.0/24); the VMs and the MetalLB pool live here."""
 
 
+PROXMOX_API_PORT = 8006
+
+
+def _default_api_endpoint(address: IPv4Address | None) -> AnyHttpUrl | None:
+    # None only when the address itself is invalid, which is then the error reported.
+    return AnyHttpUrl(f"https://{address}:{PROXMOX_API_PORT}/") if address is not None else None
+
+
 class ProxmoxHost(Strict):
     address: IPv4Address
     """The host's management address."""
-    api_endpoint: AnyHttpUrl
-    """The Proxmox API, e.g. `https://192.168.1.2:8006/`."""
+    api_endpoint: AnyHttpUrl = Field(default_factory=lambda data: _default_api_endpoint(data.get("address")))
+    """The Proxmox API, e.g. `https://192.168.1.2:8006/`; left out, `https://<address>:8006/`."""
     node_name: DnsLabel
     """The Proxmox node name (as shown in the cluster, usually the hostname)."""
     storage: str = "local-zfs"

@@ -6,12 +6,14 @@ at the key's line. `homelab validate` (and every command that loads homelab.yaml
 
 from __future__ import annotations
 
+import difflib
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from ipaddress import IPv4Address, IPv4Network
+from zoneinfo import available_timezones
 
 from homelab.registry import Rule, declare
-from homelab.config.model import Exposure, HomelabConfig
+from homelab.config.model import PROXMOX_API_PORT, Exposure, HomelabConfig
 from homelab.findings import Finding
 
 Path = tuple[str | int, ...]
@@ -155,7 +157,33 @@ def services(cfg: HomelabConfig) -> Iterator[RuleError]:
         seen[fqdn] = name
 
 
-ALL_RULES = (subnets, unique_addresses, placement, identities, cluster, services)
+@config_rule("config/timezone", "site.timezone is a zone of the IANA time zone database")
+def timezone(cfg: HomelabConfig) -> Iterator[RuleError]:
+    zones = available_timezones()
+    tz = cfg.site.timezone
+    if tz not in zones:
+        close = difflib.get_close_matches(tz, sorted(zones), n=1)
+        yield (("site", "timezone"), f"'{tz}' is not a time zone of the IANA database",
+               f"did you mean '{close[0]}'?" if close else "use a name like Europe/Berlin or America/New_York "
+               "(`timedatectl list-timezones` lists them)")
+
+
+@config_rule("config/api-endpoint", "each Proxmox host's api_endpoint is on that host's own address")
+def api_endpoints(cfg: HomelabConfig) -> Iterator[RuleError]:
+    for name, host in cfg.proxmox.hosts.items():
+        url_host = (host.api_endpoint.host or "").strip("[]")
+        try:
+            endpoint = IPv4Address(url_host)
+        except ValueError:
+            continue  # a DNS name (e.g. for a certificate of its own) cannot be checked offline
+        # Loopback is a tunnel or port forward to the host (`ssh -L 8006:localhost:8006 pve1`).
+        if endpoint != host.address and not endpoint.is_loopback:
+            yield (("proxmox", "hosts", name, "api_endpoint"),
+                   f"{host.api_endpoint} is not on {name}'s address {host.address}",
+                   f"use https://{host.address}:{PROXMOX_API_PORT}/, or leave api_endpoint out: that is its default")
+
+
+ALL_RULES = (subnets, unique_addresses, placement, identities, cluster, services, timezone, api_endpoints)
 
 
 def check(cfg: HomelabConfig, file: str, locate: Locate) -> list[Finding]:

@@ -15,13 +15,14 @@ Assumptions, stated once (docs/architecture.md repeats them):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from homelab.config import HomelabConfig
 from homelab.config.model import Exposure, K3sNode, NodeRole
+from homelab.drills.fixes import Fix, Trial
 from homelab.drills.scenarios import Scenario
-from homelab.drills.workload import PodGroup, Workload
+from homelab.drills.workload import PodGroup, Volume, Workload
 from homelab.registry import declare, get
 from homelab.findings import Finding, Severity
 
@@ -58,7 +59,7 @@ def _cores(millis: float) -> str:
     return f"{millis / 1000:.2f}".rstrip("0").rstrip(".")
 
 
-def _names(items) -> str:
+def _names(items: Iterable[str]) -> str:
     items = sorted(items)
     return ", ".join(items) if items else "none"
 
@@ -69,8 +70,17 @@ class Lab:
 
     cfg: HomelabConfig
     locate: Locate
+    trial: Trial | None = None   # None while a fix is being tried: the replay offers no fixes of its own
 
-    def finding(self, rule: str, sev: Severity, message: str, hint: str = "", at: tuple = ()) -> Finding:
+    def finding(self, rule: str, sev: Severity, message: str, hint: str = "", at: tuple = (), *,
+                fixes: tuple[Fix, ...] = (), unfixable: str = "") -> Finding:
+        """A finding whose hint offers the `fixes` that were tried and work, then the advice in `hint` (changes
+        outside homelab.yaml, which cannot be tried); `unfixable` replaces the fixes when none works."""
+        if fixes and self.trial is not None:
+            working = [f.text for f in self.trial.working(fixes, rule, sev)]
+            hint = "; or ".join([*(working or ([unfixable] if unfixable else [])), *([hint] if hint else [])])
+        elif fixes:
+            hint = "; or ".join([*(f.text for f in fixes), *([hint] if hint else [])])
         file, line = self.locate(at)
         return get(rule).finding(message, file, line, hint, severity=sev)
 
@@ -146,14 +156,54 @@ def etcd_quorum(lab: Lab, scn: Scenario, wl: Workload) -> list[Finding]:
         hint = "two servers tolerate no failure (quorum is 2 of 2): run three servers, one per failure domain"
         at = ("k3s", "nodes", lab.node_index(down[-1].name), "role")
     else:
-        other_hosts = sorted(set(lab.cfg.proxmox.hosts) - set(scn.hosts_down))
         move = down[-1]
-        hint = (f"one server per failure domain, or a third host: {_names(s.name for s in down)} share "
-                f"{_names(scn.hosts_down) if scn.hosts_down else 'this failure'}; move {move.name} "
-                f"(k3s.nodes[{lab.node_index(move.name)}].host) to {' or '.join(other_hosts) or 'another host'}, or add a third "
-                f"Proxmox host for it")
         at = ("k3s", "nodes", lab.node_index(move.name), "host")
+        return [lab.finding(rule, Severity.error, msg, at=at, fixes=server_moves(lab, down),
+                            unfixable=no_server_placement(lab, scn))]
     return [lab.finding(rule, Severity.error, msg, hint, at)]
+
+
+def server_moves(lab: Lab, down: list[K3sNode]) -> tuple[Fix, ...]:
+    """Placements to try: each lost server moved to each other host, then the servers spread so that no host
+    holds more than etcd can lose."""
+    cfg = lab.cfg
+    hosts = list(cfg.proxmox.hosts)
+    fixes = [Fix(f"move {s.name} to {h} (k3s.nodes[{lab.node_index(s.name)}].host: {h})",
+                 ((("k3s", "nodes", lab.node_index(s.name), "host"), h),))
+             for s in reversed(down) for h in hosts if h != s.host]
+    servers = cfg.k3s.servers
+    allowed = len(servers) - (len(servers) // 2 + 1)   # servers one host may hold so that losing it keeps quorum
+    if allowed < 1 or allowed * len(hosts) < len(servers):
+        return tuple(fixes)   # no spread exists; the single moves are still tried (and fail)
+    count = {h: sum(1 for s in servers if s.host == h) for h in hosts}
+    moves: list[tuple[K3sNode, str]] = []
+    for s in reversed(servers):   # the first server initialises the cluster: move the others first
+        if count[s.host] > allowed:
+            target = min(hosts, key=count.__getitem__)
+            count[s.host] -= 1
+            count[target] += 1
+            moves.append((s, target))
+    if len(moves) > 1:
+        moves.reverse()
+        fixes.append(Fix("move " + " and ".join(f"{s.name} to {t}" for s, t in moves),
+                         tuple((("k3s", "nodes", lab.node_index(s.name), "host"), t) for s, t in moves)))
+    return tuple(fixes)
+
+
+def no_server_placement(lab: Lab, scn: Scenario) -> str:
+    """What to say when no placement tried survives: that none exists on these hosts, and the real options."""
+    cfg = lab.cfg
+    servers, hosts = cfg.k3s.servers, list(cfg.proxmox.hosts)
+    needed = len(servers) // 2 + 1
+    lost = _names(scn.hosts_down) if scn.hosts_down else _names(scn.nodes_down)
+    if (len(servers) - needed) * len(hosts) >= len(servers):
+        return (f"spread the servers so that no Proxmox host holds more than {len(servers) - needed}: the moves tried "
+                "here leave a host without room for the moved VM (`homelab validate` says which)")
+    return (f"no placement of {len(servers)} K3s servers on {len(hosts)} Proxmox host(s) ({', '.join(hosts)}) survives "
+            f"losing one: some host always holds {-(-len(servers) // len(hosts))} of them and etcd needs {needed} "
+            f"running. Options: add a Proxmox host to proxmox.hosts and move a server there (one server per host); "
+            f"run another etcd voter (a K3s server) on a machine that is none of {', '.join(hosts)}; or accept the "
+            f"risk: while {lost} is down the Kubernetes API stops (running pods keep serving) until it returns")
 
 
 def api_endpoint(lab: Lab, scn: Scenario, wl: Workload) -> list[Finding]:
@@ -180,26 +230,40 @@ def proxmox_quorum(lab: Lab, scn: Scenario, wl: Workload) -> list[Finding]:
     expected = len(hosts) + (1 if qdev else 0)
     needed = expected // 2 + 1
     found: list[Finding] = []
-    if qdev and len(hosts) % 2 == 1:
-        found.append(lab.finding(rule, Severity.warning,
-                                 f"a QDevice with {len(hosts)} (an odd number of) Proxmox hosts: corosync recommends it "
-                                 "only for an even number of nodes", "set pi.qdevice: false", ("pi", "qdevice")))
+    qdevice_on = (Fix("set pi.qdevice: true so one host and the Pi are enough", ((("pi", "qdevice"), True),)),)
     if scn.power_restored:
         voters = f"{needed} of {expected} votes ({', '.join(hosts)}{' and the Pi' if qdev else ''})"
         sev = Severity.warning if needed >= len(hosts) + (1 if qdev else 0) else Severity.info
         msg = f"after power returns Proxmox starts on-boot VMs only once the cluster is quorate: {voters}"
-        hint = "" if sev is Severity.info else "set pi.qdevice: true so one host and the Pi are enough"
-        return found + [lab.finding(rule, sev, msg + ("; every host must come back first" if sev is Severity.warning else ""),
-                                    hint, ("pi", "qdevice") if hint else ())]
+        if sev is Severity.info:
+            return found + [lab.finding(rule, sev, msg)]
+        return found + [lab.finding(rule, sev, msg + "; every host must come back first", at=("pi", "qdevice"),
+                                    fixes=qdevice_on if not qdev else (), unfixable="add a Proxmox host",
+                                    hint="" if not qdev else "add a Proxmox host")]
     votes = len(hosts) - len(scn.hosts_down) + (1 if qdev and not scn.pi_down else 0)
     if votes >= needed:
         return found + [lab.finding(rule, Severity.info, f"the Proxmox cluster stays quorate: {votes} of {expected} votes, "
                                     f"{needed} needed")]
     msg = (f"the Proxmox cluster loses quorum: {votes} of {expected} votes, {needed} needed; /etc/pve turns read-only, "
            "running VMs keep running but none can be started, stopped or changed, and a host that reboots starts none")
-    hint = ("set pi.qdevice: true: the Pi's corosync-qnetd gives the tie-breaking third vote" if len(hosts) == 2 and not qdev
-            else "add a vote: another Proxmox host, or a QDevice on a machine that is not one of the hosts")
-    return found + [lab.finding(rule, Severity.warning, msg, hint, ("pi", "qdevice"))]
+    tiebreak = Fix("set pi.qdevice: true: the Pi's corosync-qnetd gives the tie-breaking vote", ((("pi", "qdevice"), True),))
+    return found + [lab.finding(rule, Severity.warning, msg, "add a vote: another Proxmox host, or a QDevice on a machine "
+                                "that is not one of the hosts", ("pi", "qdevice"), fixes=() if qdev else (tiebreak,))]
+
+
+def facts(lab: Lab) -> list[Finding]:
+    """Findings about the config itself, true whatever fails: reported once, above the drills."""
+    cfg = lab.cfg
+    hosts = list(cfg.proxmox.hosts)
+    found = []
+    if cfg.pi.qdevice and len(hosts) > 1 and len(hosts) % 2 == 1:
+        found.append(lab.finding("drill/proxmox-quorum", Severity.warning,
+                                 f"a QDevice with {len(hosts)} (an odd number of) Proxmox hosts: corosync recommends it only "
+                                 "for an even number of nodes (with an odd number it adds no tolerance and, with the "
+                                 "ffsplit algorithm, can tie the cluster)", at=("pi", "qdevice"),
+                                 fixes=(Fix("set pi.qdevice: false", ((("pi", "qdevice"), False),)),),
+                                 unfixable="set pi.qdevice: false and check the Proxmox votes the drills report"))
+    return found
 
 
 # ------------------------------------------------------------------------------------------ Longhorn
@@ -221,20 +285,20 @@ def longhorn(lab: Lab, scn: Scenario, wl: Workload) -> list[Finding]:
     at_risk = [c for c in counts if c <= len(down)]
     if at_risk:
         r = min(at_risk)
-        named = [f"{v.namespace}/{v.name}" for v in vols if (v.replicas or default) <= len(down)]
+        named = [f"{v.namespace}/{v.name}" for v in unreadable(lab, scn, wl)]
         what = f" ({len(named)} in the tree: {', '.join(named)})" if named else ""
         share = f", which all run on {_names(scn.hosts_down)}" if scn.hosts_down and len(down) > 1 else ""
         msg = (f"Longhorn volumes with {r} replica(s) may become unreadable{what}: Longhorn only keeps replicas on different "
                f"nodes, so it may put all of a volume's replicas on {_names(down)}{share}; such a volume is unreadable "
                f"until {lab.comes_back(scn)} returns")
-        if r == 1:
-            hint, at = "set longhorn.replicas: 2 so every volume keeps a copy on another node", ("longhorn", "replicas")
-        else:
-            hint = ("make the Proxmox host Longhorn's failure domain: label each node topology.kubernetes.io/zone=<its "
-                    "Proxmox host> so replica zone anti-affinity spreads replicas across hosts, or place at most "
-                    f"{r - 1} node(s) per host, or raise longhorn.replicas to {len(down) + 1}")
-            at = ("longhorn", "replicas")
-        found.append(lab.finding("drill/longhorn-readable", Severity.error, msg, hint, at))
+        raise_to = len(down) + 1
+        fixes = (Fix(f"set longhorn.replicas: {raise_to} so every volume keeps a copy on another node"
+                     + (" (volumes whose StorageClass sets numberOfReplicas keep theirs)" if any(v.replicas for v in vols) else ""),
+                     ((("longhorn", "replicas"), raise_to),)),) if raise_to <= len(cfg.k3s.nodes) else ()
+        hint = "" if r == 1 else ("make the Proxmox host Longhorn's failure domain: label each node topology.kubernetes.io/zone="
+                                  "<its Proxmox host> so replica zone anti-affinity spreads replicas across hosts, or place "
+                                  f"at most {r - 1} node(s) per host")
+        found.append(lab.finding("drill/longhorn-readable", Severity.error, msg, hint, ("longhorn", "replicas"), fixes=fixes))
     else:
         found.append(lab.finding("drill/longhorn-readable", Severity.info,
                                  f"every volume stays readable: {min(counts)}+ replicas on different nodes, "
@@ -258,6 +322,13 @@ def longhorn(lab: Lab, scn: Scenario, wl: Workload) -> list[Finding]:
                                      "set the Longhorn HelmRelease value defaultSettings.nodeDownPodDeletionPolicy: "
                                      "delete-both-statefulset-and-deployment-pod"))
     return found
+
+
+def unreadable(lab: Lab, scn: Scenario, wl: Workload) -> list[Volume]:
+    """The tree's volumes whose replicas may all sit on the nodes that are down (Longhorn spreads over nodes only)."""
+    if scn.power_restored or not scn.nodes_down:
+        return []
+    return [v for v in wl.volumes if (v.replicas or lab.cfg.longhorn.replicas) <= len(scn.nodes_down)]
 
 
 # ------------------------------------------------------------------------------------------ capacity
@@ -429,23 +500,53 @@ def recovery_order(lab: Lab, scn: Scenario, wl: Workload, *, flux_levels: list[l
 
 # ------------------------------------------------------------------------------------------ routes
 
-def route_outcomes(lab: Lab, scn: Scenario) -> list[dict]:
-    """What a user of each route sees in this scenario: `{service, host, sees, severity}`."""
+SSO_PROVIDER = "authentik"   # the service (and chart release) that answers forward auth
+
+
+def route_outcomes(lab: Lab, scn: Scenario, wl: Workload) -> list[dict]:
+    """What a user of each route sees in this scenario: `{service, host, sees, severity, because}`.
+
+    Derived from the drill's other answers, so the Users column cannot contradict them: a route is down when
+    etcd has lost quorum (nothing heals), when a volume its pods need may be unreadable, or, for an SSO route,
+    when the SSO provider's volumes (Authentik's PostgreSQL) may be; a LAN name is gone when its only
+    resolver, the Pi, is down."""
     cfg = lab.cfg
     survivors = _names(n.name for n in lab.survivors(scn)) or "no node"
+    lost = unreadable(lab, scn, wl)
+    provider_host = cfg.fqdn(SSO_PROVIDER) if SSO_PROVIDER in cfg.services else ""
+    provider_lost = [v for v in (wl.volumes_behind(provider_host) if provider_host else []) if v in lost] or \
+        [v for v in lost if v.release == SSO_PROVIDER]
+    # with no volume known, Longhorn's answer is about the replica count alone, and so is this one
+    blind = not wl.volumes and bool(scn.nodes_down) and not scn.power_restored and \
+        cfg.longhorn.replicas <= len(scn.nodes_down)
+    unknown = "the Flux tree names no Longhorn volume" if wl.known else "the Flux tree was not read"
     out = []
     for name, svc in cfg.services.items():
         lan, sso = svc.on_lan, svc.requires_sso
-        sev = Severity.info
+        host = cfg.fqdn(name)
+        own_lost = [v for v in wl.volumes_behind(host) if v in lost]
+        sev, because = Severity.info, []
         if scn.nodes_down and lab.etcd_lost(scn):
             sees = (f"works only if its pods and Traefik already ran on {survivors}; otherwise 502/504 from Traefik "
                     f"(or no answer) until {lab.comes_back(scn)} returns")
-            sev = Severity.error
+            sev, because = Severity.error, ["drill/etcd-quorum"]
+        elif own_lost:
+            sees = (f"down if its volume {_names(f'{v.namespace}/{v.name}' for v in own_lost)} is unreadable (all its "
+                    f"replicas on {_names(scn.nodes_down)}) until {lab.comes_back(scn)} returns")
+            sev, because = Severity.error, ["drill/longhorn-readable"]
+        elif sso and provider_lost and name != SSO_PROVIDER:
+            sees = (f"login fails if {SSO_PROVIDER}'s database volume {_names(f'{v.namespace}/{v.name}' for v in provider_lost)} "
+                    f"is unreadable until {lab.comes_back(scn)} returns: forward auth answers 5xx")
+            sev, because = Severity.error, ["drill/longhorn-readable"]
+        elif blind:
+            sees = (f"down until {lab.comes_back(scn)} returns if its data" + (" or Authentik's database" if sso else "")
+                    + f" is on Longhorn with all replicas on {_names(scn.nodes_down)} ({unknown}, so which cannot be told)")
+            sev, because = Severity.warning, ["drill/longhorn-readable"]
         elif scn.nodes_down:
             sees = (f"502/503 for about {EVICTION_SECONDS // 60} minutes if its pods ran on {_names(scn.nodes_down)} "
                     "(evicted after the node is unreachable), then works" + ("; login waits for Authentik too" if sso else ""))
         elif scn.pi_down and lan and lab.pi_resolves_lan():
-            sees, sev = "'server not found': the name no longer resolves", Severity.warning
+            sees, sev, because = "'server not found': the name no longer resolves", Severity.warning, ["drill/lan-dns"]
         elif scn.pi_down and not lan:
             sees = "works from the internet (Cloudflare DNS); from the LAN only through another resolver"
         elif scn.internet_down:
@@ -455,13 +556,13 @@ def route_outcomes(lab: Lab, scn: Scenario) -> list[dict]:
             sees = "down until the recovery order completes" + (", then the Authentik login" if sso else "")
         else:
             sees = "works"
-        out.append({"service": name, "host": cfg.fqdn(name), "sees": sees, "severity": sev.value})
+        out.append({"service": name, "host": host, "sees": sees, "severity": sev.value, "because": because})
     return out
 
 
 def routes(lab: Lab, scn: Scenario, wl: Workload) -> list[Finding]:
     """One finding per drill: the routes grouped by what their users see."""
-    outcomes = route_outcomes(lab, scn)
+    outcomes = route_outcomes(lab, scn, wl)
     if not outcomes:
         return []
     groups: dict[str, list[str]] = {}

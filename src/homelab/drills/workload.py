@@ -39,6 +39,16 @@ class Volume:
     file: str | None = None
     line: int | None = None
 
+    @property
+    def release(self) -> str:
+        """The chart release (or PVC) the volume belongs to: `authentik` of `authentik:postgresql.primary.persistence`."""
+        return self.name.partition(":")[0]
+
+    @property
+    def component(self) -> str:
+        """The chart component that holds it: `postgresql` of `authentik:postgresql.primary.persistence`."""
+        return self.name.partition(":")[2].split(".", 1)[0]
+
 
 @dataclass(frozen=True)
 class Certificate:
@@ -61,13 +71,38 @@ class Certificate:
 
 
 @dataclass(frozen=True)
+class RouteBackend:
+    """A host served by a route in the tree, and the Services behind it."""
+
+    host: str
+    namespace: str
+    services: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Workload:
     pods: tuple[PodGroup, ...] = ()
     volumes: tuple[Volume, ...] = ()
     certificates: tuple[Certificate, ...] = ()
+    routes: tuple[RouteBackend, ...] = ()    # hosts of the tree's routes and their backend Services
     longhorn_settings: dict[str, str] = field(default_factory=dict)  # the Longhorn chart's defaultSettings
     source: str = ""             # where it came from, e.g. "kubernetes/clusters/homelab"; "" when unknown
 
     @property
     def known(self) -> bool:
         return bool(self.source)
+
+    def volumes_behind(self, host: str) -> list[Volume]:
+        """The Longhorn volumes the pods behind a route's host need: those of the chart release its backend
+        Service belongs to (`grafana` for `grafana`, `authentik:postgresql…` for `authentik-server`); where a
+        release holds volumes of several components (`kube-prometheus-stack:prometheus…` and `…:alertmanager…`),
+        only the component the Service is named after; and a claim of a StatefulSet an operator names after the
+        Service's object (`prometheus-kube-prometheus-stack-prometheus` for `kube-prometheus-stack-prometheus`)."""
+        out: list[Volume] = []
+        for route in (r for r in self.routes if r.host == host):
+            for svc in route.services:
+                mine = [v for v in self.volumes if v.namespace == route.namespace
+                        and (svc == v.release or svc.startswith(v.release + "-") or v.name.endswith("-" + svc))]
+                named = [v for v in mine if v.component and svc == f"{v.release}-{v.component}"]
+                out += [v for v in named or mine if v not in out]
+        return out

@@ -40,24 +40,30 @@ def run_pipeline(p: PipelineContext, *, from_stage: str | None = None, only: str
         r.say("every stage is done; nothing to do (use --from STAGE or --only STAGE to run one again)", "green")
         return []
     ran: list[str] = []
+    would = "would " if r.dry_run else ""
+    if r.dry_run:
+        r.say("dry run: nothing runs and nothing changes; this is what `homelab up` would do", "bold")
     try:
         r.begin("preflight")
-        r.say(f"▶ preflight: check what {', '.join(s.name for s in stages) or 'every stage'} need", "bold cyan")
+        checked = [s.name for s in stages or STAGES]
+        r.say(f"▶ preflight: {would}check what {the_stages(checked)} need{'s' if len(checked) == 1 else ''}",
+              "bold cyan")
         run_preflight(p, stages or list(STAGES))
         ran.append("preflight")
         for stage in STAGES:
             if stage not in stages:
                 rec = p.state.get(stage.name)
                 if not forced and rec:  # a plain run says what it is not repeating
-                    r.say(f"✓ {stage.name}: done ({rec.finished}); skipped", "dim")
+                    r.say(f"✓ {stage.name}: done ({rec.finished}); {'would be ' if r.dry_run else ''}skipped", "dim")
                 continue
             r.begin(stage.name)
             if not forced and stage.is_done(p):
                 rec = p.state.get(stage.name)
-                r.say(f"✓ {stage.name}: done{f' ({rec.finished})' if rec else ''}; skipped", "dim")
+                r.say(f"✓ {stage.name}: done{f' ({rec.finished})' if rec else ''}; {'would be ' if r.dry_run else ''}skipped",
+                      "dim")
                 p.state.mark_done(stage.name, stage.fingerprint(p))
                 continue
-            r.say(f"▶ {stage.name}: {stage.summary}", "bold cyan")
+            r.say(f"▶ {stage.name}: {would}{stage.summary}", "bold cyan")
             try:
                 stage.run(p)
             except (StageFailed, Terminated, KeyboardInterrupt) as exc:
@@ -70,4 +76,14 @@ def run_pipeline(p: PipelineContext, *, from_stage: str | None = None, only: str
             ran.append(stage.name)
     finally:
         r.end()
+    if r.dry_run:
+        r.say(f"dry run: {the_stages(ran[1:]) if ran[1:] else 'no stage'} would run; nothing was run or changed",
+              "bold")
     return ran
+
+
+def the_stages(names: list[str]) -> str:
+    """'the vms stage' / 'the template, vms and hosts stages'."""
+    if len(names) == 1:
+        return f"the {names[0]} stage"
+    return f"the {', '.join(names[:-1])} and {names[-1]} stages"

@@ -8,6 +8,7 @@ holding the current commit. All problems are reported at once.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ from homelab.findings import Finding
 from homelab.paths import FluxPaths
 
 if TYPE_CHECKING:
+    from homelab.pipeline.runner import Runner
     from homelab.pipeline.stages import PipelineContext, Stage
 
 # Oldest versions the repository is written for, and how each tool prints its version.
@@ -33,11 +35,10 @@ MIN_VERSIONS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 TOOLS = declare("preflight/tools", "the programs the selected stages run are installed at supported versions",
                 reported_by="up")
-PACKER_TOKEN = declare("preflight/packer-token", "Packer's Proxmox API token is in the environment", reported_by="up")
+ENVIRONMENT = declare("preflight/environment", "every environment variable the selected stages and the roles they run "
+                      "read is set (Proxmox tokens, K3S_TOKEN, the Pi-hole password, the Bitwarden token)", reported_by="up")
 PROXMOX = declare("preflight/proxmox", "the Proxmox API answers with the token, and every host is online", reported_by="up")
 SSH_KEY = declare("preflight/ssh-key", "an SSH key for the admin user is on disk or in the ssh-agent", reported_by="up")
-BITWARDEN_TOKEN = declare("preflight/bitwarden-token", "the Bitwarden machine-account token is in the environment",
-                          reported_by="up")
 SHORT_SECRET = declare("preflight/short-secret", "every credential in the environment is a real token "
                        "(at least 8 characters), not a placeholder", reported_by="up")
 GIT_REMOTE = declare("preflight/git-remote", "the Git branch Flux watches holds the current commit", reported_by="up")
@@ -113,6 +114,39 @@ def check_git_remote(pctx: "PipelineContext") -> list[str]:
             f"{local[:12]}; push it (git push origin HEAD:{flux.branch}) so Flux deploys what you have"]
 
 
+def required_env(names: Iterable[str]) -> dict[str, str]:
+    """The environment variables the given stages read, each with what it is."""
+    from homelab.pipeline.stages import BOOTSTRAP_TOKEN_ENV, PACKER_ENV
+    from homelab.status.proxmox import TOKEN_ENV
+
+    names = set(names)
+    need: dict[str, str] = {}
+    if "template" in names:
+        need.update({v: "Packer's Proxmox API token" for v in PACKER_ENV})
+    if {"template", "vms"} & names:
+        need[TOKEN_ENV] = "the Proxmox API token for Terraform and homelab, user@realm!tokenid=secret"
+    if "bootstrap" in names:
+        need[BOOTSTRAP_TOKEN_ENV] = "the Bitwarden Secrets Manager machine-account access token"
+    return need
+
+
+def dry_run_gaps(env: Mapping[str, str], names: Iterable[str], programs: Iterable[str]) -> list[str]:
+    """What a real run of these stages would stop on that a dry run can see without touching anything:
+    every unset variable and every program that is not installed."""
+    gaps = [f"${var} is not set ({what})" for var, what in required_env(names).items() if not env.get(var)]
+    gaps += [f"{name} is not installed (needed: {MIN_VERSIONS[name][0]} or newer)" for name in programs
+             if tools.which(name) is None]
+    return gaps + check_secret_lengths(dict(env))
+
+
+def say_gaps(r: "Runner", names: Iterable[str], programs: Iterable[str]) -> None:
+    gaps = dry_run_gaps(r.env, names, programs)
+    for gap in gaps:
+        r.say(f"missing: {gap}", "yellow")
+    r.say(f"a real run needs {'them' if len(gaps) > 1 else 'it'} first" if gaps
+          else "every variable and program a real run needs is there")
+
+
 def check_secret_lengths(env: dict[str, str]) -> list[str]:
     """Credentials the tools read that are too short to be tokens: a placeholder or a typo, and a
     value that short could not be masked in output without masking ordinary words too."""
@@ -121,11 +155,13 @@ def check_secret_lengths(env: dict[str, str]) -> list[str]:
     return [f"${name} is {len(env[name])} characters long, too short for a real token; set it to the token "
             f"itself (at least {MIN_TOKEN_LEN} characters) or unset it"
             for name in SECRET_ENV_VARS if 0 < len(env.get(name, "")) < MIN_TOKEN_LEN]
+
+
 def example_values(pctx: "PipelineContext") -> list[Finding]:
     """The shipped example values still in homelab.yaml, as preflight errors: a lab built from them has a
     domain, SSH key, repository and secrets nobody owns."""
     from homelab.checks.rules.site import placeholder_findings
-    from homelab.yamlsrc import load_located
+    from homelab.yamlio import load_located
 
     shown = pctx.config_path.name if pctx.config_path.resolve().parent == pctx.root.resolve() else str(pctx.config_path)
     doc, _ = load_located(pctx.config_path, display=shown)
@@ -135,48 +171,47 @@ def example_values(pctx: "PipelineContext") -> list[Finding]:
 
 def run_preflight(pctx: "PipelineContext", stages: list["Stage"]) -> None:
     from homelab.pipeline.runner import StageFailed
-    from homelab.pipeline.stages import BOOTSTRAP_TOKEN_ENV, PACKER_ENV
+    from homelab.pipeline import environment
 
     names = [s.name for s in stages]
     needed = sorted({t for s in stages for t in s.tools}, key=list(MIN_VERSIONS).index)
+    variables = environment.needed(names, pctx.cfg)
     checks = [f"tools at supported versions: {', '.join(needed) or 'none'}"]
-    if "template" in names:
-        checks.append(f"${' and $'.join(PACKER_ENV)} are set (Packer's Proxmox API token)")
+    if variables:
+        checks.append(f"set in the environment: {', '.join('$' + v.name for v in variables)}")
     if {"template", "vms"} & set(names):
         checks.append("the Proxmox API answers with the token in $PROXMOX_VE_API_TOKEN, and every host is online")
     if "hosts" in names:
         checks.append("an SSH key for the admin user")
-    if "bootstrap" in names:
-        checks.append(f"${BOOTSTRAP_TOKEN_ENV} is set (the Bitwarden machine-account token)")
     if {"bootstrap", "converge"} & set(names):
         checks.append(f"{pctx.cfg.flux.repository} branch {pctx.cfg.flux.branch} has the current commit")
     # Checked in a dry run too: the example values are facts of homelab.yaml, not of this machine.
+    # A dry run still lists everything else a real run would stop on first.
     example = example_values(pctx)
-    if example:
+    if example and not pctx.runner.dry_run:
         raise StageFailed(example)
     if pctx.runner.dry_run:
         r = pctx.runner
         for c in checks:
-            r.say(f"check: {c}")
+            r.say(f"would check: {c}")
         for name in needed:  # the read-only commands behind those checks
             minimum, args = MIN_VERSIONS[name]
             r.say(f"$ {r.mask.argv([name, *args])}   # {minimum} or newer")
         if {"bootstrap", "converge"} & set(names):
             flux = pctx.cfg.flux
             r.say(f"$ {r.mask.argv(['git', 'ls-remote', flux.repository, f'refs/heads/{flux.branch}'])}")
+        say_gaps(r, names, needed)
+        if example:
+            raise StageFailed(example)
         return
     problems = [(TOOLS, p) for p in check_tools(needed)]
     problems += [(SHORT_SECRET, p) for p in check_secret_lengths(pctx.runner.env)]
-    if "template" in names:
-        problems += [(PACKER_TOKEN, f"${v} is not set; Packer reads the Proxmox API token from it") for v in PACKER_ENV
-                     if not pctx.runner.env.get(v)]
-    if {"template", "vms"} & set(names):
+    unset = environment.missing(names, pctx.cfg, pctx.runner.env)
+    problems += [(ENVIRONMENT, f"${v.name} is not set; {v.reads}") for v in unset]
+    if {"template", "vms"} & set(names) and environment.BY_NAME["PROXMOX_VE_API_TOKEN"] not in unset:
         problems += [(PROXMOX, p) for p in check_proxmox(pctx)]
     if "hosts" in names:
         problems += [(SSH_KEY, p) for p in check_ssh_key(pctx)]
-    if "bootstrap" in names and not pctx.runner.env.get(BOOTSTRAP_TOKEN_ENV):
-        problems.append((BITWARDEN_TOKEN, f"${BOOTSTRAP_TOKEN_ENV} is not set; export the Bitwarden Secrets Manager "
-                         "machine-account access token (it becomes the one Secret not in Git)"))
     if {"bootstrap", "converge"} & set(names):
         problems += [(GIT_REMOTE, p) for p in check_git_remote(pctx)]
     for c in checks:

@@ -25,7 +25,6 @@ from homelab.atomicfile import private_dir
 BOOTSTRAP_TOKEN_ENV = "BWS_ACCESS_TOKEN"     # the Bitwarden Secrets Manager machine-account token
 BW_SECRET_NAME, BW_SECRET_KEY, BW_NAMESPACE = "bw-auth-token", "token", "sm-operator-system"
 INVENTORY = inventory.PATH  # ansible/inventories/k3s-nodes.yml
-PACKER_ENV = ("PROXMOX_USERNAME", "PROXMOX_TOKEN")  # what packer/ubuntu-2404/variables.pkr.hcl reads
 SITE_PLAYBOOKS = ("playbooks/site.yml", "site.yml")  # under ansible/; the first that exists
 
 
@@ -109,7 +108,8 @@ class Vms(Stage):
         return fingerprint(p.root, self.dir)
 
     def run(self, p: PipelineContext) -> None:
-        plan = "../.homelab/vms.tfplan"  # relative to terraform/; kept out of Git with the rest of .homelab/
+        # relative to terraform/ (where Terraform runs); kept out of Git with the rest of .homelab/
+        plan = os.path.relpath(f"{paths.STATE_DIR}/vms.tfplan", paths.TERRAFORM_DIR)
         plan_file = p.root / self.dir / plan
         try:
             if not p.runner.dry_run:
@@ -153,7 +153,7 @@ class Inventory(Stage):
         argv = ["terraform", "output", "-json", "-no-color"]
         if p.runner.dry_run:
             p.runner.run(argv, cwd=paths.TERRAFORM_DIR)
-            p.runner.say(f"write: {INVENTORY}")
+            p.runner.say(f"would write {INVENTORY} from that output")
             return
         res = p.runner.capture(argv, cwd=paths.TERRAFORM_DIR)
         if not res.ok:
@@ -182,7 +182,8 @@ class Hosts(Stage):
     def run(self, p: PipelineContext) -> None:
         # From ansible/, so its ansible.cfg (roles path, SSH settings) applies as when run by hand.
         playbook = next((pb for pb in SITE_PLAYBOOKS if (p.root / paths.ANSIBLE_DIR / pb).exists()), SITE_PLAYBOOKS[0])
-        p.runner.run(["ansible-playbook", "-i", "inventories/", playbook], cwd=paths.ANSIBLE_DIR)
+        inventories = os.path.relpath(paths.INVENTORIES, paths.ANSIBLE_DIR) + "/"
+        p.runner.run(["ansible-playbook", "-i", inventories, playbook], cwd=paths.ANSIBLE_DIR)
 
 
 def bitwarden_token_targets(p: PipelineContext) -> list[tuple[str, str, str]]:
@@ -268,7 +269,7 @@ class Converge(Stage):
 
         r = p.runner
         if r.dry_run:
-            r.say(f"wait: every Kustomization and HelmRelease Ready (timeout {p.converge_timeout:.0f}s)")
+            r.say(f"would wait up to {p.converge_timeout:.0f}s until every Kustomization and HelmRelease is Ready")
             return
         stuck = wait_ready(p.kube(), r.console, timeout=p.converge_timeout, interval=p.converge_interval,
                            mask=r.mask)

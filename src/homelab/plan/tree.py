@@ -20,17 +20,22 @@ import json
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from homelab.config import HomelabConfig
 from homelab.drills.answers import allocatable, unschedulable
-from homelab.drills.workload import Certificate, PodGroup, Volume, Workload
+from homelab.drills.workload import Certificate, PodGroup, RouteBackend, Volume, Workload
 from homelab.errors import HomelabError
 from homelab.registry import declare, finding
 from homelab.findings import Finding, Severity
-from homelab.gitops.model import Route
+from homelab.gitops.model import FluxTree, K8sObject, Route
 from homelab.paths import FluxPaths
+import homelab.plan.model as m
 from homelab.plan.quantity import bytes_, cpu_millis, duration_days
+
+if TYPE_CHECKING:
+    from homelab.charts.releases import Charts
+    from homelab.gitops import Cache
 
 LB_ANNOTATION = "metallb.io/loadBalancerIPs"
 DAEMON_KEYS = {"daemonset", "prometheus-node-exporter", "nodeexporter"}
@@ -43,7 +48,7 @@ declare("plan/budget-exceeds-nodes", "the tree's resource requests fit on the no
 declare("plan/storage-exceeds-disks", "Longhorn volumes with their replicas fit on the nodes' data disks", reported_by="plan")
 
 
-def _loc(obj) -> dict:
+def _loc(obj: K8sObject) -> dict[str, Any]:
     return {"file": obj.file, "line": obj.line}
 
 
@@ -73,10 +78,10 @@ OPERATOR_PODS = ("Prometheus", "Alertmanager")  # prometheus-operator runs these
 LONGHORN_GUARANTEED_CPU = 12  # percent of each node's CPU, Longhorn's default for instance managers
 
 
-def _longhorn_reservation(charts, cfg: HomelabConfig) -> PodGroup | None:
+def _longhorn_reservation(charts: Charts | None, cfg: HomelabConfig) -> PodGroup | None:
     """Longhorn's guaranteed instance-manager CPU on every node, as a per-node request."""
     rel = next((r for r in charts.releases if r.info is not None and r.info.name == "longhorn"), None) if charts else None
-    if rel is None:
+    if rel is None or rel.info is None:
         return None
     pct = ((rel.values.get("defaultSettings") or {}).get("guaranteedInstanceManagerCPU")
            or ((rel.info.declared.get("defaultSettings") or {}).get("guaranteedInstanceManagerCPU")))
@@ -117,7 +122,7 @@ def _is_daemon(path: tuple[str, ...], node: dict, parents: tuple[dict, ...]) -> 
     return False
 
 
-def _helm_pods(hr) -> list[PodGroup]:
+def _helm_pods(hr: K8sObject) -> list[PodGroup]:
     out = []
     for path, node, parents in _walk(hr.spec.get("values") or {}):
         res = node.get("resources")
@@ -136,7 +141,7 @@ def _helm_pods(hr) -> list[PodGroup]:
     return out
 
 
-def _helm_volumes(hr) -> list[Volume]:
+def _helm_volumes(hr: K8sObject) -> list[Volume]:
     """Chart persistence values (`…persistence…: {size}`) and PVC specs inside values (`volumeClaimTemplate.spec`)."""
     out = []
     for path, node, _ in _walk(hr.spec.get("values") or {}):
@@ -161,7 +166,7 @@ def _helm_volumes(hr) -> list[Volume]:
     return out
 
 
-def _pvc_volume(spec: dict, namespace: str, name: str, obj, replicas_by_class: dict[str, int]) -> Volume | None:
+def _pvc_volume(spec: dict, namespace: str, name: str, obj: K8sObject, replicas_by_class: dict[str, int]) -> Volume | None:
     sc = spec.get("storageClassName")
     if sc is not None and "longhorn" not in str(sc):
         return None
@@ -169,9 +174,9 @@ def _pvc_volume(spec: dict, namespace: str, name: str, obj, replicas_by_class: d
     return Volume(namespace, name, size, replicas=replicas_by_class.get(str(sc)) if sc else None, file=obj.file, line=obj.line)
 
 
-def _budget_note(charts) -> str:
+def _budget_note(charts: Charts | None) -> str:
     done = len(charts.rendered) if charts is not None else 0
-    if not done:
+    if charts is None or not done:
         return ("requests set in manifests and HelmRelease values; chart defaults are not visible without rendering "
                 "charts" + (" (no chart is in the cache: `homelab charts pull`)" if charts is not None and charts.releases
                             else ""))
@@ -184,48 +189,42 @@ def _budget_note(charts) -> str:
 
 # --------------------------------------------------------------------------------------------- read
 
-def read(root: Path, cfg: HomelabConfig, cache=None, *, pull: bool = False, offline: bool = False) -> tuple[dict, Workload]:
-    """The tree sections and the drills' workload; `{available: False, reason}` when the tree cannot be read.
+def read(root: Path, cfg: HomelabConfig, cache: Cache | None = None, *, pull: bool = False,
+         offline: bool = False) -> tuple[m.Tree | m.Unavailable, Workload]:
+    """The tree section and the drills' workload; an `Unavailable` saying why when the tree cannot be read.
     `cache` is a `homelab.gitops.Cache` (the command shares one with `homelab check`); the caller saves it.
     `pull`/`offline` are passed to `homelab.charts.fetch` for the charts to render."""
     from homelab.gitops import Cache, load_tree
 
     cluster = root / FluxPaths.of(cfg).cluster
     if not (cluster / "kustomization.yaml").is_file() and not any(cluster.glob("*/*.yaml")):
-        return {"available": False, "reason": f"{cfg.flux.path} holds no Flux tree yet"}, Workload()
+        return m.Unavailable(reason=f"{cfg.flux.path} holds no Flux tree yet"), Workload()
     from homelab.charts.releases import kube_version, render_tree, with_rendered
 
     cache = cache or Cache(None)
     try:
         tree = load_tree(root, cfg, cache=cache)
     except HomelabError as exc:  # kubectl (kustomize) missing: the tree cannot be built here
-        return {"available": False, "reason": "; ".join(p.message for p in exc.problems)}, Workload()
+        return m.Unavailable(reason="; ".join(p.message for p in exc.problems)), Workload()
     charts = render_tree(tree, kube_version=kube_version(cfg.k3s.version), cache=cache, download=pull, offline=offline)
     try:
         return sections(with_rendered(tree, charts), cfg, charts)
     except (AttributeError, TypeError, ValueError, KeyError) as exc:
         # An object of an unexpected shape (a list where a mapping belongs, ...): `homelab check`'s
         # schema rules name it with file and line; the plan says it could not read the tree.
-        return {"available": False, "reason": f"an object in the Flux tree has an unexpected shape ({type(exc).__name__}: "
-                f"{exc}); `homelab check` names it"}, Workload()
+        return m.Unavailable(reason=f"an object in the Flux tree has an unexpected shape ({type(exc).__name__}: "
+                             f"{exc}); `homelab check` names it"), Workload()
 
 
-def sections(tree, cfg: HomelabConfig, charts=None) -> tuple[dict, Workload]:
-    """`charts` (`homelab.charts.releases.Charts`): the releases rendered into `tree`, if any."""
-    findings: list[Finding] = []
-    rendered = {r.key for r in charts.rendered} if charts else set()
-    broken = [{"kustomization": ks.key, "error": ks.build_error.splitlines()[0][:300]}
-              for ks in tree.kustomizations.values() if ks.build_error]
-    levels = [[ks.name for ks in lvl] for lvl in tree.levels()]
-
-    # Longhorn: its chart settings and the replica count of each Longhorn StorageClass
-    lh_settings: dict[str, str] = {}
+def _longhorn(tree: FluxTree) -> tuple[dict[str, str], dict[str, int]]:
+    """The Longhorn chart's defaultSettings, and the replica count of each Longhorn StorageClass."""
+    settings: dict[str, str] = {}
     replicas_by_class: dict[str, int] = {}
     for hr in tree.helm_releases():
         if hr.chart is not None and hr.chart.name == "longhorn":
             values = hr.spec.get("values") or {}
-            lh_settings = {str(k): v if isinstance(v, str) else json.dumps(v, sort_keys=True)
-                           for k, v in (values.get("defaultSettings") or {}).items()}
+            settings = {str(k): v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+                        for k, v in (values.get("defaultSettings") or {}).items()}
             rc = str((values.get("persistence") or {}).get("defaultClassReplicaCount", ""))
             if rc.isdigit():
                 replicas_by_class["longhorn"] = int(rc)
@@ -234,7 +233,12 @@ def sections(tree, cfg: HomelabConfig, charts=None) -> tuple[dict, Workload]:
             rc = str((sc.body.get("parameters") or {}).get("numberOfReplicas", ""))
             if rc.isdigit():
                 replicas_by_class[sc.name] = int(rc)
+    return settings, replicas_by_class
 
+
+def _pods_and_volumes(tree: FluxTree, replicas_by_class: dict[str, int], cfg: HomelabConfig,
+                      charts: Charts | None) -> tuple[list[PodGroup], list[Volume]]:
+    rendered = {r.key for r in charts.rendered} if charts else set()
     pods: list[PodGroup] = []
     volumes: list[Volume] = []
     for hr in tree.helm_releases():
@@ -272,28 +276,32 @@ def sections(tree, cfg: HomelabConfig, charts=None) -> tuple[dict, Workload]:
         v = _pvc_volume(pvc.spec, pvc.namespace, pvc.name, pvc, replicas_by_class)
         if v:
             volumes.append(v)
+    return pods, volumes
 
-    # LoadBalancer addresses asked of MetalLB: Services, and chart values that carry the annotation (whether
-    # they are inside the pool is `homelab check`'s exposure/lb-outside-pool; the plan lists them)
-    lb_rows = []
+
+def loadbalancers(tree: FluxTree) -> list[m.LoadBalancer]:
+    """LoadBalancer addresses asked of MetalLB: Services, and chart values that carry the annotation (whether
+    they are inside the pool is `homelab check`'s exposure/lb-outside-pool; the plan lists them)."""
+    rows = []
     in_values = {(f"{hr.namespace}/{hr.name}", str(node.get(LB_ANNOTATION)).strip())
                  for hr in tree.helm_releases() for _, node, _ in _walk(hr.spec.get("values") or {})
                  if isinstance(node.get(LB_ANNOTATION), str)}
     for svc in tree.by_kind("Service"):
-        if svc.spec.get("type") == "LoadBalancer":
+        if svc.spec.get("type") == "LoadBalancer":   # a rendered chart's Service is listed under its release
             ips = str((svc.metadata.get("annotations") or {}).get(LB_ANNOTATION) or svc.spec.get("loadBalancerIP") or "")
-            lb_rows += [{"address": ip.strip(), "owner": f"{svc.namespace}/{svc.name}", **_loc(svc)}
-                        for ip in ips.split(",") if ip.strip() and (svc.release, ips.strip()) not in in_values]
+            rows += [m.LoadBalancer(address=ip.strip(), owner=f"{svc.namespace}/{svc.name}", **_loc(svc))
+                     for ip in ips.split(",") if ip.strip() and (svc.release, ips.strip()) not in in_values]
     for hr in tree.helm_releases():
         for _, node, _ in _walk(hr.spec.get("values") or {}):
-            ips = node.get(LB_ANNOTATION)
-            if isinstance(ips, str):
-                lb_rows += [{"address": ip.strip(), "owner": f"{hr.namespace}/{hr.name}", **_loc(hr)}
-                            for ip in ips.split(",") if ip.strip()]
+            annotated = node.get(LB_ANNOTATION)
+            if isinstance(annotated, str):
+                rows += [m.LoadBalancer(address=ip.strip(), owner=f"{hr.namespace}/{hr.name}", **_loc(hr))
+                         for ip in annotated.split(",") if ip.strip()]
+    return rows
 
-    # Certificates
-    certs: list[Certificate] = []
-    cert_rows = []
+
+def certificates(tree: FluxTree) -> tuple[list[m.TreeCertificate], list[Certificate]]:
+    rows, certs = [], []
     for c in tree.certificates():
         names = tuple(str(n) for n in c.spec.get("dnsNames") or [])
         dur = duration_days(c.spec.get("duration")) or 90.0
@@ -301,62 +309,80 @@ def sections(tree, cfg: HomelabConfig, charts=None) -> tuple[dict, Workload]:
         pct = c.spec.get("renewBeforePercentage")
         if rb is None and isinstance(pct, int):
             rb = dur * pct / 100
-        issuer = (c.spec.get("issuerRef") or {}).get("name", "")
+        issuer = str((c.spec.get("issuerRef") or {}).get("name", ""))
         cert = Certificate(c.namespace, c.name, names, issuer=issuer, duration_days=dur, renew_before_days=rb,
                            file=c.file, line=c.line)
         certs.append(cert)
-        cert_rows.append({"namespace": c.namespace, "name": c.name, "dns_names": list(names), "issuer": issuer,
-                          "secret": c.spec.get("secretName"), "duration_days": dur,
-                          "renew_at_days_left": cert.renew_at_days_left, **_loc(c)})
+        rows.append(m.TreeCertificate(namespace=c.namespace, name=c.name, dns_names=list(names), issuer=issuer,
+                                      secret=c.spec.get("secretName"), duration_days=dur,
+                                      renew_at_days_left=cert.renew_at_days_left, **_loc(c)))
+    return rows, certs
 
-    # Routes, their protection and the certificate that covers each host
-    route_rows = []
+
+def routes(tree: FluxTree, certs: list[Certificate]) -> tuple[list[m.TreeRoute], list[RouteBackend]]:
+    """Routes, their protection and the certificate that covers each host; and the Services behind each host."""
+    rows: list[m.TreeRoute] = []
+    backends: list[RouteBackend] = []
     for r in tree.routes():
         rules = Route.of(r)
         hosts = [h for rule in rules for h in rule.hosts]
         # what Traefik runs: an exposure chain counts as its members
         mws = [f"{ns}/{name}" for rule in rules for ns, name in tree.middlewares_run(rule.middlewares)]
+        services = tuple(dict.fromkeys(rule.service[1] for rule in rules if rule.service))
         if r.kind == "IngressRoute":
             tls = (r.spec.get("tls") or {}).get("secretName")
         else:
             tls = next((t.get("secretName") for t in r.spec.get("tls") or [] if isinstance(t, dict)), None)
         for h in dict.fromkeys(hosts):
             covered = [f"{c.namespace}/{c.name}" for c in certs if c.covers(h)]
-            route_rows.append({"host": h, "route": f"{r.namespace}/{r.name}", "kind": r.kind,
-                               "middlewares": list(dict.fromkeys(mws)), "tls_secret": tls, "certificates": covered, **_loc(r)})
+            rows.append(m.TreeRoute(host=h, route=f"{r.namespace}/{r.name}", kind=r.kind, middlewares=list(dict.fromkeys(mws)),
+                                    tls_secret=tls, certificates=covered, **_loc(r)))
+            backends.append(RouteBackend(h, r.namespace, services))
+    return rows, backends
 
-    # external-dns instances and the names each owns
-    instances = []
+
+def external_dns(tree: FluxTree) -> list[m.ExternalDns]:
+    out = []
     for hr in tree.helm_releases():
         if hr.chart is None or hr.chart.name != "external-dns":
             continue
         v = hr.spec.get("values") or {}
         prov = v.get("provider")
         prov = prov.get("name") if isinstance(prov, dict) else prov
-        instances.append({"name": f"{hr.namespace}/{hr.name}", "provider": str(prov or ""),
-                          "domain_filters": [str(d) for d in v.get("domainFilters") or []],
-                          "exclude_domains": [str(d) for d in v.get("excludeDomains") or []], **_loc(hr)})
+        out.append(m.ExternalDns(name=f"{hr.namespace}/{hr.name}", provider=str(prov or ""),
+                                 domain_filters=[str(d) for d in v.get("domainFilters") or []],
+                                 exclude_domains=[str(d) for d in v.get("excludeDomains") or []], **_loc(hr)))
+    return out
 
-    def under(name: str, zone: str) -> bool:
-        return name == zone or name.endswith("." + zone)
 
-    dns_rows = []
+def _under(name: str, zone: str) -> bool:
+    return name == zone or name.endswith("." + zone)
+
+
+def dns(route_rows: list[m.TreeRoute], instances: list[m.ExternalDns]) -> tuple[list[m.DnsName], list[Finding]]:
+    """The external-dns instances that write each route's name; a name with none, or several, is a finding."""
+    rows, findings = [], []
     for row in route_rows:
-        owners = [i for i in instances if (not i["domain_filters"] or any(under(row["host"], d) for d in i["domain_filters"]))
-                  and not any(under(row["host"], d) for d in i["exclude_domains"])]
-        dns_rows.append({"name": row["host"], "owners": [i["name"] for i in owners], "route": row["route"]})
+        owners = [i for i in instances if (not i.domain_filters or any(_under(row.host, d) for d in i.domain_filters))
+                  and not any(_under(row.host, d) for d in i.exclude_domains)]
+        rows.append(m.DnsName(name=row.host, owners=[i.name for i in owners], route=row.route))
         if instances and len(owners) > 1:
-            findings.append(finding("plan/dns-owner-ambiguous", f"{row['host']} is claimed by {len(owners)} external-dns instances ({', '.join(i['name'] for i in owners)}): "
-                                    "each writes it to its own provider", row["file"], row["line"],
+            findings.append(finding("plan/dns-owner-ambiguous",
+                                    f"{row.host} is claimed by {len(owners)} external-dns instances ({', '.join(i.name for i in owners)}): "
+                                    "each writes it to its own provider", row.file, row.line,
                                     "give the broader instance excludeDomains for the narrower zone (e.g. the LAN domain)"))
         elif instances and not owners:
-            findings.append(finding("plan/dns-owner-missing", f"no external-dns instance writes a record for {row['host']}", row["file"], row["line"],
+            findings.append(finding("plan/dns-owner-missing",
+                                    f"no external-dns instance writes a record for {row.host}", row.file, row.line,
                                     "add its zone to an instance's domainFilters"))
+    return rows, findings
 
-    # Resource budget per namespace against the nodes
+
+def budget(pods: list[PodGroup], cfg: HomelabConfig, charts: Charts | None = None) -> tuple[m.Budget, list[Finding]]:
+    """The resource budget per namespace against the nodes; pods that fit on no node are an error."""
     n_nodes = len(cfg.k3s.nodes)
-    by_ns: dict[str, dict] = defaultdict(lambda: {"cpu_requests_millis": 0, "memory_requests_bytes": 0, "cpu_limits_millis": 0,
-                                                  "memory_limits_bytes": 0, "pods": 0, "without_requests": []})
+    keys = ("cpu_requests_millis", "memory_requests_bytes", "cpu_limits_millis", "memory_limits_bytes", "pods")
+    by_ns: dict[str, dict[str, Any]] = defaultdict(lambda: {**dict.fromkeys(keys, 0), "without_requests": []})
     for p in pods:
         count = n_nodes if p.per_node else p.replicas
         ns = by_ns[p.namespace]
@@ -367,43 +393,64 @@ def sections(tree, cfg: HomelabConfig, charts=None) -> tuple[dict, Workload]:
         ns["pods"] += count
         if not p.memory and not p.cpu_millis:
             ns["without_requests"].append(p.name)
-    namespaces = [{"namespace": k, **v} for k, v in sorted(by_ns.items())]
-    total = {key: sum(n[key] for n in namespaces) for key in
-             ("cpu_requests_millis", "memory_requests_bytes", "cpu_limits_millis", "memory_limits_bytes", "pods")}
-    alloc = {"cpu_millis": sum(n.cores for n in cfg.k3s.nodes) * 1000,
-             "memory_bytes": sum(allocatable(n) for n in cfg.k3s.nodes)}
+    namespaces = [m.NamespaceBudget(namespace=k, **v) for k, v in sorted(by_ns.items())]
+    total = m.BudgetTotal(**{key: sum(getattr(n, key) for n in namespaces) for key in keys})
+    alloc = m.Allocatable(cpu_millis=sum(n.cores for n in cfg.k3s.nodes) * 1000,
+                          memory_bytes=sum(allocatable(n) for n in cfg.k3s.nodes))
+    findings = []
     pending = unschedulable(Workload(pods=tuple(pods)), list(cfg.k3s.nodes))
     if pending:
         names = ", ".join(dict.fromkeys(f"{p.namespace}/{p.name}" for p in pending))
-        findings.append(finding("plan/budget-exceeds-nodes", f"{len(pending)} pod(s) stay Pending even with every node up ({names}): the tree requests "
-                                f"{total['memory_requests_bytes'] / 2**30:.1f}GiB memory and {total['cpu_requests_millis'] / 1000:g} "
-                                f"cores, the nodes offer {alloc['memory_bytes'] / 2**30:.1f}GiB and {alloc['cpu_millis'] / 1000:g}",
+        findings.append(finding("plan/budget-exceeds-nodes",
+                                f"{len(pending)} pod(s) stay Pending even with every node up ({names}): the tree requests "
+                                f"{total.memory_requests_bytes / 2**30:.1f}GiB memory and {total.cpu_requests_millis / 1000:g} "
+                                f"cores, the nodes offer {alloc.memory_bytes / 2**30:.1f}GiB and {alloc.cpu_millis / 1000:g}",
                                 pending[0].file, pending[0].line, "give the K3s VMs more memory/cores or lower these requests"))
+    return m.Budget(namespaces=namespaces, total=total, allocatable=alloc, note=_budget_note(charts)), findings
 
-    # Storage: what the volumes take with their replicas, against the data disks
+
+def volumes(volumes: list[Volume], replicas_by_class: dict[str, int], cfg: HomelabConfig) -> tuple[list[m.TreeVolume], list[Finding]]:
+    """Storage: what the volumes take with their replicas, against the data disks."""
     default_r = replicas_by_class.get("longhorn", cfg.longhorn.replicas)
-    vol_rows = [{"namespace": v.namespace, "name": v.name, "size_bytes": v.size, "replicas": v.replicas or default_r,
-                 "file": v.file, "line": v.line} for v in volumes]
+    rows = [m.TreeVolume(namespace=v.namespace, name=v.name, size_bytes=v.size, replicas=v.replicas or default_r,
+                         file=v.file, line=v.line) for v in volumes]
     raw = sum(int(n.data_disk) for n in cfg.k3s.nodes)
-    with_replicas = sum(v["size_bytes"] * v["replicas"] for v in vol_rows)
-    if with_replicas > raw:
-        findings.append(finding("plan/storage-exceeds-disks", f"Longhorn volumes need {with_replicas / 2**30:.0f}GiB with their replicas; the data disks hold "
-                                f"{raw / 2**30:.0f}GiB", None, None, "grow k3s.nodes[].data_disk or shrink the volumes"))
+    with_replicas = sum(v.size_bytes * v.replicas for v in rows)
+    if with_replicas <= raw:
+        return rows, []
+    return rows, [finding("plan/storage-exceeds-disks",
+                          f"Longhorn volumes need {with_replicas / 2**30:.0f}GiB with their replicas; the data disks hold "
+                          f"{raw / 2**30:.0f}GiB", None, None, "grow k3s.nodes[].data_disk or shrink the volumes")]
 
-    section = {
-        "available": True, "path": cfg.flux.path, "loadbalancers": lb_rows, "kustomizations": len(tree.kustomizations), "objects": len(tree.objects),
-        "build_errors": broken, "flux_levels": levels,
-        "dns": dns_rows, "external_dns": instances, "routes": route_rows, "certificates": cert_rows,
-        "volumes": vol_rows, "volume_bytes_with_replicas": with_replicas, "longhorn_settings": lh_settings,
-        "budget": {"namespaces": namespaces, "total": total, "allocatable": alloc,
-                   "note": _budget_note(charts)},
-        "charts": {"rendered": sorted(rendered),
-                   "not_rendered": [{"release": r.key, "reason": r.unavailable or "its values or templates fail "
-                                     "(`homelab check` says why)"} for r in (charts.releases if charts else [])
-                                    if r.key not in rendered]},
-        "findings": [f.to_dict() for f in findings],
-    }
-    workload = Workload(pods=tuple(pods), volumes=tuple(volumes), certificates=tuple(certs),
-                        longhorn_settings=lh_settings, source=cfg.flux.path)
+
+def chart_section(charts: Charts | None) -> m.TreeCharts:
+    rendered = {r.key for r in charts.rendered} if charts else set()
+    return m.TreeCharts(rendered=sorted(rendered), not_rendered=[
+        m.ChartNotRendered(release=r.key, reason=r.unavailable or "its values or templates fail (`homelab check` says why)")
+        for r in (charts.releases if charts else []) if r.key not in rendered])
+
+
+def sections(tree: FluxTree, cfg: HomelabConfig, charts: Charts | None = None) -> tuple[m.Tree, Workload]:
+    """The plan's tree section and the drills' workload, one reading of the tree; `charts`: the releases
+    rendered into `tree`, if any."""
+    settings, replicas_by_class = _longhorn(tree)
+    pods, vols = _pods_and_volumes(tree, replicas_by_class, cfg, charts)
+    cert_rows, certs = certificates(tree)
+    route_rows, backends = routes(tree, certs)
+    instances = external_dns(tree)
+    dns_rows, dns_findings = dns(route_rows, instances)
+    budget_section, budget_findings = budget(pods, cfg, charts)
+    vol_rows, vol_findings = volumes(vols, replicas_by_class, cfg)
+    section = m.Tree(
+        path=cfg.flux.path, kustomizations=len(tree.kustomizations), objects=len(tree.objects),
+        build_errors=[m.BuildError(kustomization=ks.key, error=ks.build_error.splitlines()[0][:300])
+                      for ks in tree.kustomizations.values() if ks.build_error],
+        flux_levels=[[ks.name for ks in lvl] for lvl in tree.levels()], loadbalancers=loadbalancers(tree),
+        dns=dns_rows, external_dns=instances, routes=route_rows, certificates=cert_rows,
+        volumes=vol_rows, volume_bytes_with_replicas=sum(v.size_bytes * v.replicas for v in vol_rows),
+        longhorn_settings=settings, budget=budget_section, charts=chart_section(charts),
+        findings=[m.FindingRow.of(f) for f in dns_findings + budget_findings + vol_findings],
+    )
+    workload = Workload(pods=tuple(pods), volumes=tuple(vols), certificates=tuple(certs), routes=tuple(backends),
+                        longhorn_settings=settings, source=cfg.flux.path)
     return section, workload
-

@@ -8,6 +8,9 @@
 
 from __future__ import annotations
 
+import difflib
+import re
+from collections.abc import Iterable
 
 
 from homelab.config import HomelabConfig
@@ -33,6 +36,24 @@ def exposure_var(name: str) -> str:
 
 def target_var(name: str) -> str:
     return f"DNS_TARGET_{_var(name)}"
+
+
+SERVICE_VAR = re.compile(r"^(?:HOST|EXPOSURE|DNS_TARGET)_([A-Z0-9_]+)$")
+
+
+def service_of_var(var: str) -> str | None:
+    """`HOST_FLUX_WEBHOOK` → `flux-webhook`: the service a per-service variable names (None for others)."""
+    m = SERVICE_VAR.match(var)
+    return m.group(1).lower().replace("_", "-") if m else None
+
+
+def undeclared_service(var: str, services: Iterable[str]) -> str | None:
+    """The service a per-service variable names when homelab.yaml does not declare it and the name is not a
+    near-miss of one it does (`HOST_HOME_PAGE` for `homepage` is a typo, not a removed service)."""
+    name, known = service_of_var(var), list(services)
+    if name is None or name in known or difflib.get_close_matches(name, known, n=1, cutoff=0.8):
+        return None
+    return name
 
 
 def settings(cfg: HomelabConfig) -> dict[str, str]:

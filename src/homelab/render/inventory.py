@@ -7,13 +7,10 @@ next `homelab render`.
 
 from __future__ import annotations
 
-import io
-
-from ruamel.yaml import YAML
-
 from homelab import paths
 from homelab.config import HomelabConfig
 from homelab.render.header import hash_comment
+from homelab.yamlio import dump
 
 PATH = paths.HOSTS_INVENTORY
 
@@ -31,12 +28,5 @@ def hosts(cfg: HomelabConfig) -> dict[str, object]:
 
 
 def render_hosts_inventory(cfg: HomelabConfig) -> dict[str, str]:
-    yaml = YAML()
-    yaml.default_flow_style = False
-    yaml.width = 4096
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    buf = io.StringIO()
-    buf.write("---\n")
-    yaml.dump(hosts(cfg), buf)
     comment = "# The K3s VMs are in k3s-nodes.yml, written by `homelab inventory` from Terraform's output.\n"
-    return {PATH: hash_comment(comment) + buf.getvalue()}
+    return {PATH: hash_comment(comment) + "---\n" + dump(hosts(cfg), indent_lists=True)}

@@ -34,6 +34,15 @@ class Sources:
     mask: Callable[[str], str] = str
 
 
+# What to do when a source does not answer at all.
+UNREACHABLE_ADVICE = {
+    "proxmox": "check the hosts are up and $PROXMOX_VE_API_TOKEN",
+    "kubernetes": "check the API server is up and the kubeconfig ($KUBECONFIG, else ~/.kube/<site.name>.yaml)",
+    "dns": "check the Pi is up and Pi-hole answers on port 53",
+    "https": "check Traefik's LoadBalancer address (metallb.traefik_address) is reachable",
+}
+
+
 def _guarded(section: str, fn: Callable[[], list[Check]], mask: Callable[[str], str]) -> list[Check]:
     from homelab.status.recorded import SnapshotError
 
@@ -43,7 +52,8 @@ def _guarded(section: str, fn: Callable[[], list[Check]], mask: Callable[[str], 
         raise  # a malformed recording is the user's input, reported with its file
     except Exception as exc:  # an unreachable API is a finding, reported in one line, not a traceback
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return [Check(section, "api", False, "unreachable", mask(text))]
+        advice = "" if "hint:" in text else f"; {UNREACHABLE_ADVICE[section]}"
+        return [Check(section, "api", False, "unreachable", mask(text) + advice)]
 
 
 def collect(cfg: HomelabConfig, src: Sources, expiry_days: int = k.EXPIRY_WARNING_DAYS) -> Report:
@@ -64,6 +74,7 @@ def collect(cfg: HomelabConfig, src: Sources, expiry_days: int = k.EXPIRY_WARNIN
 def recorded_sources(folder: Path, now: datetime | None = None) -> Sources:
     from homelab.status import recorded as r
 
+    r.validate(folder)
     return Sources(
         proxmox=lambda: r.RecordedProxmox(folder / "proxmox"),
         kube=lambda: r.RecordedKube(folder / "kubernetes"),

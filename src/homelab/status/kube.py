@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from homelab.config import HomelabConfig
 from homelab.status.conditions import condition, readiness, ref
-from homelab.status.model import Check
+from homelab.status.model import Check, advise
 
 # (group, version, plural) of every list `homelab status` and the converge stage read.
 NODES = ("", "v1", "nodes")
@@ -59,14 +59,16 @@ def collect_nodes(cfg: HomelabConfig, kube: KubeReader) -> list[Check]:
         info = (node.get("status") or {}).get("nodeInfo") or {}
         detail = info.get("kubeletVersion", "")
         if not ready:
-            detail = f"{cond.get('reason', 'NotReady')}: {cond.get('message', '')}".strip()
+            detail = advise(f"{cond.get('reason', 'NotReady')}: {cond.get('message', '')}",
+                            f"check the VM is running and `systemctl status k3s` on {name}")
         state = "Ready" if ready else "NotReady"
         if (node.get("spec") or {}).get("unschedulable"):
             state += ",SchedulingDisabled"
         checks.append(Check("node", name, ready, state, detail))
     for node in cfg.k3s.nodes:
         if node.name not in seen:
-            checks.append(Check("node", node.name, False, "missing", "in homelab.yaml but not registered in the cluster"))
+            checks.append(Check("node", node.name, False, "missing", "in homelab.yaml but not registered in the cluster; "
+                                "`homelab up --from hosts` joins it (the k3s role)"))
     return checks
 
 
@@ -88,7 +90,17 @@ def collect_flux(kube: KubeReader) -> list[Check]:
             r = readiness(obj)
             suspended = bool((obj.get("spec") or {}).get("suspend"))
             state = "Suspended" if suspended else ("Ready" if r.ready else r.reason or "NotReady")
-            detail = applied_revision(obj) if r.ready else r.message
+            meta = obj.get("metadata") or {}
+            args = f"{section} {meta.get('name')} -n {meta.get('namespace')}"
+            if suspended:
+                detail = f"reconciliation is suspended; resume it: flux resume {args}"
+            elif r.ready:
+                detail = applied_revision(obj)
+            elif r.reason == "DependencyNotReady":
+                detail = advise(r.message, "fix that dependency first (this one waits for it)")
+            else:
+                detail = advise(r.message, f"see `flux logs --kind={obj.get('kind', section)} --name={meta.get('name')} "
+                                f"-n {meta.get('namespace')}`, fix the cause in Git, then `flux reconcile {args}`")
             checks.append(Check(section, ref(obj), r.ready and not suspended, state, detail))
     return checks
 
@@ -97,51 +109,72 @@ def _parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def _cert_advice(cert: dict[str, Any]) -> str:
+    meta = cert.get("metadata") or {}
+    return (f"check the ClusterIssuer and the DNS-01 token: `kubectl -n {meta.get('namespace')} describe certificate "
+            f"{meta.get('name')}`, then its CertificateRequest and Order")
+
+
 def collect_certificates(kube: KubeReader, now: datetime, warn_days: int = EXPIRY_WARNING_DAYS) -> list[Check]:
     checks = []
     for cert in kube.list(*CERTIFICATES):
         r = readiness(cert)
         not_after = (cert.get("status") or {}).get("notAfter")
         if not not_after:
-            checks.append(Check("certificate", ref(cert), False, "not issued", r.message))
+            checks.append(Check("certificate", ref(cert), False, "not issued", advise(r.message, _cert_advice(cert))))
             continue
         days = (_parse_time(not_after) - now).total_seconds() / 86400
         names = ", ".join((cert.get("spec") or {}).get("dnsNames") or [])
         if days < 0:
-            ok, detail = False, f"expired {-days:.0f} days ago ({not_after}); {r.message}"
+            ok, detail = False, advise(f"expired {-days:.0f} days ago ({not_after}); {r.message}", _cert_advice(cert))
         elif days < warn_days:
-            ok, detail = False, (f"expires in {days:.0f} days ({not_after}) and has not been renewed; "
-                                 f"Ready: {r.message or r.reason}; check the ClusterIssuer and the DNS-01 token")
+            ok, detail = False, advise(f"expires in {days:.0f} days ({not_after}) and has not been renewed; "
+                                       f"Ready: {r.message or r.reason}", _cert_advice(cert))
         elif not r.ready:
-            ok, detail = False, r.message
+            ok, detail = False, advise(r.message, _cert_advice(cert))
         else:
             ok, detail = True, names
         checks.append(Check("certificate", ref(cert), ok, f"{days:.0f}d", detail))
     return checks
 
 
+# Pods in these phases still want their volume attached.
+_ACTIVE_PODS = ("Running", "Pending", "ContainerCreating", "Unknown")
+
+
 def collect_volumes(kube: KubeReader) -> list[Check]:
+    """Longhorn volumes by robustness. A state Longhorn cannot judge ("unknown") is unhealthy,
+    except a detached volume that no pod uses (no engine runs, so there is nothing to judge)."""
     checks = []
     for vol in kube.list(*LONGHORN_VOLUMES):
         status = vol.get("status") or {}
-        robustness, state = status.get("robustness", "unknown"), status.get("state", "unknown")
+        robustness, state = status.get("robustness") or "unknown", status.get("state") or "unknown"
         ks = status.get("kubernetesStatus") or {}
         name = vol["metadata"]["name"]
         # People know a volume by its claim; Longhorn's name (the PV's) goes in the detail.
         label = f"{ks['namespace']}/{ks['pvcName']}" if ks.get("pvcName") and ks.get("namespace") else name
-        where = name if label != name else ""
+        where = f" ({name})" if label != name else ""
+        users = [f"{w.get('podName')} ({w.get('podStatus')})" for w in ks.get("workloadsStatus") or []
+                 if w.get("podStatus") in _ACTIVE_PODS]
+        inspect = f"`kubectl -n longhorn-system get volumes.longhorn.io {name} -o yaml` and the Longhorn UI"
+        shown = robustness
         if robustness == "healthy":
-            ok, detail = True, f"{state} {where}".strip()
+            ok, detail = True, f"{state}{where}"
+        elif robustness == "unknown" and state == "detached" and not users:
+            ok, detail, shown = True, f"detached, no pod uses it{where}", "detached"
         elif robustness == "unknown" and state == "detached":
-            ok, detail = True, f"detached {where}".strip()  # no engine runs, so Longhorn cannot judge; normal
+            ok, detail = False, (f"detached although {', '.join(users)} uses it{where}, so Longhorn could not attach "
+                                 f"it; check the node the pod runs on and {inspect}")
         elif robustness == "degraded":
-            ok, detail = False, f"fewer healthy replicas than {vol.get('spec', {}).get('numberOfReplicas', '?')}; " \
-                                f"Longhorn is rebuilding or a node is down {where}".strip()
+            ok, detail = False, (f"fewer healthy replicas than {vol.get('spec', {}).get('numberOfReplicas', '?')}; "
+                                 f"Longhorn is rebuilding or a node is down{where}; bring the nodes back and watch the "
+                                 "rebuild in the Longhorn UI (Volume > Replicas)")
         elif robustness == "faulted":
-            ok, detail = False, f"no healthy replica left; data unavailable {where}".strip()
+            ok, detail = False, (f"no healthy replica left; data unavailable{where}; salvage a replica in the Longhorn "
+                                 "UI or restore the volume from a backup")
         else:
-            ok, detail = False, f"{state}, robustness {robustness} {where}".strip()
-        checks.append(Check("volume", label, ok, robustness, detail))
+            ok, detail = False, f"{state}, robustness {robustness}{where}: Longhorn cannot judge it; check {inspect}"
+        checks.append(Check("volume", label, ok, shown, detail))
     return checks
 
 

@@ -15,6 +15,12 @@ class Check:
     detail: str = ""
 
 
+def advise(what: str, todo: str) -> str:
+    """A failed check's detail: what is wrong, then what to do about it."""
+    what = what.strip().rstrip(".;")
+    return f"{what}; {todo}" if what else todo
+
+
 @dataclass
 class Report:
     checks: list[Check] = field(default_factory=list)

@@ -39,13 +39,17 @@ def collect_dns(cfg: HomelabConfig, resolver: Any) -> list[Check]:
             got = sorted(r.address for r in resolver.resolve(fqdn, "A"))
         except dns.resolver.NXDOMAIN:
             checks.append(Check("dns", fqdn, False, "NXDOMAIN", f"the Pi ({cfg.pi.address}) has no record; "
-                                "is external-dns (Pi-hole provider) running?"))
+                                "check external-dns, which writes it: `flux get helmreleases -n external-dns` and the "
+                                "external-dns-pihole logs"))
             continue
         except dns.exception.DNSException as exc:
-            checks.append(Check("dns", fqdn, False, "error", f"{type(exc).__name__}: {exc}"))
+            checks.append(Check("dns", fqdn, False, "error", f"{type(exc).__name__}: {exc}; check that Pi-hole runs "
+                                f"on {cfg.pi.name} ({cfg.pi.address}) and answers on port 53"))
             continue
         ok = got == [want]
-        checks.append(Check("dns", fqdn, ok, ",".join(got), "" if ok else f"expected {want} (metallb.traefik_address)"))
+        checks.append(Check("dns", fqdn, ok, ",".join(got), "" if ok else (
+            f"expected {want} (metallb.traefik_address); remove the stale or hand-made record in Pi-hole "
+            "(Local DNS) and let external-dns write it")))
     return checks
 
 
@@ -64,9 +68,13 @@ def collect_https(cfg: HomelabConfig, transport: httpx.BaseTransport | None = No
             try:
                 resp = http.get(f"https://{ip}/", headers={"Host": fqdn}, extensions={"sni_hostname": fqdn})
             except httpx.HTTPError as exc:
-                checks.append(Check("https", fqdn, False, "no answer", f"{type(exc).__name__}: {exc}"))
+                checks.append(Check("https", fqdn, False, "no answer", f"{type(exc).__name__}: {exc}; check that Traefik "
+                                    f"serves {ip}: `kubectl -n traefik get svc,pods`"))
                 continue
             ok = resp.status_code < 500
             detail = resp.headers.get("location", "") if 300 <= resp.status_code < 400 else resp.reason_phrase
+            if not ok:
+                detail += (f"; check the pods and the HelmRelease behind {name} (Traefik answers, they do not): "
+                           "`flux get helmreleases -A`")
             checks.append(Check("https", fqdn, ok, str(resp.status_code), detail))
     return checks

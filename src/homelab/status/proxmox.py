@@ -72,12 +72,14 @@ def collect(cfg: HomelabConfig, px: Any) -> list[Check]:
         n = nodes.get(host.node_name)
         if n is None:
             checks.append(Check("proxmox-host", name, False, "missing",
-                                f"node {host.node_name} is not in the cluster (GET /nodes)"))
+                                f"node {host.node_name} is not in the cluster (GET /nodes); compare "
+                                f"proxmox.hosts.{name}.node_name with `pvecm nodes`"))
             continue
         online = n.get("status") == "online"
         detail = (f"cpu {n.get('cpu', 0) * 100:.0f}% of {n.get('maxcpu', '?')}, "
                   f"mem {_gib(n.get('mem', 0))}/{_gib(n.get('maxmem', 0))}, up {n.get('uptime', 0) // 86400}d"
-                  if online else "the node is not online in the Proxmox cluster")
+                  if online else f"the node is not online in the Proxmox cluster; power {name} ({host.address}) on, "
+                  "or check corosync with `pvecm status` on another host")
         checks.append(Check("proxmox-host", name, online, n.get("status", "unknown"), detail))
 
     vms = {int(r["vmid"]): r for r in px.cluster.resources.get() if r.get("type") == "qemu"}
@@ -87,12 +89,14 @@ def collect(cfg: HomelabConfig, px: Any) -> list[Check]:
         checks.append(Check("vm", tpl.name, False, "missing", f"template VM {tpl.vm_id} not found; run `homelab up --only template`"))
     else:
         checks.append(Check("vm", tpl.name, bool(t.get("template")), "template" if t.get("template") else "not a template",
-                            f"vmid {tpl.vm_id} on {t.get('node')}"))
+                            f"vmid {tpl.vm_id} on {t.get('node')}" + ("" if t.get("template") else
+                            f"; it is an ordinary VM: pick another proxmox.template.vm_id, or remove VM {tpl.vm_id} "
+                            "and run `homelab up --only template`")))
     for node in cfg.k3s.nodes:
         want_host = cfg.proxmox.hosts[node.host].node_name
         vm = vms.get(node.vm_id)
         if vm is None:
-            checks.append(Check("vm", node.name, False, "missing", f"VM {node.vm_id} does not exist; run `homelab up`"))
+            checks.append(Check("vm", node.name, False, "missing", f"VM {node.vm_id} does not exist; run `homelab up` (the vms stage creates it)"))
             continue
         running = vm.get("status") == "running"
         detail = f"vmid {node.vm_id} on {vm.get('node')}"

@@ -8,7 +8,10 @@ Useful for looking at a snapshot someone sent you, and what the tests use. DIR h
     kubernetes/<group|core>_<version>_<plural>.json   a List response (`kubectl get --raw` of the list URL)
     dns.json                           {"name": ["address", ...]} as the Pi answered (a missing name is NXDOMAIN)
     https.json                         {"name": status code, or an error message string}
-    meta.json                          {"recorded_at": "2026-11-28T06:00:00Z"}: expiry is counted from then
+    meta.json                          the manifest, {"recorded_at": "2026-11-28T06:00:00Z"}: expiry is counted from then
+
+A folder without the manifest is not a recording; a recording missing any response is refused
+too (`validate`), because a missing list would read as "nothing there", which looks healthy.
 """
 
 from __future__ import annotations
@@ -22,9 +25,41 @@ import dns.rdatatype
 import dns.resolver
 import httpx
 
-from homelab.errors import HomelabError
+from homelab.errors import HomelabError, problem
 from homelab.inputs import json_line
 from homelab.inputs import load_json as read_json
+from homelab.status import kube as k
+
+MANIFEST = "meta.json"
+# Every response the report reads, and what it is (named when one is missing).
+RESPONSES: dict[str, str] = {
+    "proxmox/nodes.json": "GET /api2/json/nodes",
+    "proxmox/cluster_resources.json": "GET /api2/json/cluster/resources",
+    **{f"kubernetes/{g or 'core'}_{v}_{p}.json": f"the {p} list ({'/api' if not g else '/apis/' + g}/{v}/{p})"
+       for g, v, p in (k.NODES, k.KUSTOMIZATIONS, k.HELMRELEASES, k.CERTIFICATES, k.LONGHORN_VOLUMES)},
+    "dns.json": "the Pi's answers for the lan names",
+    "https.json": "each route's HTTPS answer",
+}
+LAYOUT_HINT = "`homelab status --help` lists what a recording holds; tests/fixtures/status/healthy is one"
+
+
+def validate(folder: Path) -> None:
+    """Raise HomelabError naming what is missing when `folder` is not a complete recording."""
+    if not (folder / MANIFEST).is_file():
+        present = [rel for rel in RESPONSES if (folder / rel).is_file()]
+        what = f"{len(present)} of the {len(RESPONSES)} responses are there" if present else "and none of the responses"
+        raise HomelabError.single(str(folder), f"not a status recording: its manifest {MANIFEST} is missing ({what})",
+                                  hint=LAYOUT_HINT)
+    problems = [problem(str(folder / rel), f"missing from the recording: {what}",
+                        hint="record it, or take the whole folder again") for rel, what in RESPONSES.items()
+                if not (folder / rel).is_file()]
+    manifest = load_json(folder / MANIFEST, {})
+    if isinstance(manifest, dict) and not manifest.get("recorded_at"):
+        problems.insert(0, problem(str(folder / MANIFEST), "is missing: when the responses were saved (certificate "
+                                   "expiry counts from then)", path="recorded_at",
+                                   hint='add "recorded_at": "2026-11-28T06:00:00Z" with the time of the recording'))
+    if problems:
+        raise HomelabError(problems)
 
 
 class RecordedProxmox:
@@ -58,7 +93,7 @@ class RecordedKube:
     def list(self, group: str, version: str, plural: str) -> list[dict[str, Any]]:
         file = self._folder / f"{group or 'core'}_{version}_{plural}.json"
         if not file.exists():
-            return []
+            raise FileNotFoundError(f"no recorded response for the {plural} list ({file})")
         items = _field(file, "items")
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise SnapshotError.single(str(file), "'items' must be a list of objects", line=json_line(

@@ -24,9 +24,19 @@ from homelab.config.model import FORWARD_AUTH as FORWARD_AUTH_NAME
 from homelab.config.model import MIDDLEWARE_NAMESPACE
 from homelab.gitops import K8sObject
 from homelab.gitops.model import Route
+from homelab.render.flux import exposure_var
 
 ALLOWLIST = (MIDDLEWARE_NAMESPACE, ALLOWLIST_NAME)
 FORWARD_AUTH = (MIDDLEWARE_NAMESPACE, FORWARD_AUTH_NAME)
+
+
+def _follow(service: str | None, otherwise: str) -> str:
+    """The fix for a route without the protection its exposure needs: name the exposure chain (then it
+    follows homelab.yaml), or, for a host that is no service, add the middleware itself."""
+    if service is None:
+        return otherwise
+    return (f"make its middlewares [{{name: exposure-${{{exposure_var(service)}}}, namespace: traefik}}] so it follows "
+            "homelab.yaml")
 
 
 @rule("exposure/lan-allowlist", "every route on lan.<domain> carries the LAN allowlist",
@@ -56,19 +66,19 @@ def route_protection(ctx: CheckContext):
             if on_lan and ALLOWLIST not in mws:
                 yield finding("exposure/lan-allowlist", f"{label} is a LAN name but the route lacks the traefik/lan-allowlist Middleware, "
                               "so anyone who can reach Traefik can reach it", o.file or None, line(),
-                              "add middlewares: [{name: lan-allowlist, namespace: traefik}]")
+                              _follow(name, "add {name: lan-allowlist, namespace: traefik} to its middlewares"))
             if FORWARD_AUTH_NAME not in required or FORWARD_AUTH in mws:
                 continue
             if on_lan:
                 yield finding("exposure/sso", f"{label} lacks Authentik forward auth" +
                               ("" if svc else " (and is not a service in homelab.yaml)"), o.file or None, line(),
-                              "add {name: authentik-forward-auth, namespace: traefik}, or set `sso: false` "
-                              f"for service {name or '<name>'} in homelab.yaml")
+                              _follow(name, "add {name: authentik-forward-auth, namespace: traefik}")
+                              + f", or set `sso: false` for service {name or '<name>'} in homelab.yaml")
             else:
                 yield finding("exposure/sso", f"{label} is reachable from the internet without Authentik forward auth",
                               o.file or None, line(),
-                              "add middlewares: [{name: authentik-forward-auth, namespace: traefik}], or mark "
-                              f"service {name or '<name>'} `exposure: public` with a `reason` in homelab.yaml")
+                              _follow(name, "add {name: authentik-forward-auth, namespace: traefik}")
+                              + f", or mark service {name or '<name>'} `exposure: public` with a `reason` in homelab.yaml")
     for chain in middlewares.values():
         members = (chain.spec.get("chain") or {}).get("middlewares") if isinstance(chain.spec.get("chain"), dict) else None
         for i, m in enumerate(members or []):

@@ -10,6 +10,7 @@ from homelab.checks.rules._util import line_containing, where
 from homelab.gitops.loader import BOOTSTRAP_SOURCE
 from homelab.gitops.model import FLUX_KS, HELM_RELEASE, K8sObject, Ref
 from homelab.gitops.substitute import references
+from homelab.render.flux import undeclared_service
 
 SEMVER = re.compile(r"^v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
 SOURCE_GROUP = "source.toolkit.fluxcd.io"
@@ -141,11 +142,14 @@ def substitution(ctx: CheckContext):
                               "which is not in the tree; reconciliation fails until it exists",
                               ks.file, ks.line_of("spec", "postBuild", "substituteFrom", i),
                               "create it, or mark the reference `optional: true`")
+    routes = {id(o) for o in tree.routes()}
     for obj in tree.objects:
         if not obj.unresolved:
             continue
         ks = tree.kustomizations.get(obj.kustomization)
         for var in obj.unresolved:
+            if id(obj) in routes and undeclared_service(var, ctx.cfg.services):
+                continue  # a route of a service homelab.yaml no longer declares: site/route-undeclared says so
             line = line_containing(ctx, obj.file, "${" + var, obj.line) or line_containing(ctx, obj.file, "$" + var, obj.line)
             if ks is not None and not ks.post_build:
                 msg = (f"${{{var}}} in {where(obj)} stays literal: Kustomization {obj.kustomization} has no "
@@ -157,6 +161,10 @@ def substitution(ctx: CheckContext):
                        f"(substituteFrom: {srcs}); Flux would replace it with an empty string")
                 hint = (f"define {var} (homelab.yaml -> cluster-settings, or postBuild.substitute), give a default "
                         f"${{{var}:=value}}, or escape a literal dollar as $$")
+                service = undeclared_service(var, ctx.cfg.services)
+                if service:
+                    hint = (f"{var} belongs to service {service}, which homelab.yaml does not declare: remove what uses "
+                            f"it from the tree, or declare services.{service} again and run `homelab render`")
             yield finding("flux/substitution-undefined", msg, obj.file or None, line or obj.line, hint)
 
 

@@ -43,12 +43,19 @@ def _containers(obj: K8sObject) -> Iterator[tuple[tuple[str | int, ...], dict[st
                 yield (*path, field, i), c
 
 
+def _helm_hook(obj: K8sObject) -> bool:
+    """A chart's hook (install/upgrade/delete Job): it runs for seconds around a release, holds no
+    capacity in steady state, and the drills do not count it."""
+    annotations = obj.metadata.get("annotations")
+    return isinstance(annotations, dict) and "helm.sh/hook" in annotations
+
+
 @rule("resources/requests-missing", "every container in the tree has CPU and memory requests",
       severity=Severity.warning)
 def requests_missing(ctx: CheckContext):
     for obj in ctx.tree.objects:
-        if obj.release and (obj.metadata.get("annotations") or {}).get("helm.sh/hook"):
-            continue  # a chart's hook Job runs once around an install or upgrade, then goes: no steady load
+        if _helm_hook(obj):
+            continue
         for keys, c in _containers(obj):
             requests = (c.get("resources") or {}).get("requests") if isinstance(c.get("resources"), dict) else None
             missing = [r for r in ("cpu", "memory") if not (isinstance(requests, dict) and requests.get(r))]
@@ -57,4 +64,6 @@ def requests_missing(ctx: CheckContext):
                               f"container {c.get('name', keys[-1])} of {where(obj)} has no {' or '.join(missing)} "
                               "request; the scheduler treats it as needing nothing, and the drills cannot count it",
                               obj.file or None, obj.line_of(*keys),
+                              "set its resources.requests through the chart's values (see the chart's values.yaml for "
+                              "the key), or waive it where the chart has none" if obj.release else
                               "add resources.requests (cpu, memory) from what it uses: `kubectl top pod`")

@@ -9,12 +9,13 @@ from typing import Any
 from homelab import render
 from homelab.checks.context import CheckContext
 from homelab.checks.registry import finding, rule
-from homelab.checks.rules._util import where
+from homelab.checks.rules._util import line_containing, where
+from homelab.config import HomelabConfig
 from homelab.config.model import ALLOWLIST, FORWARD_AUTH, HEADERS, MIDDLEWARE_NAMESPACE, PROTECTIVE
 from homelab.config.placeholders import placeholders
 from homelab.config.types import AddressRange
 from homelab.findings import Finding, Severity
-from homelab.render.flux import exposure_var, target_var
+from homelab.render.flux import exposure_var, target_var, undeclared_service
 
 
 @rule("site/glue-stale", "the glue files generated from homelab.yaml are current", needs_tree=False)
@@ -104,6 +105,32 @@ def exposure_drift(ctx: CheckContext):
                               o.file or None, o.line_of("metadata", "annotations", TARGET_ANNOTATION),
                               f"{ctx.config_file}:{line} sets the exposure; use "
                               f"{TARGET_ANNOTATION}: ${{{target_var(name)}}} so the record follows it")
+
+
+@rule("site/route-undeclared", "every route in the tree is for a service homelab.yaml declares")
+def route_undeclared(ctx: CheckContext):
+    for o in ctx.tree.routes():
+        gone = sorted({s for v in o.unresolved if (s := undeclared_service(v, ctx.cfg.services))})
+        for name in gone:
+            line = line_containing(ctx, o.file, "_" + name.upper().replace("-", "_") + "}", o.line) or o.line
+            yield finding("site/route-undeclared",
+                          f"{where(o)} routes service {name}, which {ctx.config_file} does not declare (removed?); "
+                          "Flux would apply it with an empty host and no protection", o.file or None, line,
+                          f"the tree is behind: delete the route (and its app) under {ctx.tree.cluster_path}; or, "
+                          f"if {name} should stay, declare services.{name} (hostname, exposure) in {ctx.config_file} "
+                          "again and run `homelab render`")
+
+
+@rule("site/service-unrouted", "every service homelab.yaml declares has a route in the tree", severity=Severity.warning)
+def service_unrouted(ctx: CheckContext):
+    routed = {h for route in ctx.tree.route_rules() for h in route.hosts}
+    for name in ctx.cfg.services:
+        if ctx.cfg.fqdn(name).lower() not in routed:
+            yield finding("site/service-unrouted",
+                          f"service {name} ({ctx.cfg.fqdn(name)}) is declared but no route in the tree serves it; "
+                          "its name leads nowhere", ctx.config_file, ctx.config_line("services", name),
+                          f"homelab.yaml is ahead: add its route (`homelab new app {name}` scaffolds one); or, if "
+                          f"{name} is gone, remove services.{name} from {ctx.config_file} and run `homelab render`")
 
 
 def placeholder_findings(cfg: HomelabConfig, config_file: str,
