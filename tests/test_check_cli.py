@@ -136,6 +136,8 @@ def test_infra_linters_run_when_installed_and_say_when_skipped(repo):
             assert (rule, file) in got, (rule, data["findings"], data["notes"])
         else:
             assert f"{rule} skipped: {program} is not installed" in data["notes"]
+    if _installed("terraform"):  # at the first line `terraform fmt` changes
+        assert [f["line"] for f in data["findings"] if f["rule"] == "infra/terraform-fmt"] == [2]
     assert res.returncode == 1
     plain = check(repo, "--select", "infra", "--wide")
     assert plain.returncode == 0 and "pass --infra" in plain.stdout

@@ -98,7 +98,8 @@ def render(ctx: Context, check: bool) -> None:
     if check:
         drift = r.check(cfg, ctx.root)
         for d in drift:
-            click.echo(f"{d.path}: {d.state}; run `homelab render` (never edit glue files by hand)", err=True)
+            where = f"{d.path}:{d.line}" if d.line else d.path
+            click.echo(f"{where}: {d.state}; run `homelab render` (never edit glue files by hand)", err=True)
         if drift:
             sys.exit(1)
         click.echo("glue files are current")
