@@ -143,6 +143,19 @@ def test_infra_linters_run_when_installed_and_say_when_skipped(repo):
     assert plain.returncode == 0 and "pass --infra" in plain.stdout
 
 
+@pytest.mark.skipif(not _installed("terraform"), reason="terraform is not installed")
+def test_terraform_fmt_asks_hashicorp_for_no_new_release(repo, tmp_path):
+    # terraform's checkpoint (a call to checkpoint-api.hashicorp.com) leaves ~/.terraform.d/checkpoint_signature
+    (repo / "terraform").mkdir(exist_ok=True)
+    (repo / "terraform" / "main.tf").write_text('variable "x" {\ntype = string\n}\n')
+    home = tmp_path / "home"
+    home.mkdir()
+    res = run_cli("-c", str(repo / "homelab.yaml"), "check", "--infra", "--select", "infra/terraform-fmt",
+                  "--format", "json", cwd=repo, env={"HOME": str(home)})
+    assert ("infra/terraform-fmt", "terraform/main.tf") in {(f["rule"], f["file"]) for f in json.loads(res.stdout)["findings"]}
+    assert not (home / ".terraform.d").exists(), sorted(p.name for p in home.rglob("*"))
+
+
 def test_list_rules_names_every_family():
     res = run_cli("check", "--list-rules")
     families = {line.split("/", 1)[0] for line in res.stdout.splitlines()}
