@@ -40,12 +40,12 @@ def check(repo: Path, **kw):
     from homelab.gitops import Cache
 
     cache = Cache(repo / ".homelab" / "cache" / "check.pickle")
-    if not CHART_MIRROR.is_dir():  # no chart can be had: that warning is the only difference
-        kw["ignore"] = [*kw.get("ignore", []), "helm/chart-unavailable"]
     opts = Options(schemas=kw.pop("schemas", CRD_SCHEMAS), **kw.pop("options", {}))
     # the bundled homelab.yaml is the example (site/placeholder) and the clean tree routes only homepage of its
     # services (site/service-unrouted); tests/test_site.py makes both fire
     kw.setdefault("ignore", list(NOT_IN_FIXTURES))
+    if not CHART_MIRROR.is_dir():  # no chart can be had: that warning is the only difference
+        kw["ignore"] = [*kw["ignore"], "helm/chart-unavailable"]
     report = run_checks(repo, load_config(repo / "homelab.yaml"), options=opts, cache=cache, **kw)
     cache.save()
     return report

@@ -4,11 +4,13 @@ each test uses so `-m "not slow"` and friends select by it."""
 
 from __future__ import annotations
 
+import atexit
 import io
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +26,14 @@ CRD_SCHEMAS = SHARED / "crd-schemas" if (SHARED / "crd-schemas").is_dir() else R
 CHART_MIRROR = SHARED / "charts"
 if CHART_MIRROR.is_dir():
     os.environ.setdefault("HOMELAB_CHART_MIRROR", str(CHART_MIRROR))
+# The tool's user cache (charts, chart facts, compiled validators, CRD schemas) goes into a folder of
+# this session, never into ~/.cache/homelab: a run neither writes the user's home nor depends on what
+# an earlier run left there. Set at import, so every CLI the tests start inherits it (and xdist
+# workers the controller's folder, which its creator removes at exit); a HOMELAB_CACHE_DIR given from
+# outside (a warm cache for quick local runs) is kept.
+if not os.environ.get("HOMELAB_CACHE_DIR"):
+    os.environ["HOMELAB_CACHE_DIR"] = tempfile.mkdtemp(prefix="homelab-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["HOMELAB_CACHE_DIR"], ignore_errors=True)
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,

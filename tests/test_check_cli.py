@@ -136,9 +136,24 @@ def test_infra_linters_run_when_installed_and_say_when_skipped(repo):
             assert (rule, file) in got, (rule, data["findings"], data["notes"])
         else:
             assert f"{rule} skipped: {program} is not installed" in data["notes"]
+    if _installed("terraform"):  # at the first line `terraform fmt` changes
+        assert [f["line"] for f in data["findings"] if f["rule"] == "infra/terraform-fmt"] == [2]
     assert res.returncode == 1
     plain = check(repo, "--select", "infra", "--wide")
     assert plain.returncode == 0 and "pass --infra" in plain.stdout
+
+
+@pytest.mark.skipif(not _installed("terraform"), reason="terraform is not installed")
+def test_terraform_fmt_asks_hashicorp_for_no_new_release(repo, tmp_path):
+    # terraform's checkpoint (a call to checkpoint-api.hashicorp.com) leaves ~/.terraform.d/checkpoint_signature
+    (repo / "terraform").mkdir(exist_ok=True)
+    (repo / "terraform" / "main.tf").write_text('variable "x" {\ntype = string\n}\n')
+    home = tmp_path / "home"
+    home.mkdir()
+    res = run_cli("-c", str(repo / "homelab.yaml"), "check", "--infra", "--select", "infra/terraform-fmt",
+                  "--format", "json", cwd=repo, env={"HOME": str(home)})
+    assert ("infra/terraform-fmt", "terraform/main.tf") in {(f["rule"], f["file"]) for f in json.loads(res.stdout)["findings"]}
+    assert not (home / ".terraform.d").exists(), sorted(p.name for p in home.rglob("*"))
 
 
 def test_list_rules_names_every_family():

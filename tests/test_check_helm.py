@@ -252,7 +252,7 @@ def test_the_plans_budget_counts_what_the_charts_ask_for(tmp_path, monkeypatch):
     monkeypatch.setenv("HOMELAB_CACHE_DIR", str(tmp_path / "no-cache"))
     (tmp_path / "no-mirror").mkdir()
     bare, _ = tree_mod.read(repo, cfg, Cache(None))
-    assert bare.available and bare.charts.rendered == [] and "lower bound" in bare.budget.note
+    assert bare.available and bare.charts.rendered == [] and "homelab charts pull" in bare.budget.note
     assert section.budget.total.cpu_requests_millis > bare.budget.total.cpu_requests_millis
     assert section.budget.total.pods > bare.budget.total.pods
 
@@ -304,3 +304,13 @@ def test_a_credential_in_values_that_a_chart_renders_into_a_secret_is_secret_dat
     assert [(f.rule, f.file) for f in found] == [("secrets/secret-data", hr.relative_to(repo).as_posix())], found
     assert "Secret monitoring/grafana (rendered by HelmRelease monitoring/grafana from grafana/templates/secret.yaml)" \
         in found[0].message and password not in found[0].message
+
+
+@needs_mirror
+def test_charts_see_only_the_api_versions_of_crds_the_tree_installs(tmp_path):
+    repo = make_repo(tmp_path / "repo")  # no kube-prometheus-stack here: no monitoring.coreos.com CRDs
+    hr = repo / K / "infrastructure/controllers/traefik/app/helmrelease.yaml"
+    hr.write_text(hr.read_text() + "    metrics:\n      prometheus:\n        serviceMonitor:\n          enabled: true\n")
+    failed = [f for f in check(repo, select=["helm/render-failed"]).findings]
+    assert len(failed) == 1 and "traefik/templates/servicemonitor.yaml" in failed[0].message \
+        and "You have to deploy monitoring.coreos.com/v1 first" in failed[0].message, failed

@@ -67,7 +67,8 @@ def test_render_check_names_stale_and_missing_files_and_writes_nothing(repo_copy
     before = tfvars.read_text()
     res = run_cli("-c", str(repo_copy / "homelab.yaml"), "render", "--check")
     assert res.returncode == 1
-    assert "terraform/homelab.auto.tfvars.json: stale" in res.stderr
+    line = next(n for n, text in enumerate(before.splitlines(), 1) if '"cores": 6' in text)
+    assert f"terraform/homelab.auto.tfvars.json:{line}: stale" in res.stderr  # the first line that differs
     assert "packer/ubuntu-2404/homelab.auto.pkrvars.hcl: missing" in res.stderr
     assert tfvars.read_text() == before
     assert not (repo_copy / "packer/ubuntu-2404/homelab.auto.pkrvars.hcl").exists()

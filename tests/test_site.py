@@ -150,7 +150,8 @@ def test_a_hand_edited_hosts_inventory_is_caught_by_render_check(repo_copy):
     hosts.write_text(hosts.read_text().replace("192.168.1.3", "192.168.1.99"))
     res = run_cli("render", "--check", cwd=repo_copy)
     assert res.returncode == 1
-    assert "ansible/inventories/hosts.yml: stale" in res.stderr
+    line = next(n for n, text in enumerate(hosts.read_text().splitlines(), 1) if "192.168.1.99" in text)
+    assert f"ansible/inventories/hosts.yml:{line}: stale" in res.stderr  # at the first line that differs
 
 
 def run_cli_tool(exe: str, *args: str, cwd: Path) -> dict:

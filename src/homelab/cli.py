@@ -13,16 +13,15 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from homelab import __version__
 from homelab.config import json_schema
 from homelab.context import CONFIG_HELP, Context, pass_ctx, with_config_option
 from homelab.errors import HomelabError
 from homelab.runlock import Terminated
-from homelab.terminal import problem_line
+from homelab.terminal import messages, problem_line
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+err_console = messages()
 
 # Commands that live in their own modules under homelab.commands; each exposes `command`
 # (a click command using `homelab.context.pass_ctx`). Add one name per line. They are imported
@@ -99,7 +98,8 @@ def render(ctx: Context, check: bool) -> None:
     if check:
         drift = r.check(cfg, ctx.root)
         for d in drift:
-            click.echo(f"{d.path}: {d.state}; run `homelab render` (never edit glue files by hand)", err=True)
+            where = f"{d.path}:{d.line}" if d.line else d.path
+            click.echo(f"{where}: {d.state}; run `homelab render` (never edit glue files by hand)", err=True)
         if drift:
             sys.exit(1)
         click.echo("glue files are current")

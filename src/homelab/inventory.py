@@ -20,6 +20,7 @@ from homelab import paths
 from homelab.config.model import NodeRole
 from homelab.config.types import DnsLabel
 from homelab.errors import HomelabError, problem
+from homelab.inputs import json_line
 from homelab.yamlio import dump, flow
 
 PATH = paths.K3S_INVENTORY
@@ -49,26 +50,13 @@ class Node:
     line: int | None = field(default=None, compare=False)  # where the node sits in the output, for errors
 
 
-def _line_of(text: str, *keys: str) -> int | None:
-    """Line of the last of `keys`, each searched after the previous (the JSON is pretty-printed by Terraform)."""
-    pos = 0
-    for key in keys:
-        found = text.find(json.dumps(key) + ":", pos)
-        if found < 0:
-            break
-        pos = found
-    else:
-        return text.count("\n", 0, pos) + 1
-    return None
-
-
 def parse_output(text: str, source: str) -> list[Node]:
     """Nodes from `terraform output -json`; a HomelabError naming the first defect if the output is not usable."""
 
     def fail(message: str, *keys: str, hint: str = "") -> HomelabError:
         # Look for node keys under "value": an object-typed output also names them in its "type".
         where = (keys[0], "value", *keys[1:]) if len(keys) > 1 else keys
-        return HomelabError.single(source, message, line=_line_of(text, *where) if keys else None,
+        return HomelabError.single(source, message, line=json_line(text, *where) if keys else None,
                                    path=".".join(keys), hint=hint)
 
     try:
@@ -110,7 +98,7 @@ def parse_output(text: str, source: str) -> list[Node]:
             raise fail(f"name '{node.name}' differs from its key '{key}'", OUTPUT_NAME, key, "name",
                        hint="key the output map by node name")
         nodes.append(Node(node.name, str(node.address), node.proxmox_host, node.role.value, node.vm_id,
-                          _line_of(text, OUTPUT_NAME, "value", key)))
+                          json_line(text, OUTPUT_NAME, "value", key)))
     return nodes
 
 

@@ -2,7 +2,9 @@
 
 Names, paths, regular expressions and condition messages are full of square brackets
 (`[/dev/sdb]`, `[a-z0-9]`, `[/x]`): printed as markup they are eaten, restyled, or crash the
-print. Everything that is not our own literal styling goes through `Text` here.
+print. Everything that is not our own literal styling goes through `Text` here, and every Console
+is made here (`console` for tables and reports, `messages` for errors and progress), none of them
+reading markup-like text as emoji codes or highlighting it.
 
 How wide the screen is has one answer for every table and report: `--wide` means no limit (one
 line per row, for grep and wide screens); otherwise `$COLUMNS` when set, else the terminal's
@@ -59,6 +61,12 @@ def console(*, wide: bool = False, stderr: bool = False) -> Console:
     """A Console at the screen's width (see the module docstring); colour only on a terminal."""
     # emoji=False: a `:name:` in a name or message stays as written.
     return Console(width=UNLIMITED if wide else None, stderr=stderr, highlight=False, soft_wrap=False, emoji=False)
+
+
+def messages(*, stderr: bool = True) -> Console:
+    """A Console for errors and progress messages: lines Rich never breaks (the terminal folds them, a
+    log file keeps each whole, so a path in a message stays one word)."""
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, emoji=False)
 
 
 def width(*, wide: bool = False) -> int | None:

@@ -142,10 +142,10 @@ def _values_path(file: str, aliases: dict[str, str]) -> tuple[str, ...]:
     return tuple(aliases.get(k, k) for k in keys[:1]) + keys[1:]
 
 
-def union(a: Any, b: Any) -> Any:
+def _union(a: Any, b: Any) -> Any:
     """Both trees of keys: maps are joined, a value wins over null."""
     if isinstance(a, dict) and isinstance(b, dict):
-        return {k: union(a.get(k), b.get(k)) for k in {**a, **b}}
+        return {k: _union(a.get(k), b.get(k)) for k in {**a, **b}}
     return a if b is None else b
 
 
@@ -219,7 +219,7 @@ def _inspect(path: Path, digest: str) -> ChartInfo:
             raw = docs[0] if docs and isinstance(docs[0], dict) else {}
             at = _values_path(name, aliases)
             if len(at) <= 1:
-                declared = union(declared, {at[0]: raw} if at else raw)
+                declared = _union(declared, {at[0]: raw} if at else raw)
     for name, body in sorted(files.items()):
         rel = name.split("/", 1)[-1]
         if name.endswith("/values.schema.json") and ("/" not in rel or rel.startswith("charts/")) \
@@ -246,7 +246,7 @@ def _inspect(path: Path, digest: str) -> ChartInfo:
             if isinstance(d, dict)}
     folder = write_schemas(digest, crds) if crds else None
     return ChartInfo(name=str(meta.get("name") or top), version=str(meta.get("version") or ""),
-                     declared=union(declared, chart.merge_values({})), schemas=schemas,
+                     declared=_union(declared, chart.merge_values({})), schemas=schemas,
                      remote_refs=tuple(dict.fromkeys(refs)), crds=tuple(i for i in map(crd_info, crds) if i),
                      crd_schemas=str(folder or ""), subcharts=deps, capabilities=capabilities, template_crds=template_crds,
                      commented=frozenset(commented))

@@ -108,9 +108,6 @@ class Charts:
     schema_dirs: list[Path] = field(default_factory=list)
     renders: int = 0
 
-    def release_of(self, obj: K8sObject) -> Release | None:
-        return next((r for r in self.releases if r.key == obj.release), None)
-
     @property
     def rendered(self) -> list[Release]:
         return [r for r in self.releases if r.rendered]

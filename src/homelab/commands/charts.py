@@ -5,10 +5,9 @@ from __future__ import annotations
 import sys
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from homelab import paths
+from homelab import paths, terminal
 from homelab.context import Context, pass_ctx
 
 
@@ -48,7 +47,7 @@ def pull(ctx: Context, offline: bool) -> None:
     ChartCache().sweep()
     counts = {"cache": 0, "fetched": 0}
     lines: list[str] = []
-    console = Console(stderr=True)
+    console = terminal.console(stderr=True)
     with Session(offline=offline) as session, Progress(
             TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(),
             console=console, transient=True) as progress:

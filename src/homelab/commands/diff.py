@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from homelab import paths
+from homelab.atomicfile import write_atomic
 from homelab.context import Context, pass_ctx
 from homelab.errors import HomelabError
 
@@ -60,6 +61,6 @@ def command(ctx: Context, ref: str | None, fmt: str, context: int, charts: bool,
                      context=context)
     report = (d.markdown if fmt == "markdown" else d.text)(diff)
     if output:
-        output.write_text(report, encoding="utf-8")
+        write_atomic(output, report)
     else:
         click.echo(report, nl=False)

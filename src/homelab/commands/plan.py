@@ -15,13 +15,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from homelab import paths
+from homelab import paths, terminal
 from homelab.context import Context, pass_ctx
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-    from rich.console import Console
 
     from homelab.gitops import Cache
     from homelab.plan.model import CheckSummary, Validation
@@ -73,13 +71,6 @@ def validation(ctx: Context, cache: Cache, run_check: bool, *, pull: bool = Fals
     return Validation(glue=glue, check=check, placeholders=placeholders)
 
 
-def _console(wide: bool) -> Console:
-    """The terminal view's console: the terminal's width (COLUMNS when set; 80 in a pipe), or 200 with --wide."""
-    from rich.console import Console
-
-    return Console(highlight=False, soft_wrap=False, emoji=False, width=200 if wide else None)
-
-
 @click.command("plan")
 @click.option("-f", "--format", "fmt", type=click.Choice(["table", "json", "markdown", "html"]), default="table",
               show_default=True,
@@ -92,7 +83,7 @@ def _console(wide: bool) -> Console:
 @click.option("--check/--no-check", "run_check", default=True, show_default=True,
               help="Include a summary of `homelab check` (its first run on a fresh clone scans every file; later runs are cached).")
 @click.option("-v", "--verbose", is_flag=True, help="Show every drill answer, not only warnings and errors.")
-@click.option("--wide", is_flag=True, help="Lay tables out 200 columns wide instead of fitting the terminal (or COLUMNS).")
+@terminal.wide_option
 @click.option("--schema", "print_schema", is_flag=True,
               help="Print the JSON Schema of `--format json` (the committed copy is schema/plan.schema.json) and exit.")
 @click.option("--pull", is_flag=True, help="Download charts missing from the cache from their own repositories.")
@@ -142,10 +133,10 @@ def command(ctx: Context, fmt: str, output: Path | None, diagram_dir: Path | Non
         text = html.page(report, cfg, root=ctx.root, out_dir=(output.parent if output else Path.cwd()).resolve(),
                          verbose=verbose)
     elif output is None:
-        console = _console(wide)
+        console = terminal.console(wide=wide)
         views.print_table(report, console, verbose=verbose)
     else:
-        console = _console(wide)
+        console = terminal.console(wide=wide)
         with console.capture() as captured:
             views.print_table(report, console, verbose=verbose)
         text = captured.get()

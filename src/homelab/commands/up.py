@@ -13,7 +13,7 @@ from homelab.context import Context, pass_ctx
 from homelab.pipeline import STAGE_NAMES, PipelineContext, Runner, StageFailed, State, run_pipeline
 from homelab.pipeline.stages import kubeconfig_path
 from homelab.runlock import Terminated, exclusive_run
-from homelab.terminal import problem_line
+from homelab.terminal import messages, problem_line
 
 
 def make_pipeline(ctx: Context, *, dry_run: bool, yes: bool, timeout: float = 900,
@@ -24,7 +24,7 @@ def make_pipeline(ctx: Context, *, dry_run: bool, yes: bool, timeout: float = 90
 
     cfg, root = ctx.cfg, ctx.root
     state = State(root, dry_run=dry_run)
-    runner = Runner(root, state.log_dir, console or Console(highlight=False, soft_wrap=True, emoji=False), dry_run=dry_run, yes=yes)
+    runner = Runner(root, state.log_dir, console or messages(stderr=False), dry_run=dry_run, yes=yes)
 
     @lru_cache(maxsize=1)
     def proxmox():
@@ -38,14 +38,14 @@ def make_pipeline(ctx: Context, *, dry_run: bool, yes: bool, timeout: float = 90
 
 
 def report_failure(exc: StageFailed) -> None:
-    err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+    err = messages()
     for problem in exc.problems:
         problem_line(err, "failed:", "bold red", str(problem))
     err.print("Run `homelab up` again to continue from the stage that failed.")
 
 
 def report_terminated(exc: Terminated, stage: str) -> None:
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = messages()
     problem_line(err, "failed:", "bold red", f"{stage}: terminated by {exc.name}; the program it ran was stopped")
     err.print("Run `homelab up` again to continue from the stage that failed.")
 

@@ -332,7 +332,11 @@ _ERR_PREFIX = re.compile(r'^E\d{4} [\d:.]+\s+\d+ \S+\] "command failed" err=')
 
 def _clean_error(stderr: str, scratch: Path, root: Path) -> str:
     lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
-    text = _ERR_PREFIX.sub("", lines[-1] if lines else "kustomize failed").strip()
+    # the error is the last "command failed" line and everything after it (kustomize's YAML errors
+    # span several lines, the last one a lone `>`)
+    start = max((i for i, ln in enumerate(lines) if _ERR_PREFIX.match(ln)), default=len(lines) - 1)
+    tail = [_ERR_PREFIX.sub("", ln).strip() for ln in lines[start:]] or ["kustomize failed"]
+    text = " ".join(t for t in tail if t not in (">", "")).strip().removeprefix("<").strip()
     if text.startswith('"') and text.endswith('"'):
         text = text[1:-1]
     text = text.replace(str(root) + os.sep, "").replace(str(scratch), "<scratch>")

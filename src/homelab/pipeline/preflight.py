@@ -115,11 +115,12 @@ def check_git_remote(pctx: "PipelineContext") -> list[str]:
 
 
 def required_env(names: Iterable[str]) -> dict[str, str]:
-    """The environment variables the given stages read (`pipeline.environment`), each with who reads it."""
-    from homelab.pipeline import environment
+    """The environment variables the given stages read, each with who reads it (the table of
+    homelab.pipeline.environment; variables only some sites need are listed too)."""
+    from homelab.pipeline.environment import ENVIRONMENT
 
     chosen = set(names)
-    return {v.name: v.reads for v in environment.ENVIRONMENT if chosen & set(v.stages)}
+    return {v.name: v.reads for v in ENVIRONMENT if chosen & set(v.stages)}
 
 
 def dry_run_gaps(env: Mapping[str, str], names: Iterable[str], programs: Iterable[str]) -> list[str]:

@@ -85,6 +85,11 @@ def _longhorn_reservation(charts: Charts | None, cfg: HomelabConfig) -> PodGroup
         return None
     pct = ((rel.values.get("defaultSettings") or {}).get("guaranteedInstanceManagerCPU")
            or ((rel.info.declared.get("defaultSettings") or {}).get("guaranteedInstanceManagerCPU")))
+    if isinstance(pct, str) and pct.strip().startswith("{"):  # Longhorn 1.8+: per data engine, {"v1":"12","v2":"12"}
+        try:
+            pct = json.loads(pct).get("v1")
+        except (ValueError, AttributeError):
+            pct = None
     try:
         pct = float(pct) if pct not in (None, "") else LONGHORN_GUARANTEED_CPU
     except (TypeError, ValueError):
@@ -171,9 +176,11 @@ def _pvc_volume(spec: dict, namespace: str, name: str, obj: K8sObject, replicas_
 
 
 def _budget_note(charts: Charts | None) -> str:
-    if charts is None or not charts.releases:
-        return "requests set in manifests and HelmRelease values; chart defaults are not visible without rendering charts"
-    done = len(charts.rendered)
+    done = len(charts.rendered) if charts is not None else 0
+    if charts is None or not done:
+        return ("requests set in manifests and HelmRelease values; chart defaults are not visible without rendering "
+                "charts" + (" (no chart is in the cache: `homelab charts pull`)" if charts is not None and charts.releases
+                            else ""))
     note = (f"requests from manifests and {done} of {len(charts.releases)} rendered HelmReleases (chart defaults, "
             "sidecars and replica counts included, DaemonSets once per node, Longhorn's guaranteed instance-manager CPU)")
     if done < len(charts.releases):

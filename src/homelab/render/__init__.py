@@ -33,6 +33,7 @@ def render_all(cfg: HomelabConfig) -> dict[str, str]:
 class Drift:
     path: str
     state: str  # "missing" | "stale"
+    line: int | None = None  # the first line that differs (stale files)
 
 
 def check(cfg: HomelabConfig, root: Path) -> list[Drift]:
@@ -40,11 +41,18 @@ def check(cfg: HomelabConfig, root: Path) -> list[Drift]:
     drift = []
     for rel, text in render_all(cfg).items():
         target = root / rel
-        if not target.exists():
+        if not target.is_file():
             drift.append(Drift(rel, "missing"))
-        elif target.read_text(encoding="utf-8") != text:
-            drift.append(Drift(rel, "stale"))
+            continue
+        current = target.read_text(encoding="utf-8", errors="replace")
+        if current != text:
+            drift.append(Drift(rel, "stale", _first_difference(current, text)))
     return drift
+
+
+def _first_difference(current: str, wanted: str) -> int:
+    have, want = current.splitlines(), wanted.splitlines()
+    return next((i for i, (a, b) in enumerate(zip(have, want, strict=False), 1) if a != b), min(len(have), len(want)) + 1)
 
 
 def write(files: dict[str, str], root: Path) -> list[str]:

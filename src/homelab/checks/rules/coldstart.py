@@ -80,9 +80,12 @@ def _is_namespaced(o: K8sObject) -> bool:
 
 def simulate(  # noqa: C901
         tree, provides: Callable[[K8sObject], set[str]] = provided_groups,
+        rendered: Callable[[K8sObject], list[K8sObject]] = lambda hr: [],
 ) -> Iterable[tuple[K8sObject, FluxKustomization, str, str]]:
     """Yield (object, its Kustomization, what is missing, why) for each object that fails first boot;
-    `provides(hr)` is the API groups whose CRDs a HelmRelease installs."""
+    `provides(hr)` is the API groups whose CRDs a HelmRelease installs, `rendered(hr)` the objects its
+    chart renders (Helm applies them when the release installs: a custom resource among them needs
+    its CRD from another release that is ready by then)."""
     ready_groups: dict[str, set[str]] = {}      # what a Kustomization leaves ready for dependents
     ready_ns: dict[str, set[str]] = {}
     pending_groups: dict[str, dict[str, str]] = {}  # installed-but-not-awaited groups -> HelmRelease
@@ -128,7 +131,9 @@ def simulate(  # noqa: C901
             groups, nss, pend = closure(ks.key, {ks.key})
             have_groups = BUILTIN_GROUPS | groups | own_crd_groups
             have_ns = BUILTIN_NAMESPACES | nss | own_ns
-            for o in ks.objects:
+            from_charts = [r for hr in ks.objects if hr.kind == "HelmRelease" and hr.group == "helm.toolkit.fluxcd.io"
+                           for r in rendered(hr) if r.group not in provides(hr)]
+            for o in [*ks.objects, *from_charts]:
                 if o.group not in have_groups:
                     if o.group in pend:
                         yield o, ks, f"CRD {o.group}/{o.kind}", (
@@ -136,7 +141,10 @@ def simulate(  # noqa: C901
                             f"health check on it, so {ks.key} starts before the CRD exists")
                     elif o.group in where_group:
                         src_ks, src = where_group[o.group]
-                        if src_ks == ks.key:
+                        if src_ks == ks.key and o.release:
+                            why = (f"{src} in the same Kustomization installs it, but the two releases install side "
+                                   "by side")
+                        elif src_ks == ks.key:
                             why = (f"{src} in the same Kustomization installs it, but Flux validates the whole "
                                    "Kustomization before the chart is installed")
                         else:
@@ -146,7 +154,7 @@ def simulate(  # noqa: C901
                         yield o, ks, f"CRD {o.group}/{o.kind}", why
                     else:
                         yield o, ks, f"CRD {o.group}/{o.kind}", "nothing in the tree installs it"
-                ns = o.namespace if o.kind not in CLUSTER_SCOPED else ""
+                ns = o.namespace if o.kind not in CLUSTER_SCOPED and not o.release else ""  # Helm: the release's
                 if ns and ns not in have_ns:
                     maker = next((k.key for k in tree.kustomizations.values()
                                   for x in k.objects if x.kind == "Namespace" and x.name == ns), None)
@@ -179,7 +187,12 @@ def cold_start(ctx: CheckContext):
         key = f"{hr.namespace}/{hr.name}"
         return from_charts[key] if key in from_charts else provided_groups(hr)
 
-    for o, ks, missing, why in simulate(tree, provides):
+    objects = {r.key: r.objects for r in ctx.charts.releases}
+
+    def rendered(hr: K8sObject) -> list[K8sObject]:
+        return objects.get(f"{hr.namespace}/{hr.name}", [])
+
+    for o, ks, missing, why in simulate(tree, provides, rendered):
         yield finding("flux/cold-start", f"first reconcile fails: {where(o)} (Kustomization {ks.key}) needs {missing}; {why}",
                       o.file or ks.file or None, o.line,
                       "add the providing Kustomization to this one's dependsOn, and give the provider `wait: true`")

@@ -154,6 +154,12 @@ def _errors(validator, body: dict[str, Any]) -> list[tuple[str, tuple]]:
     out = []
     for e in sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path))[:5]:
         path = tuple(e.absolute_path)
+        if e.validator == "additionalProperties" and isinstance(e.instance, dict) and isinstance(e.schema, dict):
+            # the unknown field's own line, not its parent's
+            known = set(e.schema.get("properties") or {})
+            extra = sorted(str(k) for k in e.instance if k not in known)
+            if extra:
+                path = (*path, extra[0])
         at = ".".join(str(p) for p in path) or "(top level)"
         out.append((f"at {at}: {e.message[:300]}", path))
     return out
@@ -214,7 +220,7 @@ def schema_invalid(ctx: CheckContext):  # noqa: C901
                           o.file or None, o.line_of("kind"),
                           f"fix apiVersion/kind, or add {group or 'core'}/{kind.lower()}_{version}.json to the schema folder")
             continue
-        key = digest(ident, source, o.digest or json.dumps(o.body, sort_keys=True, default=str))
+        key = digest("lines-2", ident, source, o.digest or json.dumps(o.body, sort_keys=True, default=str))
         errs = ctx.cache.get("schema", key)
         if errs is None:
             if source.startswith("tree:"):

@@ -23,7 +23,7 @@ from homelab.render.flux import exposure_var, target_var, undeclared_service
 def glue_stale(ctx: CheckContext):
     for d in render.check(ctx.cfg, ctx.root):
         yield finding("site/glue-stale", f"generated file is {d.state}: homelab.yaml says otherwise",
-                      d.path, None, "run `homelab render` (never edit glue files by hand)")
+                      d.path, d.line, "run `homelab render` (never edit glue files by hand)")
 
 
 @rule("site/metallb-pool", "every MetalLB IPAddressPool lies inside metallb.pool of homelab.yaml")
