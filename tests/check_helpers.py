@@ -42,7 +42,7 @@ def check(repo: Path, **kw):
     cache = Cache(repo / ".homelab" / "cache" / "check.pickle")
     opts = Options(schemas=kw.pop("schemas", CRD_SCHEMAS), **kw.pop("options", {}))
     # the bundled homelab.yaml is the example (site/placeholder) and the clean tree routes only homepage of its
-    # services (site/service-unrouted); tests/test_site.py makes both fire
+    # services (site/service-unrouted); tests/render/test_site.py makes both fire
     kw.setdefault("ignore", list(NOT_IN_FIXTURES))
     if not CHART_MIRROR.is_dir():  # no chart can be had: that warning is the only difference
         kw["ignore"] = [*kw["ignore"], "helm/chart-unavailable"]

@@ -176,7 +176,7 @@ def assert_snapshot(name: str, text: str) -> None:
     if text != want:
         diff = "".join(difflib.unified_diff(want.splitlines(True), text.splitlines(True), f"{path} (kept)", "now"))
         pytest.fail(f"output drifted from {path.relative_to(ROOT)}:\n{diff}\nIf the change is intended, refresh with "
-                    f"`{UPDATE_SNAPSHOTS}=1 .venv/bin/python -m pytest tests/test_screens.py` and review the diff.",
+                    f"`{UPDATE_SNAPSHOTS}=1 .venv/bin/python -m pytest tests/cli/test_screens.py` and review the diff.",
                     pytrace=False)
 
 

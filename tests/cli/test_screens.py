@@ -1,6 +1,6 @@
 """The screens of `homelab check` and `homelab status` at 80 and 160 columns, against the snapshots
 kept in tests/snapshots/ (a reviewer reads them there). Refresh after an intended change with
-`HOMELAB_UPDATE_SNAPSHOTS=1 .venv/bin/python -m pytest tests/test_screens.py`.
+`HOMELAB_UPDATE_SNAPSHOTS=1 .venv/bin/python -m pytest tests/cli/test_screens.py`.
 
 Every screen runs the real CLI in a pipe, as `homelab ... | less` would; COLUMNS sets the width.
 """

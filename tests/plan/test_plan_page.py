@@ -6,9 +6,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from test_plan import lab
 
 from browser import CHROMIUM, open_page
-from test_plan import lab
 
 from conftest import run_cli
 

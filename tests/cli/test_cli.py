@@ -24,7 +24,7 @@ def test_every_command_has_help(command):
 
 
 def test_plan_on_the_bundled_config_succeeds():
-    # --no-check: `homelab check` findings have their own tests (tests/test_check*.py, tests/test_plan.py)
+    # --no-check: `homelab check` findings have their own tests (tests/checks/test_check*.py, tests/plan/test_plan.py)
     res = run_cli("plan", "--no-check")
     assert res.returncode == 0, res.stderr
     assert "pve2" in res.stdout

@@ -29,7 +29,7 @@ def repo(clean, tmp_path) -> Path:
 
 def check(repo: Path, *args: str):
     # the bundled homelab.yaml is the example (site/placeholder) and the clean tree routes only homepage of its
-    # services (site/service-unrouted); tests/test_site.py makes both fire
+    # services (site/service-unrouted); tests/render/test_site.py makes both fire
     return run_cli("-c", str(repo / "homelab.yaml"), "check", "--schemas", str(CRD_SCHEMAS),
                    "--ignore", "site/placeholder,site/service-unrouted", *args, cwd=repo)
 

@@ -1,6 +1,6 @@
 """The README's command table is generated from the CLI itself (its commands, arguments, options
 and help), so it cannot drift from `--help`. After changing a command, refresh it with
-`HOMELAB_UPDATE_SNAPSHOTS=1 .venv/bin/python -m pytest tests/test_readme_commands.py`."""
+`HOMELAB_UPDATE_SNAPSHOTS=1 .venv/bin/python -m pytest tests/cli/test_readme_commands.py`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from conftest import ROOT, UPDATE_SNAPSHOTS
 
 README = ROOT / "README.md"
-BEGIN = "<!-- commands: generated from the CLI by tests/test_readme_commands.py -->"
+BEGIN = "<!-- commands: generated from the CLI by tests/cli/test_readme_commands.py -->"
 END = "<!-- /commands -->"
 # Options every command has; the README says so once, below the table.
 COMMON = {"help", "version"}
@@ -85,7 +85,7 @@ def test_readme_command_table_is_the_one_the_cli_generates():
         README.write_text(f"{before}\n{want}\n{after}", encoding="utf-8")
         return
     assert table == want, (f"README.md's command table differs from the CLI; refresh it with "
-                           f"`{UPDATE_SNAPSHOTS}=1 .venv/bin/python -m pytest tests/test_readme_commands.py`")
+                           f"`{UPDATE_SNAPSHOTS}=1 .venv/bin/python -m pytest tests/cli/test_readme_commands.py`")
 
 
 def test_every_option_in_the_table_is_one_that_help_shows():

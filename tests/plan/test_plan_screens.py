@@ -2,7 +2,7 @@
 
 Each snapshot is `homelab plan --no-check` on this repository at a terminal width; the test fails when
 the screen drifts. After a deliberate change, refresh them with
-`HOMELAB_UPDATE_SNAPSHOTS=1 pytest tests/test_plan_screens.py` and review the diff.
+`HOMELAB_UPDATE_SNAPSHOTS=1 pytest tests/plan/test_plan_screens.py` and review the diff.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def test_the_plan_screen_matches_its_snapshot(columns):
     assert snap.is_file(), f"{snap} is missing: HOMELAB_UPDATE_SNAPSHOTS=1 pytest {__file__}"
     assert text == snap.read_text(encoding="utf-8"), \
         f"the {columns}-column plan drifted from {snap.relative_to(ROOT)}; if the change is meant, refresh it " \
-        "with HOMELAB_UPDATE_SNAPSHOTS=1 pytest tests/test_plan_screens.py and review the diff"
+        "with HOMELAB_UPDATE_SNAPSHOTS=1 pytest tests/plan/test_plan_screens.py and review the diff"
 
 
 @pytest.mark.parametrize("columns", [80, 160])

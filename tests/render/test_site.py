@@ -253,7 +253,7 @@ def test_readme_environment_block_lists_exactly_what_preflight_asks_for():
 
     from homelab.pipeline.environment import ENVIRONMENT
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     block = next(b for b in re.findall(r"```sh\n(.*?)```", readme, re.S) if "homelab up --dry-run" in b)
     assert set(re.findall(r"^export ([A-Z0-9_]+)=", block, re.M)) == {v.name for v in ENVIRONMENT}
 
@@ -263,7 +263,7 @@ def test_every_variable_packer_and_the_roles_read_from_the_environment_is_asked_
 
     from homelab.pipeline.environment import ENVIRONMENT
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     read = set()
     for f in (root / "packer").rglob("*.hcl"):
         read |= set(re.findall(r'\benv\("([A-Z0-9_]+)"\)', f.read_text()))
@@ -332,7 +332,7 @@ def test_homelab_yaml_is_found_from_a_layer_folder_and_inventory_runs_there(repo
     terraform.mkdir(exist_ok=True)
     res = run_cli("render", "--check", cwd=terraform)
     assert res.returncode == 0, res.stderr
-    saved = Path(__file__).parent / "fixtures" / "terraform-output" / "valid.json"
+    saved = Path(__file__).parents[1] / "fixtures" / "terraform-output" / "valid.json"
     res = run_cli("inventory", "--from", str(saved), cwd=terraform)
     assert res.returncode == 0, res.stderr
     assert (repo_copy / "ansible/inventories/k3s-nodes.yml").is_file() and not (terraform / "ansible").exists()
@@ -362,7 +362,7 @@ def test_make_it_your_lab_lists_exactly_the_glue_files_render_writes():
     from homelab.config import load_config
     from homelab.render import render_all
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     cfg = load_config(root / "homelab.yaml")
     readme = (root / "README.md").read_text()
     section = readme[readme.index("## Make it your lab"):readme.index("## Commands")]

@@ -8,7 +8,6 @@ import re
 import shutil
 
 import pytest
-
 from test_plan import lab
 
 from conftest import run_cli

@@ -5,7 +5,7 @@ or left behind, no secret shown, one run at a time, no connection attempt.
 Faults are real: SIGKILL at each write of a render, a full tmpfs, a read-only bind mount, SIGTERM to
 `homelab up`, a network namespace with only loopback. The mounts and namespaces need root; without
 it those tests skip and say so. External programs that `homelab up` runs are STAND-IN scripts
-written here (named as such), as in tests/test_pipeline.py.
+written here (named as such), as in tests/pipeline/test_pipeline.py.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-
 from test_pipeline import lab  # noqa: F401  (the stand-in lab fixture)
 
 from conftest import ROOT, run_cli

@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_pipeline import lab  # noqa: F401 (the scratch repository with stand-ins, as a fixture)
 
 from homelab.pipeline.stages import Hosts
-from test_pipeline import lab  # noqa: F401 (the scratch repository with stand-ins, as a fixture)
 
 PLAYBOOK = """---
 - name: Mark every K3s node
