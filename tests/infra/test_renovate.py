@@ -107,11 +107,16 @@ def pins_in_tree(root: Path, files: list[str]) -> set[tuple[str, str]]:
         elif name == "pyproject.toml":
             project = tomllib.loads(path.read_text())["project"]
             requirements = project["dependencies"] + sum(project.get("optional-dependencies", {}).values(), [])
-            pins |= {(name, re.split(r"[\s<>=!~\[;]", r, maxsplit=1)[0]) for r in requirements}
+            pins |= {(name, _pep503(re.split(r"[\s<>=!~\[;]", r, maxsplit=1)[0])) for r in requirements}
         elif name.startswith(".github/workflows/") and name.endswith((".yml", ".yaml")):
             for job in (YAML(typ="safe").load(path.read_text()).get("jobs") or {}).values():
                 pins |= {(name, s["uses"].split("@", 1)[1]) for s in job.get("steps", []) if "uses" in s}
     return pins
+
+
+def _pep503(name: str) -> str:
+    """A Python package's name as PyPI compares it (`types-PyYAML` is `types-pyyaml`)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def seen_by_renovate(report: dict[str, Any]) -> set[tuple[str, str]]:
@@ -123,6 +128,8 @@ def seen_by_renovate(report: dict[str, Any]) -> set[tuple[str, str]]:
                     for value in (dep.get("currentValue"), dep.get("currentDigest"), dep.get("depName")):
                         if value:
                             seen.add((package_file["packageFile"], str(value)))
+                    if package_file["packageFile"] == "pyproject.toml" and dep.get("depName"):
+                        seen.add(("pyproject.toml", _pep503(str(dep["depName"]))))
     return seen
 
 
