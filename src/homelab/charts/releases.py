@@ -18,6 +18,7 @@ Releases render concurrently (the native library releases the GIL).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -284,9 +285,7 @@ def render_tree(tree: FluxTree, *, kube_version: str, cache: Cache, download: bo
 
 
 def with_rendered(tree: FluxTree, charts: Charts) -> FluxTree:
-    """`tree` with every rendered object added to `tree.objects` (each Kustomization's own list keeps
-    only what it applies from Git: Helm, not the Kustomization, applies a chart's objects)."""
-    have = {id(o) for o in tree.objects}
-    for rel in charts.releases:
-        tree.objects.extend(o for o in rel.objects if id(o) not in have)
-    return tree
+    """A copy of `tree` whose `objects` also hold every rendered object (each Kustomization's own list
+    keeps only what it applies from Git: Helm, not the Kustomization, applies a chart's objects).
+    `tree` itself is left as Git has it, so the tree and its charts can be handed on and read again."""
+    return dataclasses.replace(tree, objects=[*tree.objects, *(o for rel in charts.releases for o in rel.objects)])

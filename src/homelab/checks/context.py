@@ -40,6 +40,8 @@ class CheckContext:
     options: Options = field(default_factory=Options)
     notes: list[str] = field(default_factory=list)
     config_file: str = paths.CONFIG_FILE  # homelab.yaml, relative to root: findings about it point here
+    # The tree and its charts when the caller already read them with these options (`homelab plan`).
+    given: tuple[FluxTree, Charts] | None = field(default=None, repr=False)
 
     def config_line(self, *keys: str | int) -> int | None:
         """The line of a key of homelab.yaml (the deepest one that exists), for findings and hints."""
@@ -54,6 +56,8 @@ class CheckContext:
     @cached_property
     def flux_tree(self) -> FluxTree:
         """The tree as Flux applies it from Git (no chart rendered)."""
+        if self.given is not None:
+            return self.given[0]
         return load_tree(self.root, self.cfg, cache=self.cache, jobs=self.options.jobs)
 
     @cached_property
@@ -61,6 +65,8 @@ class CheckContext:
         """Every HelmRelease's chart, values and rendered objects (`homelab.charts.releases`)."""
         from homelab.charts.releases import render_tree
 
+        if self.given is not None:
+            return self.given[1]
         return render_tree(self.flux_tree, kube_version=self.kube_version, cache=self.cache,
                            download=self.options.pull, offline=self.options.offline, jobs=self.options.jobs)
 

@@ -6,6 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from homelab import paths
 from homelab.checks import waivers as waiver_mod
@@ -15,6 +16,10 @@ from homelab.config import HomelabConfig
 from homelab.errors import HomelabError
 from homelab.findings import Finding, Severity
 from homelab.gitops import Cache
+
+if TYPE_CHECKING:
+    from homelab.charts.releases import Charts
+    from homelab.gitops import FluxTree
 
 FAILING = (Severity.error, Severity.warning)
 
@@ -38,11 +43,14 @@ def _sort_key(f: Finding) -> tuple:
 
 
 def run_checks(root: Path, cfg: HomelabConfig, *, select: list[str] | None = None, ignore: list[str] | None = None,  # noqa: C901
-               options: Options | None = None, cache: Cache | None = None, config_file: str | None = None) -> Report:
+               options: Options | None = None, cache: Cache | None = None, config_file: str | None = None,
+               given: tuple[FluxTree, Charts] | None = None) -> Report:
+    """`given`: the tree and its charts, already read with the options' Kubernetes version and pull/offline
+    (`homelab plan` reads them for its own sections first), so they are not read twice."""
     select, ignore = select or [], ignore or []
     options = options or Options()
     ctx = CheckContext(root=root.resolve(), cfg=cfg, cache=cache or Cache(None), options=options,
-                       config_file=config_file or paths.CONFIG_FILE)
+                       config_file=config_file or paths.CONFIG_FILE, given=given)
     report = Report(root=ctx.root)
     t0 = time.perf_counter()
     raw: list[Finding] = []

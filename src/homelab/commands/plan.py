@@ -21,7 +21,8 @@ from homelab.context import Context, pass_ctx
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from homelab.gitops import Cache
+    from homelab.charts.releases import Charts
+    from homelab.gitops import Cache, FluxTree
     from homelab.plan.model import CheckSummary, Validation
 
 CHECK_CACHE = paths.CHECK_CACHE  # the file `homelab check` uses
@@ -45,28 +46,31 @@ def _locator(ctx: Context) -> Callable[[tuple], tuple[str | None, int | None]]:
     return locate
 
 
-def check_summary(ctx: Context, cache: Cache, *, pull: bool = False, offline: bool = False) -> CheckSummary:
+def check_summary(ctx: Context, cache: Cache, *, pull: bool = False, offline: bool = False,
+                  given: tuple[FluxTree, Charts] | None = None) -> CheckSummary:
     """`homelab check` as it runs by default (rules, and the excludes of [tool.homelab.check]), summarised:
-    counts and the first findings."""
+    counts and the first findings. `given`: the tree and charts the plan already read (not read again)."""
     from homelab.checks import Options, run_checks
     from homelab.checks.settings import configured_excludes
     from homelab.plan.model import CheckFindingRow, CheckSummary, FindingRow
 
     report = run_checks(ctx.root, ctx.cfg, cache=cache, options=Options(exclude=configured_excludes(ctx.root),
                                                                         pull=pull, offline=offline),
-                        config_file=ctx.config_path.name)
+                        config_file=ctx.config_path.name, given=given)
     errors = [f for f in report.findings if f.severity.value == "error"]
     warnings = [f for f in report.findings if f.severity.value == "warning"]
     return CheckSummary(errors=len(errors), warnings=len(warnings), waived=len(report.waived),
                         top=[CheckFindingRow(**FindingRow.of(f).model_dump(), location=f.location) for f in (errors + warnings)[:5]])
 
 
-def validation(ctx: Context, cache: Cache, run_check: bool, *, pull: bool = False, offline: bool = False) -> Validation:
+def validation(ctx: Context, cache: Cache, run_check: bool, *, pull: bool = False, offline: bool = False,
+               given: tuple[FluxTree, Charts] | None = None) -> Validation:
     from homelab import render
     from homelab.plan.model import FindingRow, GlueDrift, Unavailable, Validation
 
     glue = [GlueDrift(path=d.path, state=d.state) for d in render.check(ctx.cfg, ctx.root)]
-    check = check_summary(ctx, cache, pull=pull, offline=offline) if run_check else Unavailable(reason="skipped (--no-check)")
+    check = (check_summary(ctx, cache, pull=pull, offline=offline, given=given) if run_check
+             else Unavailable(reason="skipped (--no-check)"))
     placeholders = [FindingRow.of(f) for f in ctx.placeholders()]
     return Validation(glue=glue, check=check, placeholders=placeholders)
 
@@ -106,6 +110,7 @@ def command(ctx: Context, fmt: str, output: Path | None, diagram_dir: Path | Non
     from homelab.gitops import Cache
     from homelab.plan import output as views
     from homelab.plan import tree as tree_mod
+    from homelab.plan.model import Unavailable
 
     cfg = ctx.cfg
     # With the check, one cache with `homelab check`: kustomize builds and YAML parses are shared and warm
@@ -114,8 +119,10 @@ def command(ctx: Context, fmt: str, output: Path | None, diagram_dir: Path | Non
     cache = Cache(ctx.root / (CHECK_CACHE if run_check else PLAN_CACHE))
     if pull and offline:
         raise click.UsageError("--pull and --offline exclude each other")
-    tree, workload = tree_mod.read(ctx.root, cfg, cache, pull=pull, offline=offline)
-    checked = validation(ctx, cache, run_check, pull=pull, offline=offline)
+    loaded = tree_mod.load(ctx.root, cfg, cache, pull=pull, offline=offline)
+    tree, workload = tree_mod.section(loaded, cfg)
+    checked = validation(ctx, cache, run_check, pull=pull, offline=offline,
+                         given=None if isinstance(loaded, Unavailable) else loaded)
     try:
         cache.save()
     except OSError:

@@ -190,24 +190,41 @@ def _budget_note(charts: Charts | None) -> str:
 
 # --------------------------------------------------------------------------------------------- read
 
-def read(root: Path, cfg: HomelabConfig, cache: Cache | None = None, *, pull: bool = False,
-         offline: bool = False) -> tuple[m.Tree | m.Unavailable, Workload]:
-    """The tree section and the drills' workload; an `Unavailable` saying why when the tree cannot be read.
-    `cache` is a `homelab.gitops.Cache` (the command shares one with `homelab check`); the caller saves it.
-    `pull`/`offline` are passed to `homelab.charts.fetch` for the charts to render."""
+def load(root: Path, cfg: HomelabConfig, cache: Cache | None = None, *, pull: bool = False,
+         offline: bool = False) -> tuple[FluxTree, Charts] | m.Unavailable:
+    """The Flux tree as Git has it and its charts rendered, as `homelab check` reads them by default (so
+    the command hands both to the check instead of reading them twice); an `Unavailable` saying why
+    when the tree cannot be read. `cache` is a `homelab.gitops.Cache` (the command shares one with
+    `homelab check`); the caller saves it. `pull`/`offline` are passed to `homelab.charts.fetch`."""
     from homelab.gitops import Cache, load_tree
 
     cluster = root / FluxPaths.of(cfg).cluster
     if not (cluster / "kustomization.yaml").is_file() and not any(cluster.glob("*/*.yaml")):
-        return m.Unavailable(reason=f"{cfg.flux.path} holds no Flux tree yet"), Workload()
-    from homelab.charts.releases import kube_version, render_tree, with_rendered
+        return m.Unavailable(reason=f"{cfg.flux.path} holds no Flux tree yet")
+    from homelab.charts.releases import kube_version, render_tree
 
     cache = cache or Cache(None)
     try:
         tree = load_tree(root, cfg, cache=cache)
     except HomelabError as exc:  # kubectl (kustomize) missing: the tree cannot be built here
-        return m.Unavailable(reason="; ".join(p.message for p in exc.problems)), Workload()
-    charts = render_tree(tree, kube_version=kube_version(cfg.k3s.version), cache=cache, download=pull, offline=offline)
+        return m.Unavailable(reason="; ".join(p.message for p in exc.problems))
+    return tree, render_tree(tree, kube_version=kube_version(cfg.k3s.version), cache=cache, download=pull,
+                             offline=offline)
+
+
+def read(root: Path, cfg: HomelabConfig, cache: Cache | None = None, *, pull: bool = False,
+         offline: bool = False) -> tuple[m.Tree | m.Unavailable, Workload]:
+    """The tree section and the drills' workload (see `load` and `section`)."""
+    return section(load(root, cfg, cache, pull=pull, offline=offline), cfg)
+
+
+def section(loaded: tuple[FluxTree, Charts] | m.Unavailable, cfg: HomelabConfig) -> tuple[m.Tree | m.Unavailable, Workload]:
+    """The tree section and the drills' workload from what `load` read."""
+    from homelab.charts.releases import with_rendered
+
+    if isinstance(loaded, m.Unavailable):
+        return loaded, Workload()
+    tree, charts = loaded
     try:
         return sections(with_rendered(tree, charts), cfg, charts)
     except (AttributeError, TypeError, ValueError, KeyError) as exc:
