@@ -19,6 +19,7 @@ import hcl2
 
 from homelab import paths
 from homelab.findings import Finding
+from homelab.inputs import json_line
 from homelab.registry import declare, finding
 
 TERRAFORM_DIR = paths.TERRAFORM_DIR
@@ -118,7 +119,7 @@ def _node_placement(data: dict, text: str) -> list[Finding]:
             continue
         what = "has no proxmox_host" if host is None else f"is placed on '{host}', which is not in proxmox_hosts"
         found.append(finding("terraform/node-without-placement", f"node '{name}' {what}", TFVARS,
-                             _line(text, rf'^\s*"{re.escape(name)}":'),
+                             json_line(text, "nodes", name),
                              f"set k3s.nodes[].host in homelab.yaml to one of: {', '.join(sorted(hosts)) or 'none'}"))
     return found
 
