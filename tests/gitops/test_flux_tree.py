@@ -258,7 +258,7 @@ def _values(tree, release: str) -> dict:
     ("alloy", "controller.type", "daemonset"),
 ])
 def test_component_values_follow_the_pinned_charts_documentation(tree, release, path, expected):
-    """The values component-facts.md calls out, as Flux hands them to Helm for the bundled homelab.yaml."""
+    """The values each pinned chart documents for this lab's design, as Flux hands them to Helm for the bundled homelab.yaml."""
     node = _values(tree, release)
     for key in re.split(r"(?<!\\)\.", path):
         node = node[key.replace("\\.", ".")]
