@@ -36,8 +36,8 @@ def test_clean_tree_has_no_findings(clean_repo):
 
 @pytest.mark.parametrize("case", CASES)
 def test_rule_fixture_fails_for_its_reason_and_passes_once_mended(case, tmp_path):
-    if case.startswith("helm-") and not CHART_MIRROR.is_dir():
-        pytest.skip(f"the chart mirror {CHART_MIRROR} is absent: the helm/* fixtures need their charts")
+    if (case.startswith("helm-") or case.endswith("-rendered")) and not CHART_MIRROR.is_dir():
+        pytest.skip(f"the chart mirror {CHART_MIRROR} is absent: the helm/* and *-rendered fixtures need their charts")
     repo = make_repo(tmp_path / "repo")
     expect = yaml.safe_load((FIXTURES / case / "expect.yaml").read_text())["findings"]
     changed = apply_overlay(repo, FIXTURES / case / "broken", {"@GITHUB_TOKEN@": _token()})
