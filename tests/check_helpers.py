@@ -13,11 +13,11 @@ NOT_IN_FIXTURES = ("site/placeholder", "site/service-unrouted")
 CLEAN = FIXTURES / "clean-tree"
 
 
-
 def chart_ignores() -> list[str]:
     """`helm/chart-unavailable` when no chart can be had (no shared mirror beside the repository and none
     set by the test itself): that warning is then the only difference the charts make, so it is ignored."""
     return [] if CHART_MIRROR.is_dir() or os.environ.get("HOMELAB_CHART_MIRROR") else ["helm/chart-unavailable"]
+
 
 def make_repo(dest: Path) -> Path:
     """homelab.yaml + rendered glue + the clean Flux tree (a repository `homelab check` finds clean)."""
