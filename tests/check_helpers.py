@@ -19,6 +19,12 @@ def chart_ignores() -> list[str]:
     return [] if CHART_MIRROR.is_dir() or os.environ.get("HOMELAB_CHART_MIRROR") else ["helm/chart-unavailable"]
 
 
+def line_starting(path: Path, prefix: str) -> int:
+    """The 1-based line of `path` that starts with `prefix` (where a finding must point)."""
+    [line] = [i for i, text in enumerate(path.read_text().splitlines(), 1) if text.startswith(prefix)]
+    return line
+
+
 def make_repo(dest: Path) -> Path:
     """homelab.yaml + rendered glue + the clean Flux tree (a repository `homelab check` finds clean)."""
     return copy_repo(dest, overlay=CLEAN)

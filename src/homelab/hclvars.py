@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import hcl2
+from lark import Token, Tree
 
 from homelab import paths
 from homelab.findings import Finding
@@ -51,19 +52,45 @@ class Variable:
     line: int | None
 
 
-def _line(text: str, pattern: str) -> int | None:
-    m = re.search(pattern, text, re.MULTILINE)
-    return text.count("\n", 0, m.start()) + 1 if m else None
-
-
 def _unquote(label: str) -> str:
     return label[1:-1] if len(label) >= 2 and label[0] == label[-1] == '"' else label
 
 
-def _parse_hcl(path: Path, rel: str, findings: list[Finding]) -> tuple[dict, str] | None:
+@dataclass(frozen=True)
+class Hcl:
+    """A parsed HCL file: its values as python-hcl2 gives them, its text, and where each top-level
+    attribute (`name`) and block (`type.label`, e.g. `variable.nodes`) starts."""
+
+    data: dict[str, Any]
+    text: str
+    lines: dict[str, int]
+
+
+def _label(node: Tree | Token) -> str:
+    return "".join(str(t) for t in node.scan_values(lambda _: True)) if isinstance(node, Tree) else str(node)
+
+
+def _top_level_lines(tree: Tree) -> dict[str, int]:
+    """Lines from the parser's own positions: `attribute` and `block` nodes of the file's body."""
+    lines: dict[str, int] = {}
+    body = next((c for c in tree.children if isinstance(c, Tree) and c.data == "body"), None)
+    for node in body.children if body is not None else ():
+        if not isinstance(node, Tree) or node.data not in ("attribute", "block"):
+            continue
+        name, *rest = node.children
+        key = _label(name)
+        if node.data == "block":
+            labels = [_unquote(_label(c)) for c in rest if isinstance(c, Tree) and c.data in ("string", "identifier")]
+            key = ".".join([key, *labels])
+        lines.setdefault(key, node.meta.line)
+    return lines
+
+
+def _parse_hcl(path: Path, rel: str, findings: list[Finding]) -> Hcl | None:
     text = path.read_text(encoding="utf-8")
     try:
-        return hcl2.loads(text), text
+        tree = hcl2.parses_to_tree(text)
+        return Hcl(hcl2.serialize(hcl2.transform(tree)), text, _top_level_lines(tree))
     except Exception as exc:  # python-hcl2 raises lark's exceptions, which share no useful base with ours
         findings.append(finding("hcl/parse-error", f"not valid HCL: {str(exc).splitlines()[0]}",
                                 rel, getattr(exc, "line", None), "fix the syntax; `terraform fmt` points at it too"))
@@ -79,13 +106,11 @@ def declared_variables(root: Path, folder: str, suffix: str, findings: list[Find
         parsed = _parse_hcl(path, rel, findings)
         if parsed is None:
             continue
-        data, text = parsed
-        texts[rel] = text
-        for block in data.get("variable", []):
+        texts[rel] = parsed.text
+        for block in parsed.data.get("variable", []):
             for label, body in block.items():
                 name = _unquote(label)
-                variables[name] = Variable(name, "default" not in body, rel,
-                                           _line(text, rf'^\s*variable\s+"{re.escape(name)}"'))
+                variables[name] = Variable(name, "default" not in body, rel, parsed.lines.get(f"variable.{name}"))
     return variables, texts
 
 
@@ -124,48 +149,47 @@ def _node_placement(data: dict, text: str) -> list[Finding]:
     return found
 
 
-def _declared_and_rendered(root: Path, kind: str, folder: str, suffix: str, values_file: str,
-                           findings: list[Finding]) -> tuple[dict[str, Variable], dict[str, str], str] | None:
-    """The variables `folder` declares, their files' texts, and the rendered values file's text;
-    None (with the finding added) when the values file is missing."""
-    declared, texts = declared_variables(root, folder, suffix, findings)
-    path = root / values_file
+def _values(kind: str, path: Path, rel: str, findings: list[Finding]) -> tuple[dict[str, Any], dict[str, int | None], str] | None:
+    """The rendered values file's values, the line each is set on, and its text; None when it cannot be read."""
     if not path.exists():
-        findings.append(finding(f"{kind}/unset-variable", "the rendered variables file is missing",
-                                values_file, None, "run `homelab render`"))
+        findings.append(finding(f"{kind}/unset-variable", "the rendered variables file is missing", rel, None,
+                                "run `homelab render`"))
         return None
-    return declared, texts, path.read_text(encoding="utf-8")
+    if rel.endswith(".json"):  # Terraform's JSON variables file: one pretty-printed object
+        text = path.read_text(encoding="utf-8")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            findings.append(finding("hcl/parse-error", f"not JSON: {exc.msg}", rel, exc.lineno,
+                                    "run `homelab render` instead of editing it"))
+            return None
+        lines: dict[str, int | None] = {k: json_line(text, k) for k in data}
+    else:
+        parsed = _parse_hcl(path, rel, findings)
+        if parsed is None:
+            return None
+        data, text, lines = parsed.data, parsed.text, dict(parsed.lines)
+    return data, {k: lines.get(k) for k in data if k not in _NOT_VALUES}, text
+
+
+def _check_layer(root: Path, kind: str, folder: str, suffix: str, values_file: str) -> tuple[list[Finding], dict[str, Any], str]:
+    """Findings for one layer's declared variables against its rendered values file, with the values and text."""
+    findings: list[Finding] = []
+    declared, texts = declared_variables(root, folder, suffix, findings)
+    got = _values(kind, root / values_file, values_file, findings)
+    if got is None:
+        return findings, {}, ""
+    data, lines, text = got
+    return findings + _check_values(kind, lines, values_file, declared, texts), data, text
 
 
 def check_terraform(root: Path) -> list[Finding]:
-    findings: list[Finding] = []
-    got = _declared_and_rendered(root, "terraform", TERRAFORM_DIR, ".tf", TFVARS, findings)
-    if got is None:
-        return findings
-    declared, texts, text = got
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return findings + [finding("hcl/parse-error", f"not JSON: {exc.msg}", TFVARS, exc.lineno,
-                                   "run `homelab render` instead of editing it")]
-    values = {k: _line(text, rf'^  "{re.escape(k)}":') for k in data if k not in _NOT_VALUES}
-    findings += _check_values("terraform", values, TFVARS, declared, texts)
-    findings += _node_placement(data, text)
-    return findings
+    findings, data, text = _check_layer(root, "terraform", TERRAFORM_DIR, ".tf", TFVARS)
+    return findings + (_node_placement(data, text) if data else [])
 
 
 def check_packer(root: Path) -> list[Finding]:
-    findings: list[Finding] = []
-    got = _declared_and_rendered(root, "packer", PACKER_DIR, ".pkr.hcl", PKRVARS, findings)
-    if got is None:
-        return findings
-    declared, texts, _ = got
-    parsed = _parse_hcl(root / PKRVARS, PKRVARS, findings)
-    if parsed is None:
-        return findings
-    data, text = parsed
-    values = {k: _line(text, rf"^{re.escape(k)}\s*=") for k in data if k not in _NOT_VALUES}
-    return findings + _check_values("packer", values, PKRVARS, declared, texts)
+    return _check_layer(root, "packer", PACKER_DIR, ".pkr.hcl", PKRVARS)[0]
 
 
 def check_all(root: Path) -> list[Finding]:

@@ -22,6 +22,7 @@ from ruamel.yaml import YAML
 
 from homelab.hclvars import check_packer
 
+from check_helpers import line_starting
 from conftest import ROOT
 
 PKR = ROOT / "packer/ubuntu-2404"
@@ -101,7 +102,8 @@ def test_an_undeclared_variable_in_the_pkrvars_is_caught(tmp_path: Path):
     pkrvars = root / "packer/ubuntu-2404/homelab.auto.pkrvars.hcl"
     pkrvars.write_text(pkrvars.read_text() + 'disk_size = "32G"\n')
     [finding] = check_packer(root)
-    assert finding.rule == "packer/undeclared-variable" and "'disk_size'" in finding.message and finding.line
+    assert finding.rule == "packer/undeclared-variable" and "'disk_size'" in finding.message
+    assert finding.line == len(pkrvars.read_text().splitlines())  # the line it was appended on
 
 
 def test_a_required_variable_the_pkrvars_does_not_set_is_caught(tmp_path: Path):
@@ -111,7 +113,8 @@ def test_a_required_variable_the_pkrvars_does_not_set_is_caught(tmp_path: Path):
                                if not ln.startswith("template_vm_id")))
     [finding] = check_packer(root)
     assert finding.rule == "packer/unset-variable" and "'template_vm_id'" in finding.message
-    assert finding.file == "packer/ubuntu-2404/variables.pkr.hcl" and finding.line
+    assert finding.file == "packer/ubuntu-2404/variables.pkr.hcl"
+    assert finding.line == line_starting(root / finding.file, 'variable "template_vm_id"')
 
 
 def test_template_id_and_node_agree_between_packer_and_terraform_glue():

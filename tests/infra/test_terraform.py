@@ -22,6 +22,7 @@ import pytest
 
 from homelab.hclvars import check_terraform
 
+from check_helpers import line_starting
 from conftest import ROOT, run_cli
 
 TF = ROOT / "terraform"
@@ -112,7 +113,8 @@ def test_an_undeclared_variable_in_the_tfvars_is_caught(tmp_path: Path):
     (root / "terraform/homelab.auto.tfvars.json").write_text(json.dumps(data, indent=2))
     [finding] = check_terraform(root)
     assert finding.rule == "terraform/undeclared-variable" and "'node_count'" in finding.message
-    assert finding.file == "terraform/homelab.auto.tfvars.json" and finding.line is not None
+    assert finding.file == "terraform/homelab.auto.tfvars.json"
+    assert finding.line == line_starting(root / finding.file, '  "node_count":')
 
 
 def test_a_required_variable_the_tfvars_does_not_set_is_caught(tmp_path: Path):
@@ -121,7 +123,8 @@ def test_a_required_variable_the_tfvars_does_not_set_is_caught(tmp_path: Path):
         fh.write('\nvariable "pool_id" {\n  type = string\n}\n')
     [finding] = check_terraform(root)
     assert finding.rule == "terraform/unset-variable" and "'pool_id'" in finding.message
-    assert finding.file == "terraform/variables.tf" and finding.line is not None
+    assert finding.file == "terraform/variables.tf"
+    assert finding.line == line_starting(root / finding.file, 'variable "pool_id" {')
 
 
 def test_a_reference_to_an_undeclared_variable_is_caught(tmp_path: Path):

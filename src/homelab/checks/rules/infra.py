@@ -16,10 +16,6 @@ from homelab.checks.registry import finding, rule
 from homelab.findings import Severity
 
 
-def _skip(ctx: CheckContext, rule_id: str, program: str) -> None:
-    ctx.note(f"{rule_id} skipped: {program} is not installed")
-
-
 def _find(program: str) -> str | None:
     """On PATH, or beside this Python (the virtualenv homelab runs from, as pre-commit sets it up)."""
     found = tools.which(program)
@@ -27,6 +23,19 @@ def _find(program: str) -> str | None:
         return found
     beside = Path(sys.executable).parent / program
     return str(beside) if beside.is_file() and os.access(beside, os.X_OK) else None
+
+
+def _linter(ctx: CheckContext, rule_id: str, program: str) -> str | None:
+    """The linter's executable; None, with a note saying the rule was skipped, when it is not installed."""
+    exe = _find(program)
+    if exe is None:
+        ctx.note(f"{rule_id} skipped: {program} is not installed")
+    return exe
+
+
+def _stderr_line(res: tools.Result, fallback: str, *, last: bool = False) -> str:
+    lines = res.stderr.strip().splitlines() or [fallback]
+    return lines[-1] if last else lines[0]
 
 
 _HUNK = re.compile(r"^@@ -(\d+)")
@@ -53,9 +62,8 @@ def _fmt_diff_starts(diff: str) -> list[tuple[str, int | None]]:
 
 @rule("infra/terraform-fmt", "Terraform files are formatted (`terraform fmt`)", optional=True, needs_tree=False)
 def terraform_fmt(ctx: CheckContext):
-    exe = _find("terraform")
+    exe = _linter(ctx, "infra/terraform-fmt", "terraform")
     if exe is None:
-        _skip(ctx, "infra/terraform-fmt", "terraform")
         return
     dirs = sorted({rel.rsplit("/", 1)[0] if "/" in rel else "." for rel in ctx.files if rel.endswith((".tf", ".tfvars"))})
     if not dirs:
@@ -69,45 +77,45 @@ def terraform_fmt(ctx: CheckContext):
             yield finding("infra/terraform-fmt", "not formatted as `terraform fmt` would", rel, line,
                           f"run `terraform fmt {d}`")
         if res.returncode not in (0, 3) and not res.stdout.strip():
-            first = (res.stderr.strip().splitlines() or ["terraform fmt failed"])[0]
-            yield finding("infra/terraform-fmt", f"terraform fmt could not parse: {first}", d, None)
+            yield finding("infra/terraform-fmt", f"terraform fmt could not parse: {_stderr_line(res, 'terraform fmt failed')}", d, None)
 
 
 _PARSEABLE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+)(?::\d+)?: (?P<msg>.*)$")
+_YAMLLINT_PARSABLE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):\d+: \[(?P<level>\w+)\] (?P<msg>.*)$")
+
+
+def _matching_lines(pattern: re.Pattern[str], output: str) -> list[re.Match[str]]:
+    """The linter's output lines that match its parseable format, as matches."""
+    return [m for line in output.splitlines() if (m := pattern.match(line.strip()))]
 
 
 @rule("infra/ansible-lint", "Ansible content passes ansible-lint", optional=True, needs_tree=False)
 def ansible_lint(ctx: CheckContext):
-    exe = _find("ansible-lint")
+    exe = _linter(ctx, "infra/ansible-lint", "ansible-lint")
     if exe is None:
-        _skip(ctx, "infra/ansible-lint", "ansible-lint")
         return
     if not (ctx.root / paths.ANSIBLE_DIR).is_dir():
         ctx.note("infra/ansible-lint: no ansible/ folder")
         return
     env = {**os.environ, "PATH": f"{Path(exe).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     res = tools.run([exe, "--offline", "-p", "--nocolor", paths.ANSIBLE_DIR], cwd=ctx.root, timeout=600, env=env)
-    for line in res.stdout.splitlines():
-        m = _PARSEABLE.match(line.strip())
-        if m:
-            yield finding("infra/ansible-lint", m.group("msg"), m.group("file"), int(m.group("line")))
-    if res.returncode != 0 and not any(_PARSEABLE.match(ln.strip()) for ln in res.stdout.splitlines()):
-        first = (res.stderr.strip().splitlines() or ["ansible-lint failed"])[-1]
-        yield finding("infra/ansible-lint", f"ansible-lint failed: {first}", paths.ANSIBLE_DIR, None)
+    hits = _matching_lines(_PARSEABLE, res.stdout)
+    for m in hits:
+        yield finding("infra/ansible-lint", m.group("msg"), m.group("file"), int(m.group("line")))
+    if res.returncode != 0 and not hits:
+        yield finding("infra/ansible-lint", f"ansible-lint failed: {_stderr_line(res, 'ansible-lint failed', last=True)}",
+                      paths.ANSIBLE_DIR, None)
 
 
 @rule("infra/yamllint", "YAML files pass yamllint", optional=True, needs_tree=False)
 def yamllint(ctx: CheckContext):
-    exe = _find("yamllint")
+    exe = _linter(ctx, "infra/yamllint", "yamllint")
     if exe is None:
-        _skip(ctx, "infra/yamllint", "yamllint")
         return
     files = [f for f in ctx.files if f.endswith((".yaml", ".yml"))]
     if not files:
         return
     res = tools.run([exe, "-f", "parsable", *files], cwd=ctx.root, timeout=600)
-    for line in res.stdout.splitlines():
-        m = re.match(r"^(?P<file>[^:]+):(?P<line>\d+):\d+: \[(?P<level>\w+)\] (?P<msg>.*)$", line.strip())
-        if m:
-            sev = Severity.error if m.group("level") == "error" else Severity.warning
-            yield finding("infra/yamllint", m.group("msg"), m.group("file"), int(m.group("line")), severity=sev)
+    for m in _matching_lines(_YAMLLINT_PARSABLE, res.stdout):
+        sev = Severity.error if m.group("level") == "error" else Severity.warning
+        yield finding("infra/yamllint", m.group("msg"), m.group("file"), int(m.group("line")), severity=sev)
