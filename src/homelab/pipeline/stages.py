@@ -51,12 +51,23 @@ class PipelineContext:
 
 
 class Stage:
+    """One step of the flow, declared as `class X(Stage, name=..., summary=..., tools=..., dir=...)`."""
+
     name: ClassVar[str]
     summary: ClassVar[str]
-    tools: ClassVar[tuple[str, ...]] = ()
+    tools: ClassVar[tuple[str, ...]] = ()    # the programs it runs (preflight asks for them)
+    dir: ClassVar[str | None] = None          # the folder it runs its tool in; its files are the inputs
+
+    def __init_subclass__(cls, *, name: str, summary: str, tools: tuple[str, ...] = (), dir: str | None = None,
+                          **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        cls.name, cls.summary, cls.tools, cls.dir = name, summary, tools, dir
 
     def fingerprint(self, p: PipelineContext) -> str:
-        raise NotImplementedError
+        """The inputs: by default the files of the stage's folder."""
+        if self.dir is None:
+            raise NotImplementedError(f"{self.name}: a stage without a folder names its inputs")
+        return fingerprint(p.root, self.dir)
 
     def recorded_done(self, p: PipelineContext) -> bool:
         """Done by the record alone: finished before with the inputs it has now."""
@@ -70,11 +81,8 @@ class Stage:
         raise NotImplementedError
 
 
-class Template(Stage):
-    name = "template"
-    summary = "build the Ubuntu 24.04 template with Packer (skipped when its VM ID exists)"
-    tools = ("packer",)
-    dir = paths.PACKER_DIR
+class Template(Stage, name="template", tools=("packer",), dir=paths.PACKER_DIR,
+               summary="build the Ubuntu 24.04 template with Packer (skipped when its VM ID exists)"):
 
     def fingerprint(self, p: PipelineContext) -> str:
         return fingerprint(p.root, extra=f"template {p.cfg.proxmox.template.vm_id}")
@@ -98,19 +106,13 @@ class Template(Stage):
         p.runner.run(["packer", "build", "."], cwd=self.dir)
 
 
-class Vms(Stage):
-    name = "vms"
-    summary = "create or change the K3s VMs with Terraform (plan shown, applied after confirmation)"
-    tools = ("terraform",)
-    dir = paths.TERRAFORM_DIR
-
-    def fingerprint(self, p: PipelineContext) -> str:
-        return fingerprint(p.root, self.dir)
+class Vms(Stage, name="vms", tools=("terraform",), dir=paths.TERRAFORM_DIR,
+          summary="create or change the K3s VMs with Terraform (plan shown, applied after confirmation)"):
 
     def run(self, p: PipelineContext) -> None:
         # relative to terraform/ (where Terraform runs); kept out of Git with the rest of .homelab/
         plan = os.path.relpath(f"{paths.STATE_DIR}/vms.tfplan", paths.TERRAFORM_DIR)
-        plan_file = p.root / self.dir / plan
+        plan_file = p.root / paths.TERRAFORM_DIR / plan
         try:
             if not p.runner.dry_run:
                 # The saved plan holds every planned value, sensitive ones in plain text: created
@@ -134,10 +136,8 @@ class Vms(Stage):
                 plan_file.unlink(missing_ok=True)
 
 
-class Inventory(Stage):
-    name = "inventory"
-    summary = f"write {INVENTORY} from `terraform output -json` (as `homelab inventory` does)"
-    tools = ("terraform",)
+class Inventory(Stage, name="inventory", tools=("terraform",),
+                summary=f"write {INVENTORY} from `terraform output -json` (as `homelab inventory` does)"):
 
     def fingerprint(self, p: PipelineContext) -> str:
         vms = p.state.get("vms")
@@ -171,13 +171,8 @@ class Inventory(Stage):
         p.runner.say(f"wrote {INVENTORY} ({len(ordered)} hosts)")
 
 
-class Hosts(Stage):
-    name = "hosts"
-    summary = "configure the Proxmox hosts, the Pi and the VMs, and install K3s (ansible-playbook site.yml)"
-    tools = ("ansible-playbook",)
-
-    def fingerprint(self, p: PipelineContext) -> str:
-        return fingerprint(p.root, paths.ANSIBLE_DIR)
+class Hosts(Stage, name="hosts", tools=("ansible-playbook",), dir=paths.ANSIBLE_DIR,
+            summary="configure the Proxmox hosts, the Pi and the VMs, and install K3s (ansible-playbook site.yml)"):
 
     def run(self, p: PipelineContext) -> None:
         # From ansible/, so its ansible.cfg (roles path, SSH settings) applies as when run by hand.
@@ -221,10 +216,8 @@ def token_secret_manifest(namespace: str, name: str, key: str, token: str) -> st
     ]})
 
 
-class Bootstrap(Stage):
-    name = "bootstrap"
-    summary = "install Flux, create the Bitwarden token Secret, point Flux at the repository"
-    tools = ("git", "flux", "kubectl")
+class Bootstrap(Stage, name="bootstrap", tools=("git", "flux", "kubectl"),
+                summary="install Flux, create the Bitwarden token Secret, point Flux at the repository"):
 
     def fingerprint(self, p: PipelineContext) -> str:
         f = p.cfg.flux
@@ -256,10 +249,8 @@ class Bootstrap(Stage):
                f"--path={FluxPaths.of(p.cfg).flux_path}", "--prune=true", f"--interval={f.interval}"])
 
 
-class Converge(Stage):
-    name = "converge"
-    summary = "wait until every Flux Kustomization and HelmRelease is Ready"
-    tools = ("git",)
+class Converge(Stage, name="converge", tools=("git",),
+               summary="wait until every Flux Kustomization and HelmRelease is Ready"):
 
     def fingerprint(self, p: PipelineContext) -> str:
         return fingerprint(p.root, FluxPaths.of(p.cfg).cluster)
