@@ -9,7 +9,6 @@ imports this module for its default, so this module cannot import the model).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 DEFAULT_FLUX_PATH = "kubernetes/clusters/homelab"
@@ -36,50 +35,33 @@ def normalize(path: str) -> str:
     return path.strip().removeprefix("./").strip("/")
 
 
-@dataclass(frozen=True)
 class FluxPaths:
-    """The Flux tree's paths, repository-relative, derived from `flux.path`."""
+    """The Flux tree's paths, repository-relative, derived from `flux.path` once."""
 
-    cluster: str
+    def __init__(self, cluster: str) -> None:
+        self.cluster = cluster
+        self.flux_path = f"./{cluster}"         # as Flux writes it in a Kustomization's `path`
+        self.top = cluster.split("/", 1)[0]     # the top-level folder: what the GitRepository lets through
+        self.flux_system = f"{cluster}/flux-system"
+        self.cluster_settings = f"{self.flux_system}/cluster-settings.yaml"
+        self.git_repository = f"{self.flux_system}/git-repository.yaml"
+        self.sync = f"{self.flux_system}/flux-system.yaml"
+        self.apps = f"{cluster}/apps"
+        self.apps_kustomization = f"{self.apps}/kustomization.yaml"
 
     @classmethod
     def of(cls, cfg: Any) -> FluxPaths:
         flux = getattr(cfg, "flux", None)
         return cls(normalize(getattr(flux, "path", None) or DEFAULT_FLUX_PATH))
 
-    @property
-    def flux_path(self) -> str:
-        """The path as Flux writes it in a Kustomization (`./kubernetes/clusters/homelab`)."""
-        return f"./{self.cluster}"
-
-    @property
-    def top(self) -> str:
-        """The repository's top-level folder holding the tree (what the GitRepository lets through)."""
-        return self.cluster.split("/", 1)[0]
-
-    @property
-    def flux_system(self) -> str:
-        return f"{self.cluster}/flux-system"
-
-    @property
-    def cluster_settings(self) -> str:
-        return f"{self.flux_system}/cluster-settings.yaml"
-
-    @property
-    def git_repository(self) -> str:
-        return f"{self.flux_system}/git-repository.yaml"
-
-    @property
-    def sync(self) -> str:
-        return f"{self.flux_system}/flux-system.yaml"
-
-    @property
-    def apps(self) -> str:
-        return f"{self.cluster}/apps"
-
-    @property
-    def apps_kustomization(self) -> str:
-        return f"{self.apps}/kustomization.yaml"
-
     def app(self, name: str) -> str:
         return f"{self.apps}/{name}"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FluxPaths) and other.cluster == self.cluster
+
+    def __hash__(self) -> int:
+        return hash(self.cluster)
+
+    def __repr__(self) -> str:
+        return f"FluxPaths({self.cluster!r})"

@@ -10,7 +10,7 @@ Two ways in, one table:
   when asked (`--infra`); `also={id: summary}` names the other ids the function reports.
 - `declare("family/name", "what it means", reported_by=...)` registers an id reported elsewhere:
   `validate` (homelab.yaml's cross-field rules), `plan` (drills and tree findings), `up`
-  (preflight), `check` (ids the runner itself reports).
+  (preflight), `status` (the live checks, one id per section), `check` (ids the runner itself reports).
 
 `rule.finding(message, file, line, hint)` fills in the id and the default severity, so a finding
 always names a registered rule; `finding(rule_id, ...)` does the same by id. `--list-rules`,
@@ -30,7 +30,7 @@ from homelab.errors import HomelabError
 from homelab.findings import Finding, Severity
 
 # Which command reports an id.
-REPORTED_BY = ("check", "validate", "plan", "up", "input")
+REPORTED_BY = ("check", "validate", "plan", "up", "status", "input")
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ RULES: dict[str, Rule] = {}
 
 # Modules that register ids when imported; `all_rules()` imports them so every id is known.
 MODULES = ("homelab.checks.rules", "homelab.config.rules", "homelab.drills.answers", "homelab.plan.tree",
-           "homelab.pipeline.preflight", "homelab.hclvars")
+           "homelab.pipeline.preflight", "homelab.hclvars", "homelab.status.model")
 
 
 def _docs(fn: Callable[..., Any] | None, summary: str) -> str:

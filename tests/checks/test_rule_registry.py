@@ -59,9 +59,9 @@ def test_every_family_has_ids_with_docs_severity_and_a_reporting_command():
     rules = all_rules()
     families = {r.family for r in rules.values()}
     assert {"config", "drill", "plan", "preflight", "terraform", "packer", "hcl", "flux", "exposure", "site",
-            "waiver", "check"} <= families
+            "waiver", "check", "status"} <= families
     for r in rules.values():
-        assert r.summary and r.docs and r.reported_by in ("check", "validate", "plan", "up", "input"), r
+        assert r.summary and r.docs and r.reported_by in ("check", "validate", "plan", "up", "status", "input"), r
 
 
 def test_list_rules_and_select_know_every_id():

@@ -37,7 +37,7 @@ def test_valid_output_becomes_the_expected_inventory_byte_for_byte(tmp_path: Pat
     assert "3 hosts" in res.stdout
 
 
-def test_inventory_goes_to_the_seed_path_under_the_repository_root(repo_copy: Path):
+def test_inventory_goes_to_its_path_under_the_repository_root(repo_copy: Path):
     res = run_cli("-c", str(repo_copy / "homelab.yaml"), "inventory", "--from", str(VALID))
     assert res.returncode == 0, res.stderr
     assert (repo_copy / "ansible/inventories/k3s-nodes.yml").read_text() == EXPECTED.read_text()

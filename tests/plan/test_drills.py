@@ -34,8 +34,8 @@ def errors(drill) -> list:
     return [f for f in drill.findings if f.severity is Severity.error]
 
 
-def test_every_failure_mode_of_the_seed_is_drilled():
-    assert list(drills_of("seed-placement-loses-quorum.yaml")) == [
+def test_every_failure_mode_of_the_bundled_placement_is_drilled():
+    assert list(drills_of("bundled-placement-loses-quorum.yaml")) == [
         "host-down:pve1", "host-down:pve2", "vm-down:k3s-1", "vm-down:k3s-2", "vm-down:k3s-3",
         "pi-down", "internet-down", "power-restored"]
 
@@ -48,23 +48,23 @@ def test_every_drill_answers_every_question():
     assert "drill/recovery-order" in {f.rule for f in drills_of("homelab.yaml")["power-restored"].findings}
 
 
-def test_seed_placement_loses_etcd_quorum_when_pve2_goes_down():
-    d = drills_of("seed-placement-loses-quorum.yaml")
+def test_bundled_placement_loses_etcd_quorum_when_pve2_goes_down():
+    d = drills_of("bundled-placement-loses-quorum.yaml")
     pve2 = d["host-down:pve2"]
     assert pve2.etcd == (1, 3, 2)
     f = one(pve2, "drill/etcd-quorum")
     assert f.severity is Severity.error and "1 of 3 servers up, 2 needed" in f.message
     assert f.hint.startswith("no placement of 3 K3s servers on 2 Proxmox host(s)")
     # the finding points at the placement to change: k3s-3's `host: pve2`
-    lines = (FIXTURES / "seed-placement-loses-quorum.yaml").read_text().splitlines()
+    lines = (FIXTURES / "bundled-placement-loses-quorum.yaml").read_text().splitlines()
     assert lines[f.line - 1].strip().startswith("host: pve2") and "k3s-3" in lines[f.line - 2]
     assert one(d["host-down:pve1"], "drill/etcd-quorum").severity is Severity.info
     assert d["host-down:pve1"].etcd == (2, 3, 2)
 
 
-def test_bundled_homelab_yaml_is_the_seed_placement():
+def test_bundled_homelab_yaml_fails_the_drill_its_placement_fixture_fails():
     assert [f.rule for f in errors(drills_of("homelab.yaml")["host-down:pve2"])] == \
-        [f.rule for f in errors(drills_of("seed-placement-loses-quorum.yaml")["host-down:pve2"])]
+        [f.rule for f in errors(drills_of("bundled-placement-loses-quorum.yaml")["host-down:pve2"])]
 
 
 def test_three_hosts_survive_any_one_host():
@@ -140,7 +140,7 @@ def test_capacity_fits_on_bigger_nodes():
 
 
 def test_capacity_without_requests_states_the_share_the_survivors_can_absorb():
-    d = drills_of("seed-placement-loses-quorum.yaml")
+    d = drills_of("bundled-placement-loses-quorum.yaml")
     assert "at most 33%" in one(d["host-down:pve2"], "drill/reschedule-capacity").message
     assert one(d["host-down:pve2"], "drill/reschedule-capacity").severity is Severity.warning
     assert "at most 67%" in one(d["host-down:pve1"], "drill/reschedule-capacity").message
@@ -152,9 +152,9 @@ def test_two_hosts_without_qdevice_lose_proxmox_quorum_with_either_host():
         f = one(d[f"host-down:{host}"], "drill/proxmox-quorum")
         assert f.severity is Severity.warning and "1 of 2 votes, 2 needed" in f.message
         assert "pi.qdevice: true" in f.hint
-    seed = drills_of("seed-placement-loses-quorum.yaml")
-    assert seed["host-down:pve1"].proxmox == (2, 3, 2)
-    assert one(seed["pi-down"], "drill/proxmox-quorum").severity is Severity.info
+    bundled = drills_of("bundled-placement-loses-quorum.yaml")
+    assert bundled["host-down:pve1"].proxmox == (2, 3, 2)
+    assert one(bundled["pi-down"], "drill/proxmox-quorum").severity is Severity.info
 
 
 def test_pi_down_stops_lan_names_when_it_is_the_only_resolver():

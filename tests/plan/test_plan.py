@@ -69,7 +69,7 @@ def test_bundled_repo_plan_exits_1_only_for_check_errors():
     assert len(check["top"]) == min(5, check["errors"] + check["warnings"])
 
 
-def test_strict_turns_the_seed_drill_error_into_exit_1():
+def test_strict_turns_the_bundled_placements_drill_error_into_exit_1():
     res = run_cli("plan", "--strict", "--no-check", "-f", "json")
     assert res.returncode == 1
     assert json.loads(res.stdout)["summary"]["failing_drills"] == ["host-down:pve2"]
@@ -84,8 +84,8 @@ def test_json_of_every_fixture_lab_matches_the_schema(tmp_path, fixture):
 def test_fixture_labs_give_their_known_answers_through_the_cli(tmp_path):
     three = plan_json(lab(tmp_path / "three", FIXTURES / "three-hosts-survives-any-one.yaml"))
     assert not [d for d in three["summary"]["failing_drills"] if d.startswith("host-down")]
-    seed = plan_json(lab(tmp_path / "seed", FIXTURES / "seed-placement-loses-quorum.yaml"))
-    pve2 = next(d for d in seed["drills"] if d["id"] == "host-down:pve2")
+    bundled = plan_json(lab(tmp_path / "bundled", FIXTURES / "bundled-placement-loses-quorum.yaml"))
+    pve2 = next(d for d in bundled["drills"] if d["id"] == "host-down:pve2")
     assert pve2["etcd"] == {"up": 1, "total": 3, "needed": 2} and pve2["severity"] == "error"
     shared = plan_json(lab(tmp_path / "shared", FIXTURES / "replicas-share-a-host.yaml"))
     assert shared["summary"]["failing_drills"] == ["host-down:pve3"]
@@ -253,8 +253,8 @@ MERMAID = ROOT / "tests" / "mermaid"
                            "done by scripts/setup-test-env)")
 def test_diagrams_parse_with_the_real_mermaid_parser(tmp_path):
     out = tmp_path / "d"
-    for name, config in (("seed", ROOT / "homelab.yaml"), ("three", FIXTURES / "replicas-share-a-host.yaml")):
-        repo = lab(tmp_path / name, config, tree=name == "seed")   # with the tree, the flow shows its Flux levels
+    for name, config in (("bundled", ROOT / "homelab.yaml"), ("three", FIXTURES / "replicas-share-a-host.yaml")):
+        repo = lab(tmp_path / name, config, tree=name == "bundled")   # with the tree, the flow shows its Flux levels
         res = run_cli("plan", "-f", "json", "--no-check", "--diagram", str(out / name), cwd=repo)
         assert res.returncode == 0, res.stderr
     broken = tmp_path / "broken.mmd"   # the parser must be able to say no

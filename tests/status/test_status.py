@@ -17,6 +17,8 @@ from datetime import datetime, timezone
 import pytest
 
 from homelab.config import load_config
+from homelab.findings import Severity
+from homelab.registry import all_ids
 from homelab.status import Sources, collect, proxmox, recorded_sources
 from homelab.status import kube as k
 from homelab.status.recorded import RecordedProxmox
@@ -81,6 +83,18 @@ def test_status_json_names_every_unhealthy_case_and_exits_nonzero():
     assert bad[("certificate", "traefik/wildcard")]["state"] == "5d"
     assert bad[("volume", "authentik/data-authentik-postgresql-0")]["state"] == "degraded"
     assert report["unhealthy"] == 11
+
+
+def test_each_status_check_names_its_registered_rule_and_a_failed_one_is_that_rules_finding(cfg):
+    res = run_cli("status", "--json", "--recorded", str(FIXTURES / "unhealthy"))
+    checks = json.loads(res.stdout)["checks"]
+    known = all_ids()
+    assert {c["rule"] for c in checks} <= set(known)
+    assert all(c["rule"] == f"status/{c['section']}" for c in checks)
+    report = collect(cfg, recorded_sources(FIXTURES / "unhealthy"))
+    [vm] = [f for f in report.problems if f.rule == "status/vm"]
+    assert vm.severity is Severity.error and vm.message == "k3s-3: stopped" and vm.hint
+    assert [f.message for f in report.problems] == [f"{c['name']}: {c['state']}" for c in checks if not c["ok"]]
 
 
 def test_status_table_marks_problems_and_exits_nonzero():
@@ -172,7 +186,7 @@ def test_template_exists_reads_the_template_hosts_qemu_list(cfg):
     assert proxmox.template_exists(RecordedProxmox(FIXTURES / "healthy" / "proxmox"), cfg)
 
 
-def test_unreachable_api_is_one_unhealthy_check_without_the_token(cfg):
+def test_unreachable_api_is_one_finding_of_its_sources_rule_without_the_token(cfg):
     secret = "d5e0f1a2-3b4c-4d5e-8f9a-0b1c2d3e4f5a"
 
     def refuse():
@@ -182,10 +196,10 @@ def test_unreachable_api_is_one_unhealthy_check_without_the_token(cfg):
     src = Sources(proxmox=refuse, kube=healthy.kube, resolver=healthy.resolver, transport=healthy.transport,
                   now=NOW, mask=lambda s: s.replace(secret, "********"))
     report = collect(cfg, src)
-    bad = report.problems
-    assert [(c.section, c.name, c.state) for c in bad] == [("proxmox", "api", "unreachable")]
-    assert secret not in bad[0].detail and "192.168.1.2" in bad[0].detail
-    assert bad[0].detail.endswith("; check the hosts are up and $PROXMOX_VE_API_TOKEN")
+    [down] = report.problems
+    assert (down.rule, down.message) == ("status/proxmox", "api: unreachable")
+    assert secret not in down.hint and "192.168.1.2" in down.hint
+    assert down.hint.endswith("; check the hosts are up and $PROXMOX_VE_API_TOKEN")
 
 
 def test_malformed_proxmox_token_is_a_clear_error_without_its_value():

@@ -78,7 +78,8 @@ def _print_stacked(report: Report, console: Console) -> None:
 
 
 @click.command("status")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (healthy, unhealthy, checks[]).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the report as JSON (healthy, unhealthy, checks[] each naming its status/* rule).")
 @click.option("--expiry-days", type=click.IntRange(min=1), default=EXPIRY_WARNING_DAYS, show_default=True,
               help="A certificate closer than this to expiry is unhealthy.")
 @click.option("--recorded", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="DIR",

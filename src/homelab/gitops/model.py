@@ -40,6 +40,28 @@ class Ref:
         return f"{self.kind}/{self.key}" if self.kind else self.key
 
 
+class _Text:
+    """A string field of an object's body (or of one of its mappings), read when asked for."""
+
+    def __init__(self, key: str, *, under: str | None = None) -> None:
+        self.key, self.under = key, under
+
+    def __get__(self, obj: K8sObject, owner: type | None = None) -> str:
+        node: Any = obj.body if self.under is None else obj.body.get(self.under)
+        return str((node.get(self.key) if isinstance(node, dict) else None) or "")
+
+
+class _Mapping:
+    """A mapping field of an object's body ({} when it is absent or not a mapping)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __get__(self, obj: K8sObject, owner: type | None = None) -> dict[str, Any]:
+        value = obj.body.get(self.key)
+        return value if isinstance(value, dict) else {}
+
+
 @dataclass
 class K8sObject:
     """One object as the cluster would receive it (after kustomize and postBuild substitution).
@@ -66,9 +88,13 @@ class K8sObject:
     release: str = ""
     template: str = ""
 
-    @property
-    def api_version(self) -> str:
-        return str(self.body.get("apiVersion") or "")
+    # The body's fields the rules read; "" or {} where the body lacks them or has another type there.
+    api_version = _Text("apiVersion")
+    kind = _Text("kind")
+    name = _Text("name", under="metadata")
+    namespace = _Text("namespace", under="metadata")
+    metadata = _Mapping("metadata")
+    spec = _Mapping("spec")
 
     @property
     def group(self) -> str:
@@ -78,28 +104,6 @@ class K8sObject:
     @property
     def version(self) -> str:
         return self.api_version.rsplit("/", 1)[-1]
-
-    @property
-    def kind(self) -> str:
-        return str(self.body.get("kind") or "")
-
-    @property
-    def metadata(self) -> dict[str, Any]:
-        m = self.body.get("metadata")
-        return m if isinstance(m, dict) else {}
-
-    @property
-    def name(self) -> str:
-        return str(self.metadata.get("name") or "")
-
-    @property
-    def namespace(self) -> str:
-        return str(self.metadata.get("namespace") or "")
-
-    @property
-    def spec(self) -> dict[str, Any]:
-        s = self.body.get("spec")
-        return s if isinstance(s, dict) else {}
 
     @property
     def ref(self) -> Ref:

@@ -110,19 +110,27 @@ def render_flux(cfg: HomelabConfig) -> dict[str, str]:
     return {FluxPaths.of(cfg).cluster_settings: hash_comment() + text, **_sync(cfg)}
 
 
-def _sync(cfg: HomelabConfig) -> dict[str, str]:
-    f = cfg.flux
-    where = FluxPaths.of(cfg)
-    git_repository = f"""# yaml-language-server: $schema={FLUX_SCHEMAS}/gitrepository-source-v1.json
+def _flux_system_object(schema: str, about: str, api_version: str, kind: str, spec: str) -> str:
+    """One of the sync objects, named `flux-system` as `flux bootstrap` names them, under its schema and a
+    comment saying what it does."""
+    return f"""# yaml-language-server: $schema={FLUX_SCHEMAS}/{schema}
 ---
-# The repository and branch Flux follows (flux.repository, flux.branch, flux.interval).
-apiVersion: source.toolkit.fluxcd.io/v1
-kind: GitRepository
+{about}apiVersion: {api_version}
+kind: {kind}
 metadata:
   name: flux-system
   namespace: flux-system
 spec:
-  interval: {f.interval}
+{spec}"""
+
+
+def _sync(cfg: HomelabConfig) -> dict[str, str]:
+    f = cfg.flux
+    where = FluxPaths.of(cfg)
+    git_repository = _flux_system_object(
+        "gitrepository-source-v1.json",
+        "# The repository and branch Flux follows (flux.repository, flux.branch, flux.interval).\n",
+        "source.toolkit.fluxcd.io/v1", "GitRepository", f"""  interval: {f.interval}
   url: {f.repository}
   ref:
     branch: {f.branch}
@@ -130,19 +138,13 @@ spec:
     # only the cluster tree is Flux's business
     /*
     !/{where.top}
-"""
-    sync = f"""# yaml-language-server: $schema={FLUX_SCHEMAS}/kustomization-kustomize-v1.json
----
-# The sync Kustomization: applies the whole tree, itself included, every flux.interval or as soon
-# as the push webhook (receiver.yaml) fires. Everything it applies directly is a Flux or core kind.
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata:
-  name: flux-system
-  namespace: flux-system
-spec:
-  interval: {f.interval}
+""")
+    sync = _flux_system_object(
+        "kustomization-kustomize-v1.json",
+        "# The sync Kustomization: applies the whole tree, itself included, every flux.interval or as soon\n"
+        "# as the push webhook (receiver.yaml) fires. Everything it applies directly is a Flux or core kind.\n",
+        "kustomize.toolkit.fluxcd.io/v1", "Kustomization", f"""  interval: {f.interval}
   path: {where.flux_path}
   prune: true
-{SYNC_SOURCE}"""
+{SYNC_SOURCE}""")
     return {where.git_repository: hash_comment() + git_repository, where.sync: hash_comment() + sync}
