@@ -167,14 +167,46 @@ def recover(root: Path) -> list[str]:
     return restored
 
 
-def commit(files: Mapping[str | Path, str | bytes], root: Path, *, mode: int = 0o644,  # noqa: C901
+_Change = tuple[str, Path, bytes, int]  # key as given, target, new content, mode
+
+
+def commit(files: Mapping[str | Path, str | bytes], root: Path, *, mode: int = 0o644,
            modes: Mapping[str | Path, int] | None = None) -> list[str]:
     """Write every file whose content (or mode) changed, as one all-or-nothing change.
 
     Keys are paths relative to `root` (or absolute); returns the keys that changed, as given.
     """
     recover(root)
-    plan: list[tuple[str, Path, bytes, int]] = []
+    plan = _changes(files, root, mode, modes)
+    if not plan:
+        return []
+    stage = root / STAGING / f"{os.getpid()}-{next(_seq)}"
+    made_base = not stage.parent.parent.exists()  # .homelab/: removed again if it only held the staging
+    made_dirs: list[Path] = []
+    journal: dict[str, object] = {"committing": False, "items": []}
+    items: list[dict[str, object]] = journal["items"]  # type: ignore[assignment]
+    try:
+        _make_stage(stage, root)
+        _stage_all(plan, stage, journal, items, made_dirs)
+        journal["committing"] = True  # from here on, a kill is rolled back by the next run
+        _write_journal(stage, journal)
+        _rename_all(plan, items)
+        for parent in {t.parent for _, t, _, _ in plan}:
+            _fsync_dir(parent)
+    except BaseException:
+        # anything, a signal included: back to the old files before the error is reported
+        _undo(journal)
+        _remove_dirs(made_dirs)
+        _clear(stage, made_base)
+        raise
+    _clear(stage, made_base)
+    return [key for key, _, _, _ in plan]
+
+
+def _changes(files: Mapping[str | Path, str | bytes], root: Path, mode: int,
+             modes: Mapping[str | Path, int] | None) -> list[_Change]:
+    """The files whose content or mode differs, each refused before anything is staged if it cannot be written."""
+    plan: list[_Change] = []
     for key, content in files.items():
         target = Path(key) if Path(key).is_absolute() else root / key
         data = _encode(content)
@@ -184,65 +216,72 @@ def commit(files: Mapping[str | Path, str | bytes], root: Path, *, mode: int = 0
         if not _unchanged(target, data, m):
             _writable(str(key), target)
             plan.append((str(key), target, data, m))
-    if not plan:
-        return []
-    stage = root / STAGING / f"{os.getpid()}-{next(_seq)}"
-    made_base = not stage.parent.parent.exists()  # .homelab/: removed again if it only held the staging
-    made_dirs: list[Path] = []
-    journal: dict[str, object] = {"committing": False, "items": []}
-    items: list[dict[str, object]] = journal["items"]  # type: ignore[assignment]
+    return plan
+
+
+def _make_stage(stage: Path, root: Path) -> None:
     try:
+        private_dir(stage.parent.parent)
+        stage.mkdir(parents=True)
+    except OSError as exc:
+        raise _fail(str(root / STAGING), exc) from None
+
+
+def _stage_all(plan: list[_Change], stage: Path, journal: Mapping[str, object], items: list[dict[str, object]],
+               made_dirs: list[Path]) -> None:
+    """Write every new content beside its backup, journalling each file before it is touched."""
+    dev = stage.stat().st_dev
+    for i, (key, target, data, m) in enumerate(plan):
         try:
-            private_dir(stage.parent.parent)
-            stage.mkdir(parents=True)
+            _make_parents(target, made_dirs)
+            staged = _staged_path(stage, i, target, dev)
+            items.append({"target": str(target), "staged": str(staged), "backup": None,
+                          "existed": target.exists()})
+            _write_journal(stage, journal)
+            _write_new(staged, data, m)
+            if target.exists():
+                backup = stage / f"{i}.old"
+                _back_up(target, backup)
+                items[-1]["backup"] = str(backup)
         except OSError as exc:
-            raise _fail(str(root / STAGING), exc) from None
-        dev = stage.stat().st_dev
-        for i, (key, target, data, m) in enumerate(plan):
-            try:
-                for parent in reversed(target.parents):
-                    if not parent.exists():
-                        parent.mkdir()
-                        made_dirs.append(parent)
-                if target.parent.stat().st_dev == dev:
-                    staged = stage / f"{i}.new"
-                else:  # another file system: staged beside the target, so the rename stays atomic
-                    _clean_stale(target.parent, f".{target.name}.")
-                    staged = target.parent / f".{target.name}.homelab-{os.getpid()}-{next(_seq)}.tmp"
-                items.append({"target": str(target), "staged": str(staged), "backup": None,
-                              "existed": target.exists()})
-                _write_journal(stage, journal)
-                _write_new(staged, data, m)
-                if target.exists():
-                    backup = stage / f"{i}.old"
-                    try:
-                        os.link(target, backup)
-                    except OSError:
-                        shutil.copy2(target, backup)
-                    items[-1]["backup"] = str(backup)
-            except OSError as exc:
-                raise _fail(key, exc) from None
-        journal["committing"] = True  # from here on, a kill is rolled back by the next run
-        _write_journal(stage, journal)
-        for i, (key, target, _, _) in enumerate(plan):
-            try:
-                os.replace(str(items[i]["staged"]), target)
-            except OSError as exc:
-                raise _fail(key, exc) from None
-        for parent in {t.parent for _, t, _, _ in plan}:
-            _fsync_dir(parent)
-    except BaseException:
-        # anything, a signal included: back to the old files before the error is reported
-        _undo(journal)
-        for d in reversed(made_dirs):
-            try:
-                d.rmdir()
-            except OSError:
-                pass
-        _clear(stage, made_base)
-        raise
-    _clear(stage, made_base)
-    return [key for key, _, _, _ in plan]
+            raise _fail(key, exc) from None
+
+
+def _make_parents(target: Path, made_dirs: list[Path]) -> None:
+    """Create the target's missing folders, each noted so that a rollback removes it again."""
+    for parent in reversed(target.parents):
+        if not parent.exists():
+            parent.mkdir()
+            made_dirs.append(parent)
+
+
+def _staged_path(stage: Path, i: int, target: Path, dev: int) -> Path:
+    if target.parent.stat().st_dev == dev:
+        return stage / f"{i}.new"
+    # another file system: staged beside the target, so the rename stays atomic
+    _clean_stale(target.parent, f".{target.name}.")
+    return target.parent / f".{target.name}.homelab-{os.getpid()}-{next(_seq)}.tmp"
+
+
+def _back_up(target: Path, backup: Path) -> None:
+    try:
+        os.link(target, backup)
+    except OSError:
+        shutil.copy2(target, backup)
+
+
+def _rename_all(plan: list[_Change], items: list[dict[str, object]]) -> None:
+    for i, (key, target, _, _) in enumerate(plan):
+        try:
+            os.replace(str(items[i]["staged"]), target)
+        except OSError as exc:
+            raise _fail(key, exc) from None
+
+
+def _remove_dirs(made_dirs: list[Path]) -> None:
+    """The folders a failed commit created, deepest first (a folder someone else filled meanwhile stays)."""
+    for d in reversed(made_dirs):
+        _remove_empty(d)
 
 
 def _clear(stage: Path, made_base: bool) -> None:

@@ -21,9 +21,11 @@ from homelab.context import Context, pass_ctx
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from rich.console import Console
+
     from homelab.charts.releases import Charts
     from homelab.gitops import Cache, FluxTree
-    from homelab.plan.model import CheckSummary, Validation
+    from homelab.plan.model import CheckSummary, Plan, Validation
 
 CHECK_CACHE = paths.CHECK_CACHE  # the file `homelab check` uses
 PLAN_CACHE = paths.PLAN_CACHE
@@ -93,7 +95,7 @@ def validation(ctx: Context, cache: Cache, run_check: bool, *, pull: bool = Fals
 @click.option("--pull", is_flag=True, help="Download charts missing from the cache from their own repositories.")
 @click.option("--offline", is_flag=True, help="Never touch the network for charts (not even an http chart mirror).")
 @pass_ctx
-def command(ctx: Context, fmt: str, output: Path | None, diagram_dir: Path | None, strict: bool, run_check: bool,  # noqa: C901
+def command(ctx: Context, fmt: str, output: Path | None, diagram_dir: Path | None, strict: bool, run_check: bool,
             verbose: bool, wide: bool, print_schema: bool, pull: bool, offline: bool) -> None:
     """Validate and show the whole lab: hosts, VMs, addresses, routes, storage, and failure drills.
 
@@ -108,7 +110,6 @@ def command(ctx: Context, fmt: str, output: Path | None, diagram_dir: Path | Non
         return
     from homelab import plan as plan_mod
     from homelab.gitops import Cache
-    from homelab.plan import output as views
     from homelab.plan import tree as tree_mod
     from homelab.plan.model import Unavailable
 
@@ -129,42 +130,70 @@ def command(ctx: Context, fmt: str, output: Path | None, diagram_dir: Path | Non
         pass  # a read-only checkout still gets its plan, only slower next time
     report = plan_mod.build(cfg, ctx.root, config_file=str(ctx.config_path), locate=_locator(ctx),
                             validation=checked, workload=workload, tree=tree)
-    text: str | None = None
-    if fmt == "json":
-        text = json.dumps(report.model_dump(mode="json"), indent=2) + "\n"
-    elif fmt == "markdown":
-        text = views.markdown(report, verbose=verbose)
-    elif fmt == "html":
-        from homelab.plan import html
-
-        text = html.page(report, cfg, root=ctx.root, out_dir=(output.parent if output else Path.cwd()).resolve(),
-                         verbose=verbose)
-    elif output is None:
+    if fmt == "table":
         console = terminal.console(wide=wide)
-        views.print_table(report, console, verbose=verbose)
+        text = _table(report, console, capture=output is not None, verbose=verbose)
     else:
-        console = terminal.console(wide=wide)
-        with console.capture() as captured:
-            views.print_table(report, console, verbose=verbose)
-        text = captured.get()
-    if output is not None and text is not None:
-        from homelab.atomicfile import write_atomic
-        from homelab.errors import HomelabError
-
-        try:
-            output.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(output, text)  # a failed run leaves no half-written page
-        except OSError as exc:
-            raise HomelabError.single(str(output), f"cannot write the plan: {exc.strerror}",
-                                      hint="choose a folder you can write to") from None
-        click.echo(f"wrote {output}", err=True)
-    elif text is not None:
-        click.echo(text, nl=False)
+        text = _document(report, ctx, fmt, output, verbose=verbose)
+    if text is not None:
+        _deliver(text, output)
     if diagram_dir is not None:
         from homelab.plan import mermaid
 
         for line in mermaid.write(report, cfg, diagram_dir):
             click.echo(line, err=True)
+    why = _exit_reasons(report, strict)
+    if fmt == "table" and output is None:
+        _print_verdict(console, why, strict, report)
+    if why:
+        sys.exit(1)
+
+
+def _table(report: Plan, console: Console, *, capture: bool, verbose: bool) -> str | None:
+    """The plan's tables: printed to the terminal, or (`capture`) returned as text for a file."""
+    from homelab.plan import output as views
+
+    if not capture:
+        views.print_table(report, console, verbose=verbose)
+        return None
+    with console.capture() as captured:
+        views.print_table(report, console, verbose=verbose)
+    return captured.get()
+
+
+def _document(report: Plan, ctx: Context, fmt: str, output: Path | None, *, verbose: bool) -> str:
+    """The plan as JSON, Markdown, or an HTML page (its finding links relative to the folder it is written to)."""
+    if fmt == "json":
+        return json.dumps(report.model_dump(mode="json"), indent=2) + "\n"
+    if fmt == "markdown":
+        from homelab.plan import output as views
+
+        return views.markdown(report, verbose=verbose)
+    from homelab.plan import html
+
+    return html.page(report, ctx.cfg, root=ctx.root, out_dir=(output.parent if output else Path.cwd()).resolve(),
+                     verbose=verbose)
+
+
+def _deliver(text: str, output: Path | None) -> None:
+    """Print the plan, or write it into `output` whole."""
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    from homelab.atomicfile import write_atomic
+    from homelab.errors import HomelabError
+
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(output, text)  # a failed run leaves no half-written page
+    except OSError as exc:
+        raise HomelabError.single(str(output), f"cannot write the plan: {exc.strerror}",
+                                  hint="choose a folder you can write to") from None
+    click.echo(f"wrote {output}", err=True)
+
+
+def _exit_reasons(report: Plan, strict: bool) -> list[str]:
+    """Why the command exits 1; empty when it exits 0."""
     v, summary = report.validation, report.summary
     why = []
     if v.glue:
@@ -173,11 +202,12 @@ def command(ctx: Context, fmt: str, output: Path | None, diagram_dir: Path | Non
         why.append(f"`homelab check` found {v.check.errors} error(s)")
     if strict and (summary.drill_errors or summary.tree_errors):
         why.append("--strict: a drill or the resource budget found an error")
-    if fmt == "table" and output is None:
-        from rich.text import Text
+    return why
 
-        console.print(Text(("exit 1: " + "; ".join(why)) if why else
-                           "exit 0: the repository is valid" + ("" if strict or not summary.drill_errors else
-                                                                " (drill errors are risks to weigh; --strict fails on them)")))
-    if why:
-        sys.exit(1)
+
+def _print_verdict(console: Console, why: list[str], strict: bool, report: Plan) -> None:
+    from rich.text import Text
+
+    console.print(Text(("exit 1: " + "; ".join(why)) if why else
+                       "exit 0: the repository is valid" + ("" if strict or not report.summary.drill_errors else
+                                                            " (drill errors are risks to weigh; --strict fails on them)")))

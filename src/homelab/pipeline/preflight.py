@@ -16,7 +16,7 @@ from homelab import tools
 from homelab.errors import HomelabError, problem
 from homelab.findings import Finding
 from homelab.paths import FluxPaths
-from homelab.registry import declare
+from homelab.registry import Rule, declare
 
 if TYPE_CHECKING:
     from homelab.pipeline.runner import Runner
@@ -162,53 +162,78 @@ def example_values(pctx: "PipelineContext") -> list[Finding]:
             for f in placeholder_findings(pctx.cfg, shown, doc.line_of)]
 
 
-def run_preflight(pctx: "PipelineContext", stages: list["Stage"]) -> None:  # noqa: C901
-    from homelab.pipeline import environment
+# The stages that need the Proxmox API, an SSH key for the hosts, and the Git remote Flux watches.
+_PROXMOX_STAGES = {"template", "vms"}
+_SSH_STAGES = {"hosts"}
+_GIT_STAGES = {"bootstrap", "converge"}
+
+
+def run_preflight(pctx: "PipelineContext", stages: list["Stage"]) -> None:
     from homelab.pipeline.runner import StageFailed
 
     names = [s.name for s in stages]
     needed = sorted({t for s in stages for t in s.tools}, key=list(MIN_VERSIONS).index)
-    variables = environment.needed(names, pctx.cfg)
-    checks = [f"tools at supported versions: {', '.join(needed) or 'none'}"]
-    if variables:
-        checks.append(f"set in the environment: {', '.join('$' + v.name for v in variables)}")
-    if {"template", "vms"} & set(names):
-        checks.append("the Proxmox API answers with the token in $PROXMOX_VE_API_TOKEN, and every host is online")
-    if "hosts" in names:
-        checks.append("an SSH key for the admin user")
-    if {"bootstrap", "converge"} & set(names):
-        checks.append(f"{pctx.cfg.flux.repository} branch {pctx.cfg.flux.branch} has the current commit")
+    checks = _planned_checks(pctx, names, needed)
     # Checked in a dry run too: the example values are facts of homelab.yaml, not of this machine.
     # A dry run still lists everything else a real run would stop on first.
     example = example_values(pctx)
     if example and not pctx.runner.dry_run:
         raise StageFailed(example)
     if pctx.runner.dry_run:
-        r = pctx.runner
-        for c in checks:
-            r.say(f"would check: {c}")
-        for name in needed:  # the read-only commands behind those checks
-            minimum, args = MIN_VERSIONS[name]
-            r.say(f"$ {r.mask.argv([name, *args])}   # {minimum} or newer")
-        if {"bootstrap", "converge"} & set(names):
-            flux = pctx.cfg.flux
-            r.say(f"$ {r.mask.argv(['git', 'ls-remote', flux.repository, f'refs/heads/{flux.branch}'])}")
-        say_gaps(r, names, needed)
+        _say_dry_run(pctx, checks, names, needed)
         if example:
             raise StageFailed(example)
         return
-    problems = [(TOOLS, p) for p in check_tools(needed)]
-    problems += [(SHORT_SECRET, p) for p in check_secret_lengths(pctx.runner.env)]
-    unset = environment.missing(names, pctx.cfg, pctx.runner.env)
-    problems += [(ENVIRONMENT, f"${v.name} is not set; {v.reads}") for v in unset]
-    if {"template", "vms"} & set(names) and environment.BY_NAME["PROXMOX_VE_API_TOKEN"] not in unset:
-        problems += [(PROXMOX, p) for p in check_proxmox(pctx)]
-    if "hosts" in names:
-        problems += [(SSH_KEY, p) for p in check_ssh_key(pctx)]
-    if {"bootstrap", "converge"} & set(names):
-        problems += [(GIT_REMOTE, p) for p in check_git_remote(pctx)]
+    problems = _problems(pctx, names, needed)
     for c in checks:
         pctx.runner.log(f"checked: {c}")
     if problems:
         raise StageFailed([problem("preflight", pctx.runner.mask(p), rule=r.id) for r, p in problems])
     pctx.runner.say(f"preflight: {len(checks)} checks passed", "green")
+
+
+def _planned_checks(pctx: "PipelineContext", names: list[str], needed: list[str]) -> list[str]:
+    """What preflight checks for these stages, one line each (said in a dry run, logged in a real one)."""
+    from homelab.pipeline import environment
+
+    variables = environment.needed(names, pctx.cfg)
+    checks = [f"tools at supported versions: {', '.join(needed) or 'none'}"]
+    if variables:
+        checks.append(f"set in the environment: {', '.join('$' + v.name for v in variables)}")
+    if _PROXMOX_STAGES & set(names):
+        checks.append("the Proxmox API answers with the token in $PROXMOX_VE_API_TOKEN, and every host is online")
+    if _SSH_STAGES & set(names):
+        checks.append("an SSH key for the admin user")
+    if _GIT_STAGES & set(names):
+        checks.append(f"{pctx.cfg.flux.repository} branch {pctx.cfg.flux.branch} has the current commit")
+    return checks
+
+
+def _say_dry_run(pctx: "PipelineContext", checks: list[str], names: list[str], needed: list[str]) -> None:
+    r = pctx.runner
+    for c in checks:
+        r.say(f"would check: {c}")
+    for name in needed:  # the read-only commands behind those checks
+        minimum, args = MIN_VERSIONS[name]
+        r.say(f"$ {r.mask.argv([name, *args])}   # {minimum} or newer")
+    if _GIT_STAGES & set(names):
+        flux = pctx.cfg.flux
+        r.say(f"$ {r.mask.argv(['git', 'ls-remote', flux.repository, f'refs/heads/{flux.branch}'])}")
+    say_gaps(r, names, needed)
+
+
+def _problems(pctx: "PipelineContext", names: list[str], needed: list[str]) -> list[tuple[Rule, str]]:
+    """Every problem a real run would stop on, each with the rule it breaks."""
+    from homelab.pipeline import environment
+
+    problems = [(TOOLS, p) for p in check_tools(needed)]
+    problems += [(SHORT_SECRET, p) for p in check_secret_lengths(pctx.runner.env)]
+    unset = environment.missing(names, pctx.cfg, pctx.runner.env)
+    problems += [(ENVIRONMENT, f"${v.name} is not set; {v.reads}") for v in unset]
+    if _PROXMOX_STAGES & set(names) and environment.BY_NAME["PROXMOX_VE_API_TOKEN"] not in unset:
+        problems += [(PROXMOX, p) for p in check_proxmox(pctx)]
+    if _SSH_STAGES & set(names):
+        problems += [(SSH_KEY, p) for p in check_ssh_key(pctx)]
+    if _GIT_STAGES & set(names):
+        problems += [(GIT_REMOTE, p) for p in check_git_remote(pctx)]
+    return problems

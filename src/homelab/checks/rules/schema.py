@@ -17,6 +17,7 @@ import marshal
 import os
 import re
 import sys
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,8 @@ from homelab.checks.context import CheckContext
 from homelab.checks.registry import declare, finding, rule
 from homelab.checks.rules._util import where
 from homelab.checks.rules.coldstart import BUILTIN_GROUPS
-from homelab.findings import Severity
+from homelab.findings import Finding, Severity
+from homelab.gitops import FluxTree, K8sObject
 from homelab.gitops.cache import digest
 from homelab.usercache import user_cache_dir
 
@@ -165,13 +167,83 @@ def _errors(validator, body: dict[str, Any]) -> list[tuple[str, tuple]]:
     return out
 
 
+@dataclass
+class _Sources:
+    """Where one run finds each kind's schema, in the order they are tried: Kubernetes, the charts' CRDs,
+    the CRD schema folder, the CRDs kept in the tree."""
+
+    k8s_dir: Path
+    crd_dir: Path | None
+    chart_dirs: list[Path]
+    tree_crds: dict[tuple[str, str, str], str]  # (group, version, kind) -> openAPIV3Schema as JSON
+    vendored: bool  # crd_dir is the repository's own schema/crds (no --schemas)
+    fallback_groups: set[str] = field(default_factory=set)  # groups only the vendored folder had
+
+    def find(self, group: str, version: str, kind: str) -> tuple[str, str | None] | None:
+        """The schema's source (a file, or "tree:" and its digest), and the Kubernetes schema folder its
+        references resolve in (None for a CRD schema); None when no source has the kind."""
+        path = _k8s_schema_file(self.k8s_dir, group, version, kind)
+        if path is not None:
+            return str(path), str(self.k8s_dir)
+        name = f"{kind.lower()}_{version}.json"
+        found = next((d / group / name for d in self.chart_dirs if (d / group / name).is_file()), None)
+        if found is not None:
+            return str(found), None
+        if self.crd_dir is not None and (self.crd_dir / group / name).is_file():
+            if self.vendored:
+                self.fallback_groups.add(group)
+            return str(self.crd_dir / group / name), None
+        if (group, version, kind) in self.tree_crds:
+            return "tree:" + digest(self.tree_crds[(group, version, kind)]), None
+        return None
+
+    def ident(self) -> str:
+        """What the cached results depend on besides the object and its schema file."""
+        mtime = os.path.getmtime(self.crd_dir) if self.crd_dir else ""
+        return f"{self.k8s_dir}|{self.crd_dir}|{mtime}|{'|'.join(map(str, self.chart_dirs))}"
+
+
+def _tree_crds(tree: FluxTree) -> dict[tuple[str, str, str], str]:
+    """The openAPIV3Schema of every version of each CustomResourceDefinition in the tree."""
+    crds: dict[tuple[str, str, str], str] = {}
+    for o in tree.by_kind("CustomResourceDefinition"):
+        for v in o.spec.get("versions") or []:
+            schema = ((v or {}).get("schema") or {}).get("openAPIV3Schema")
+            if schema:
+                crds[(str(o.spec.get("group")), str(v.get("name")), str((o.spec.get("names") or {}).get("kind")))] = \
+                    json.dumps(schema, sort_keys=True)
+    return crds
+
+
+def _object_errors(ctx: CheckContext, sources: _Sources, ident: str, o: K8sObject, source: str,
+                   defs_dir: str | None) -> list[tuple[str, tuple]]:
+    """The object's schema errors (message, key path), cached per object content and schema."""
+    key = digest("lines-2", ident, source, o.digest or json.dumps(o.body, sort_keys=True, default=str))
+    errs = ctx.cache.get("schema", key)
+    if errs is None:
+        if source.startswith("tree:"):
+            errs = _errors(_crd_validator(sources.tree_crds[(o.group, o.version, o.kind)]), o.body)
+        else:
+            errs = _check(source, defs_dir, o.body)
+        ctx.cache.put("schema", key, errs)
+    return errs
+
+
+def _unknown_kind(ctx: CheckContext, o: K8sObject, crd_dir: Path | None) -> Finding:
+    group, version, kind = o.group, o.version, o.kind
+    return finding("schema/unknown-kind", f"{where(o)}: no schema for {o.api_version} {kind} (Kubernetes {ctx.k8s_version}"
+                   f"{', ' + str(crd_dir) if crd_dir else ''}); a typo in apiVersion/kind, or a CRD without a schema",
+                   o.file or None, o.line_of("kind"),
+                   f"fix apiVersion/kind, or add {group or 'core'}/{kind.lower()}_{version}.json to the schema folder")
+
+
 declare("schema/crd-schemas-missing", "a CRD schema folder is available", reported_by="check", severity=Severity.warning)
 
 
 @rule("schema/invalid", "every object validates against its Kubernetes or CRD JSON schema",
       also={"schema/unknown-kind": "every kind has a schema (Kubernetes, the CRD schema folder, or a CRD in the tree)",
             "schema/crd-schemas-missing": "a CRD schema folder is available"})
-def schema_invalid(ctx: CheckContext):  # noqa: C901
+def schema_invalid(ctx: CheckContext):
     tree = ctx.tree
     k8s_dir = _k8s_dir(ctx.k8s_version)
     if k8s_dir is None:
@@ -184,55 +256,25 @@ def schema_invalid(ctx: CheckContext):  # noqa: C901
                       f"no CRD schema folder ({crd_dir or DEFAULT_CRD_DIR} not found): custom resources are not validated",
                       None, None, "pass --schemas DIR (laid out as <group>/<kind>_<version>.json) or add schema/crds/")
         crd_dir = None
-    tree_crds: dict[tuple[str, str, str], str] = {}
-    for o in tree.by_kind("CustomResourceDefinition"):
-        for v in o.spec.get("versions") or []:
-            schema = ((v or {}).get("schema") or {}).get("openAPIV3Schema")
-            if schema:
-                tree_crds[(str(o.spec.get("group")), str(v.get("name")), str((o.spec.get("names") or {}).get("kind")))] = \
-                    json.dumps(schema, sort_keys=True)
-    chart_dirs = list(dict.fromkeys(ctx.charts.schema_dirs))
-    ident = f"{k8s_dir}|{crd_dir}|{os.path.getmtime(crd_dir) if crd_dir else ''}|{'|'.join(map(str, chart_dirs))}"
-    fallback_groups: set[str] = set()
+    tree_crds = _tree_crds(tree)
+    sources = _Sources(k8s_dir, crd_dir, list(dict.fromkeys(ctx.charts.schema_dirs)), tree_crds,
+                       vendored=ctx.options.schemas is None)
+    ident = sources.ident()
     for o in tree.objects:
-        group, version, kind = o.group, o.version, o.kind
-        if not kind or not o.api_version:
+        if not o.kind or not o.api_version:
             yield finding("schema/invalid", "object without apiVersion/kind", o.file or None, o.line)
             continue
-        path = _k8s_schema_file(k8s_dir, group, version, kind)
-        source = None
-        if path is not None:
-            source = str(path)
-        elif (found := next((d / group / f"{kind.lower()}_{version}.json" for d in chart_dirs
-                             if (d / group / f"{kind.lower()}_{version}.json").is_file()), None)) is not None:
-            source = str(found)
-        elif crd_dir is not None and (crd_dir / group / f"{kind.lower()}_{version}.json").is_file():
-            source = str(crd_dir / group / f"{kind.lower()}_{version}.json")
-            if ctx.options.schemas is None:
-                fallback_groups.add(group)
-        elif (group, version, kind) in tree_crds:
-            source = "tree:" + digest(tree_crds[(group, version, kind)])
-        if source is None:
-            if crd_dir is None and "." in group and not group.endswith(".k8s.io"):
+        found = sources.find(o.group, o.version, o.kind)
+        if found is None:
+            if crd_dir is None and "." in o.group and not o.group.endswith(".k8s.io"):
                 continue  # already said once: no CRD schemas at all
-            yield finding("schema/unknown-kind", f"{where(o)}: no schema for {o.api_version} {kind} (Kubernetes {ctx.k8s_version}"
-                          f"{', ' + str(crd_dir) if crd_dir else ''}); a typo in apiVersion/kind, or a CRD without a schema",
-                          o.file or None, o.line_of("kind"),
-                          f"fix apiVersion/kind, or add {group or 'core'}/{kind.lower()}_{version}.json to the schema folder")
+            yield _unknown_kind(ctx, o, crd_dir)
             continue
-        key = digest("lines-2", ident, source, o.digest or json.dumps(o.body, sort_keys=True, default=str))
-        errs = ctx.cache.get("schema", key)
-        if errs is None:
-            if source.startswith("tree:"):
-                errs = _errors(_crd_validator(tree_crds[(group, version, kind)]), o.body)
-            else:
-                errs = _check(source, str(k8s_dir) if path is not None else None, o.body)
-            ctx.cache.put("schema", key, errs)
-        for msg, epath in errs:
+        for msg, epath in _object_errors(ctx, sources, ident, o, *found):
             yield finding("schema/invalid", f"{where(o)} {msg}", o.file or None,
-                          o.line_of(*epath), "compare with the schema of " + (o.api_version + " " + kind))
+                          o.line_of(*epath), "compare with the schema of " + (o.api_version + " " + o.kind))
     provided = {c.group for r in ctx.charts.releases for c in r.crds}
-    vendored = sorted(fallback_groups - provided - BUILTIN_GROUPS)
+    vendored = sorted(sources.fallback_groups - provided - BUILTIN_GROUPS)
     if vendored:
         ctx.note(f"schema/*: {', '.join(vendored)} validated against the vendored {DEFAULT_CRD_DIR} "
                  "(no available chart installs them)")
