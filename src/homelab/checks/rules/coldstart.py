@@ -74,10 +74,6 @@ def _gates(ks: FluxKustomization, hr: K8sObject) -> bool:
     return False
 
 
-def _is_namespaced(o: K8sObject) -> bool:
-    return o.kind not in CLUSTER_SCOPED and bool(o.namespace or o.kind not in CLUSTER_SCOPED)
-
-
 _Failure = tuple[K8sObject, FluxKustomization, str, str]  # object, its Kustomization, what is missing, why
 
 
