@@ -187,17 +187,20 @@ def _render_now(rel: Release, path: Path, kube_version: str, api: list[str]) -> 
             str(folder or ""))
 
 
-def render_tree(tree: FluxTree, *, kube_version: str, cache: Cache, download: bool = False, offline: bool = False,  # noqa: C901
-                jobs: int | None = None) -> Charts:
-    """Fetch, check and render every HelmRelease of `tree` (see the module's docstring)."""
-    charts = Charts()
+_Docs = list[tuple[str, dict[str, Any]]]  # (template, object) of each rendered document
+
+
+def _releases(tree: FluxTree, *, download: bool, offline: bool) -> tuple[list[Release], dict[str, ChartArchive]]:
+    """Every HelmRelease that is not suspended, with its values composed when its chart could be had,
+    and those charts by release key."""
+    releases: list[Release] = []
     archives: dict[str, ChartArchive] = {}
     for hr in tree.helm_releases():
         if hr.spec.get("suspend"):
             continue
         spec = tree.chart_of(hr)
         rel = Release(hr, spec, release_name(hr), release_namespace(hr))
-        charts.releases.append(rel)
+        releases.append(rel)
         if spec is None:
             rel.unavailable = "its chart source is not in the tree"
             continue
@@ -210,27 +213,25 @@ def render_tree(tree: FluxTree, *, kube_version: str, cache: Cache, download: bo
         rel.values, rel.notes = compose(tree, hr)
         if hr.spec.get("postRenderers"):
             rel.notes.append("spec.postRenderers are not applied to the rendered objects")
+    return releases, archives
 
-    workers = max(1, min(jobs or os.cpu_count() or 1, 8))
-    fresh: list[str] = []  # releases rendered now (list.append is thread-safe)
 
-    def info_of(rel: Release) -> None:
-        found = engine.inspect(archives[rel.key].path, rel.digest)
-        rel.info = found
-        if found.remote_refs:
-            rel.notes.append("its values schema refers to " + ", ".join(found.remote_refs[:3]) +
-                             "; those parts are not checked (remote references are never fetched)")
-        rel.unknown = list(unknown_keys(rel.values, found.declared, found.schemas, found.commented))
-        rel.replaced = list(replaced_lists(rel.values, found.declared))
+def _inspect(rel: Release, chart: Path) -> None:
+    """The chart's facts, and what they say of the release's values (keys it does not know, lists replaced)."""
+    found = engine.inspect(chart, rel.digest)
+    rel.info = found
+    if found.remote_refs:
+        rel.notes.append("its values schema refers to " + ", ".join(found.remote_refs[:3]) +
+                         "; those parts are not checked (remote references are never fetched)")
+    rel.unknown = list(unknown_keys(rel.values, found.declared, found.schemas, found.commented))
+    rel.replaced = list(replaced_lists(rel.values, found.declared))
 
-    todo = [r for r in charts.releases if r.key in archives]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(info_of, todo))
 
-    # API versions: every CRD the tree installs (charts' crds/, CRDs kept in Git), then those the
-    # templates create; a chart that tests capabilities is rendered again if the second set grew.
+def _installed_api_versions(rels: list[Release], tree: FluxTree) -> set[str]:
+    """The API versions of every CRD the tree installs: the charts' crds/ (which each release takes
+    unless `install.crds` is Skip) and the CRDs kept in Git."""
     base: set[str] = set()
-    for rel in todo:
+    for rel in rels:
         assert rel.info is not None
         if str((rel.hr.spec.get("install") or {}).get("crds") or "") != "Skip":
             rel.crds = list(rel.info.crds)
@@ -240,44 +241,81 @@ def render_tree(tree: FluxTree, *, kube_version: str, cache: Cache, download: bo
     for o in tree.by_kind("CustomResourceDefinition", group="apiextensions.k8s.io"):
         found = crd_mod.info(o.body)
         base.update(found.api_versions if found else [])
+    return base
 
-    def run(rel: Release, api: list[str]) -> list[tuple[str, dict[str, Any]]]:
-        assert rel.info is not None
-        key = digest("render", engine.RENDER_FORMAT, rel.digest, json.dumps(rel.values, sort_keys=True, default=str),
-                     kube_version, "\n".join(api) if rel.info.capabilities else "", rel.name, rel.namespace)
-        rel.render_key = key
-        hit = cache.get("helm-render", key)
-        if hit is not None and hit[4] and not (Path(hit[4]) / ".complete").is_file():
-            hit = None  # its CRD schemas were removed from the user's cache: render again
-        if hit is None:
-            hit = _render_now(rel, archives[rel.key].path, kube_version, api)
-            cache.put("helm-render", key, hit)
-            fresh.append(rel.key)
-        else:
-            rel.from_cache = True
-        rel.schema_errors, rel.render_error, docs, rel.template_crds, folder = hit
-        rel.template_schemas = [Path(folder)] if folder else []
-        return docs
 
-    def render_all(rels: list[Release], api: list[str]) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+def _render(rel: Release, chart: Path, api: list[str], kube_version: str, cache: Cache) -> tuple[_Docs, bool]:
+    """One release's rendered documents at these API versions, from the cache or rendered now (then
+    True); its schema errors, render failure and the CRDs its templates make go on `rel`."""
+    assert rel.info is not None
+    key = digest("render", engine.RENDER_FORMAT, rel.digest, json.dumps(rel.values, sort_keys=True, default=str),
+                 kube_version, "\n".join(api) if rel.info.capabilities else "", rel.name, rel.namespace)
+    rel.render_key = key
+    hit = cache.get("helm-render", key)
+    if hit is not None and hit[4] and not (Path(hit[4]) / ".complete").is_file():
+        hit = None  # its CRD schemas were removed from the user's cache: render again
+    fresh = hit is None
+    if hit is None:
+        hit = _render_now(rel, chart, kube_version, api)
+        cache.put("helm-render", key, hit)
+    else:
+        rel.from_cache = True
+    rel.schema_errors, rel.render_error, docs, rel.template_crds, folder = hit
+    rel.template_schemas = [Path(folder)] if folder else []
+    return docs, fresh
+
+
+def _render_releases(rels: list[Release], base: set[str], archives: dict[str, ChartArchive], *, kube_version: str,
+                     cache: Cache, workers: int) -> tuple[list[str], dict[str, _Docs], int]:
+    """Render every release, concurrently; returns the API versions they were rendered with, each one's
+    documents by release key, and how many renders were not cached.
+
+    Charts whose templates create CRDs go first: the others render once, with those API versions too,
+    and a chart of the first ones that tests capabilities is rendered again if the API versions grew."""
+    renders = 0
+
+    def render_all(group: list[Release], api: list[str]) -> dict[str, _Docs]:
+        nonlocal renders
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            return dict(zip([r.key for r in rels], pool.map(lambda r: run(r, api), rels), strict=False))
+            out = list(pool.map(lambda r: _render(r, archives[r.key].path, api, kube_version, cache), group))
+        renders += sum(fresh for _, fresh in out)
+        return dict(zip([r.key for r in group], [docs for docs, _ in out], strict=False))
 
-    # Charts whose templates create CRDs first: the others render once, with those API versions too.
-    first = [r for r in todo if r.info is not None and r.info.template_crds]
+    first = [r for r in rels if r.info is not None and r.info.template_crds]
     docs_of = render_all(first, sorted(base))
     more = {a for r in first for c in r.template_crds for a in c.api_versions}
     api = sorted(base | more)
     again = [r for r in first if more - base and r.info is not None and r.info.capabilities]
-    docs_of.update(render_all([r for r in todo if r not in first] + again, api))
-    charts.api_versions = api
-    charts.renders = len(fresh)
+    docs_of.update(render_all([r for r in rels if r not in first] + again, api))
+    return api, docs_of, renders
+
+
+def _cluster_kinds(rels: list[Release], tree: FluxTree) -> set[str]:
+    """The kinds whose objects have no namespace: Kubernetes' own and those of cluster-scoped CRDs
+    (the releases' and those kept in Git)."""
+    kinds = set(CLUSTER_SCOPED) | {c.kind for rel in rels for c in rel.crds if c.scope == "Cluster"}
+    kinds |= {str(((o.spec.get("names") or {}).get("kind")) or "") for o in tree.by_kind("CustomResourceDefinition")
+              if o.spec.get("scope") == "Cluster"}
+    return kinds
+
+
+def render_tree(tree: FluxTree, *, kube_version: str, cache: Cache, download: bool = False, offline: bool = False,
+                jobs: int | None = None) -> Charts:
+    """Fetch, check and render every HelmRelease of `tree` (see the module's docstring)."""
+    releases, archives = _releases(tree, download=download, offline=offline)
+    charts = Charts(releases=releases)
+    workers = max(1, min(jobs or os.cpu_count() or 1, 8))
+    todo = [r for r in charts.releases if r.key in archives]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(lambda rel: _inspect(rel, archives[rel.key].path), todo))
+    # rendered with the API versions of every CRD the tree installs, then also of those the templates create
+    base = _installed_api_versions(todo, tree)
+    charts.api_versions, docs_of, charts.renders = _render_releases(todo, base, archives, kube_version=kube_version,
+                                                                    cache=cache, workers=workers)
     for rel in todo:
         rel.crds += rel.template_crds
         rel.schema_dirs += rel.template_schemas
-    cluster_kinds = set(CLUSTER_SCOPED) | {c.kind for rel in todo for c in rel.crds if c.scope == "Cluster"}
-    cluster_kinds |= {str(((o.spec.get("names") or {}).get("kind")) or "") for o in tree.by_kind("CustomResourceDefinition")
-                      if o.spec.get("scope") == "Cluster"}
+    cluster_kinds = _cluster_kinds(todo, tree)
     for rel in todo:
         rel.objects = _objects(rel, docs_of.get(rel.key, []), cluster_kinds)
         charts.schema_dirs += rel.schema_dirs

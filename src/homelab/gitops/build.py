@@ -93,32 +93,49 @@ class InputProblem:
     message: str
 
 
-def _kustomization_refs(data: Any) -> list[tuple[tuple[str | int, ...], str]]:  # noqa: C901
+_KeyedRef = tuple[tuple[str | int, ...], str]  # (keys of the reference inside the kustomization file, path)
+_PATH_ITEMS = ("patches", "patchesJson6902", "replacements")
+_GENERATORS = ("configMapGenerator", "secretGenerator")
+
+
+def _items(data: dict[str, Any], key: str) -> list[Any]:
+    """`data[key]` when it is a list (anything else refers to nothing)."""
+    value = data.get(key)
+    return value if isinstance(value, list) else []
+
+
+def _generator_refs(key: str, gi: int, gen: dict[str, Any]) -> list[_KeyedRef]:
+    """The files one configMapGenerator or secretGenerator entry reads (`files` items may be `key=path`)."""
+    refs: list[_KeyedRef] = []
+    for field_ in ("files", "envs"):
+        for i, f in enumerate(_items(gen, field_)):
+            if isinstance(f, str):
+                refs.append(((key, gi, field_, i), f.split("=", 1)[-1]))
+    if isinstance(gen.get("env"), str):
+        refs.append(((key, gi, "env"), gen["env"]))
+    return refs
+
+
+def _kustomization_refs(data: Any) -> list[_KeyedRef]:
     """(keys of the reference inside the kustomization file, path) of every file or folder a
     kustomization refers to (resources, components, patch, replacement and generator files)."""
     if not isinstance(data, dict):
         return []
-    refs: list[tuple[tuple[str | int, ...], str]] = []
+    refs: list[_KeyedRef] = []
     for key in _REF_LISTS:
-        for i, item in enumerate(data.get(key) or [] if isinstance(data.get(key), list) else []):
+        for i, item in enumerate(_items(data, key)):
             if isinstance(item, str) and "\n" not in item:
                 refs.append(((key, i), item))
-    for key in ("patches", "patchesJson6902", "replacements"):
-        for i, item in enumerate(data.get(key) or [] if isinstance(data.get(key), list) else []):
+    for key in _PATH_ITEMS:
+        for i, item in enumerate(_items(data, key)):
             if isinstance(item, dict) and isinstance(item.get("path"), str):
                 refs.append(((key, i, "path"), item["path"]))
     if isinstance(data.get("openapi"), dict) and isinstance(data["openapi"].get("path"), str):
         refs.append((("openapi", "path"), data["openapi"]["path"]))
-    for key in ("configMapGenerator", "secretGenerator"):
-        for gi, gen in enumerate(data.get(key) or [] if isinstance(data.get(key), list) else []):
-            if not isinstance(gen, dict):
-                continue
-            for field_ in ("files", "envs"):
-                for i, f in enumerate(gen.get(field_) or [] if isinstance(gen.get(field_), list) else []):
-                    if isinstance(f, str):
-                        refs.append(((key, gi, field_, i), f.split("=", 1)[-1]))
-            if isinstance(gen.get("env"), str):
-                refs.append(((key, gi, "env"), gen["env"]))
+    for key in _GENERATORS:
+        for gi, gen in enumerate(_items(data, key)):
+            if isinstance(gen, dict):
+                refs += _generator_refs(key, gi, gen)
     return refs
 
 
@@ -127,7 +144,7 @@ def is_remote(ref: str) -> bool:
     return bool(_REMOTE.search(ref.strip()))
 
 
-def _refs_of(kf: Path, cache: Cache | None) -> list[tuple[tuple[str | int, ...], str]]:
+def _refs_of(kf: Path, cache: Cache | None) -> list[_KeyedRef]:
     """The references of a kustomization file, cached by its content."""
     got = (cache or Cache(None)).read(kf)
     if got is None:
@@ -165,7 +182,91 @@ class Inputs:
     problems: list[InputProblem] = field(default_factory=list)
 
 
-def collect_inputs(folder: Path, cache: Cache | None = None, root: Path | None = None) -> Inputs:  # noqa: C901
+class _InputWalk:
+    """One collect_inputs: what it found so far, the folders it visited, and the repository the build
+    is held to (`top`, its real path; None when it is not held)."""
+
+    def __init__(self, cache: Cache | None, root: Path | None):
+        self.cache, self.root = cache, root
+        self.top = os.path.realpath(root) if root is not None else None
+        self.out = Inputs()
+        self.seen: set[str] = set()
+
+    def rel(self, p: str) -> str:
+        return os.path.relpath(p, self.root) if self.root is not None else p
+
+    def refuse(self, rule_id: str, kf: str, keys: tuple[str | int, ...], message: str) -> None:
+        self.out.problems.append(InputProblem(rule_id, self.rel(kf), yamlio.line_of(Path(kf), 0, keys), message))
+
+    def outside(self, p: str) -> bool:
+        return self.top is not None and not _inside(os.path.realpath(p), self.top)
+
+    def visit_dir(self, d: str) -> None:
+        d = os.path.normpath(d)
+        if d in self.seen:
+            return
+        self.seen.add(d)
+        if not os.path.isdir(d):
+            self.out.missing.append(d)
+            return
+        kf = _kfile(d)
+        if kf is None:
+            self.visit_generated(d)
+            return
+        self.out.files.append(kf)
+        for keys, ref in _refs_of(Path(kf), self.cache):
+            self.visit_ref(d, kf, keys, ref)
+
+    def visit_ref(self, d: str, kf: str, keys: tuple[str | int, ...], ref: str) -> None:
+        """One reference of the kustomization file `kf` of folder `d`."""
+        if is_remote(ref):
+            if self.top is not None:
+                self.refuse("flux/remote-resource", kf, keys,
+                            f"remote reference '{ref}': kustomize-controller would fetch it, but homelab check "
+                            "builds offline and does not; it is not checked")
+            return
+        p = os.path.normpath(os.path.join(d, ref))
+        if self.outside(p):
+            why = "is a symlink that leaves" if _inside(os.path.abspath(p), str(self.root)) else "leaves"
+            self.refuse("flux/path-outside-repository", kf, keys,
+                        f"'{ref}' {why} the repository; Flux builds inside the repository's artifact and "
+                        "cannot read it")
+        elif os.path.isdir(p):
+            self.visit_dir(p)
+        elif os.path.isfile(p):
+            self.out.files.append(p)
+        else:
+            self.out.missing.append(p)
+            if self.top is not None:
+                self.refuse("flux/build", kf, keys, f"'{ref}' does not exist")
+
+    def visit_generated(self, d: str) -> None:
+        """A folder without a kustomization: the controller's generator takes every YAML file,
+        recursively, and a sub-folder with its own kustomization as a whole."""
+        for dirpath, dirnames, filenames in os.walk(d):
+            keep = []
+            for sub in sorted(dirnames):
+                if _kfile(os.path.join(dirpath, sub)) is not None:
+                    self.visit_dir(os.path.join(dirpath, sub))
+                elif not sub.startswith("."):
+                    keep.append(sub)
+            dirnames[:] = keep
+            for f in sorted(filenames):
+                if f.endswith((".yaml", ".yml")):
+                    self.visit_yaml(os.path.join(dirpath, f))
+
+    def visit_yaml(self, p: str) -> None:
+        """A YAML file the generator takes, unless it is a symlink that leaves the repository."""
+        if os.path.islink(p) and self.outside(p):
+            self.out.problems.append(InputProblem(
+                "flux/path-outside-repository", self.rel(p), None,
+                "a symlink that leaves the repository; Flux builds inside the repository's artifact "
+                "and cannot read it"))
+        else:
+            self.out.files.append(p)
+
+
+def collect_inputs(folder: Path, cache: Cache | None = None, root: Path | None = None) -> Inputs:
     """The files a build of `folder` reads, as kustomize-controller would: a kustomization's
     resources, components, patches and generator files, recursively; for a folder without one,
     every YAML file below it (plain strings: this runs for every path).
@@ -174,75 +275,9 @@ def collect_inputs(folder: Path, cache: Cache | None = None, root: Path | None =
     leaves it (`../..`, or a symlink pointing out) and a remote reference (which kustomize would
     fetch over the network) become problems at the reference's line, and a missing one too.
     """
-    out = Inputs()
-    seen: set[str] = set()
-    top = os.path.realpath(root) if root is not None else None
-
-    def rel(p: str) -> str:
-        return os.path.relpath(p, root) if root is not None else p
-
-    def refuse(rule_id: str, kf: str, keys: tuple[str | int, ...], message: str) -> None:
-        out.problems.append(InputProblem(rule_id, rel(kf), yamlio.line_of(Path(kf), 0, keys), message))
-
-    def outside(p: str) -> bool:
-        return top is not None and not _inside(os.path.realpath(p), top)
-
-    def visit_dir(d: str) -> None:  # noqa: C901
-        d = os.path.normpath(d)
-        if d in seen:
-            return
-        seen.add(d)
-        if not os.path.isdir(d):
-            out.missing.append(d)
-            return
-        kf = _kfile(d)
-        if kf is not None:
-            out.files.append(kf)
-            for keys, ref in _refs_of(Path(kf), cache):
-                if is_remote(ref):
-                    if top is not None:
-                        refuse("flux/remote-resource", kf, keys,
-                               f"remote reference '{ref}': kustomize-controller would fetch it, but homelab check "
-                               "builds offline and does not; it is not checked")
-                    continue
-                p = os.path.normpath(os.path.join(d, ref))
-                if outside(p):
-                    why = "is a symlink that leaves" if _inside(os.path.abspath(p), str(root)) else "leaves"
-                    refuse("flux/path-outside-repository", kf, keys,
-                           f"'{ref}' {why} the repository; Flux builds inside the repository's artifact and "
-                           "cannot read it")
-                elif os.path.isdir(p):
-                    visit_dir(p)
-                elif os.path.isfile(p):
-                    out.files.append(p)
-                else:
-                    out.missing.append(p)
-                    if top is not None:
-                        refuse("flux/build", kf, keys, f"'{ref}' does not exist")
-            return
-        # no kustomization: the controller's generator takes every YAML file, recursively,
-        # and a sub-folder with its own kustomization as a whole
-        for dirpath, dirnames, filenames in os.walk(d):
-            keep = []
-            for sub in sorted(dirnames):
-                if _kfile(os.path.join(dirpath, sub)) is not None:
-                    visit_dir(os.path.join(dirpath, sub))
-                elif not sub.startswith("."):
-                    keep.append(sub)
-            dirnames[:] = keep
-            for f in sorted(filenames):
-                if f.endswith((".yaml", ".yml")):
-                    p = os.path.join(dirpath, f)
-                    if os.path.islink(p) and outside(p):
-                        out.problems.append(InputProblem(
-                            "flux/path-outside-repository", rel(p), None,
-                            "a symlink that leaves the repository; Flux builds inside the repository's artifact "
-                            "and cannot read it"))
-                    else:
-                        out.files.append(p)
-
-    visit_dir(str(folder))
-    return out
+    walk = _InputWalk(cache, root)
+    walk.visit_dir(str(folder))
+    return walk.out
 
 
 def _file_digest(p: str, cache: Cache | None) -> str:
@@ -408,21 +443,21 @@ def strip_build_annotations(body: Any) -> Any:
 
 BATCH_SIZE = 32
 
+_Todo = tuple[int, str, list[str]]  # a build kustomize must run: (request index, fingerprint, input files)
 
-def build_many(requests: Sequence[BuildRequest], root: Path, *, cache: Cache | None = None,  # noqa: C901
-               jobs: int | None = None, kubectl: str = "kubectl", batch_size: int = BATCH_SIZE,
-               on_built: Callable[[int, list[BuiltDoc]], None] | None = None) -> list[BuildResult]:
-    """Build every request (results in the same order), reusing cached builds whose inputs are unchanged.
 
-    `on_built(index, docs)` is called in this thread as each batch finishes, while the others still
-    run, so the caller's parsing overlaps kustomize's work.
-    """
-    cache = cache or Cache(None)
+def _relative(files: Sequence[str], root: Path) -> tuple[str, ...]:
+    return tuple(os.path.relpath(f, root) for f in files)
+
+
+def _triage(requests: Sequence[BuildRequest], root: Path, cache: Cache) -> tuple[list[BuildResult | None], list[_Todo]]:
+    """The result of every request that needs no kustomize run (a cached build, a missing folder,
+    inputs that are refused), and the builds that do."""
     results: list[BuildResult | None] = [None] * len(requests)
-    todo: list[tuple[int, str, list[str]]] = []
+    todo: list[_Todo] = []
     for i, req in enumerate(requests):
         key, found = fingerprint(req, root, cache)
-        inputs = tuple(os.path.relpath(f, root) for f in found.files)
+        inputs = _relative(found.files, root)
         hit = cache.get("build", key) if not found.problems else None
         if hit is not None:
             results[i] = BuildResult(docs=hit, inputs=inputs, cached=True)
@@ -434,75 +469,107 @@ def build_many(requests: Sequence[BuildRequest], root: Path, *, cache: Cache | N
                                      inputs=inputs, problems=tuple(found.problems))
         else:
             todo.append((i, key, found.files))
+    return results, todo
+
+
+def _scratch(cache: Cache, requests: int) -> tuple[Path, bool]:
+    """The folder of the wrappers and batches, and whether it is kept: beside the cache (reused, never
+    in the repository's tree), else a temp folder."""
+    folder = cache.folder()
+    if folder is None:
+        return Path(tempfile.mkdtemp(prefix="homelab-kustomize-")), False
+    scratch = folder / "kustomize"
+    wdir = scratch / "w"
+    if wdir.is_dir() and sum(1 for _ in os.scandir(wdir)) > 4 * requests + 200:
+        shutil.rmtree(wdir, ignore_errors=True)  # stale wrappers of long-gone trees
+    return scratch, True
+
+
+def _stamps(todo: list[_Todo]) -> dict[int, str]:
+    """A wrapper name per build, from its fingerprint: unique even when two Kustomizations build the same thing."""
+    stamp_of: dict[int, str] = {}
+    for i, key, _ in todo:
+        stamp, n = key[:16], 0
+        while stamp in stamp_of.values():
+            n += 1
+            stamp = f"{key[:16]}-{n}"
+        stamp_of[i] = stamp
+    return stamp_of
+
+
+def _run_groups(groups: list[list[_Todo]], stamp_of: dict[int, str], scratch: Path, root: Path, *, jobs: int,
+                kubectl: str, done: Callable[[_Todo, list[BuiltDoc] | None, str | None], None]) -> None:
+    """Run the batches, `jobs` at a time, calling `done(build, docs, error)` in this thread for each
+    build as its batch finishes.
+
+    A failing batch is split in halves until the failing members stand alone: an error is pinned on
+    its Kustomization in O(failures × log(batch)) runs, not one run per member."""
+
+    def run_group(gi: int, group: list[_Todo]) -> tuple[list[_Todo], tools.Result, Path]:
+        bdir = scratch / "b" / f"{os.getpid()}-{gi}"
+        bdir.mkdir(parents=True, exist_ok=True)
+        (bdir / "kustomization.yaml").write_text(json.dumps({
+            "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+            "resources": [f"../../w/{stamp_of[i]}" for i, _, _ in group], "buildMetadata": ["originAnnotations"],
+        }), encoding="utf-8")
+        return group, _run_batch(kubectl, bdir), bdir
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        running = {pool.submit(run_group, gi, g) for gi, g in enumerate(groups)}
+        count = len(groups)
+        while running:
+            finished, running = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                group, res, bdir = fut.result()
+                if res.ok:
+                    per = _parse_batch(res.stdout, bdir, root)
+                    for build in group:
+                        done(build, per.get(stamp_of[build[0]], []), None)
+                elif len(group) == 1:
+                    done(group[0], None, _clean_error(res.stderr, scratch, root))
+                else:
+                    half = len(group) // 2
+                    for part in (group[:half], group[half:]):
+                        running.add(pool.submit(run_group, count, part))
+                        count += 1
+
+
+def build_many(requests: Sequence[BuildRequest], root: Path, *, cache: Cache | None = None,
+               jobs: int | None = None, kubectl: str = "kubectl", batch_size: int = BATCH_SIZE,
+               on_built: Callable[[int, list[BuiltDoc]], None] | None = None) -> list[BuildResult]:
+    """Build every request (results in the same order), reusing cached builds whose inputs are unchanged.
+
+    `on_built(index, docs)` is called in this thread as each batch finishes, while the others still
+    run, so the caller's parsing overlaps kustomize's work.
+    """
+    cache = cache or Cache(None)
+    results, todo = _triage(requests, root, cache)
     if not todo:
         return [r if r is not None else BuildResult(error="not built") for r in results]
     tools.require(kubectl, "to build kustomizations (`kubectl kustomize`)")
     jobs = max(1, min(jobs or (os.cpu_count() or 2), len(todo)))
-    # wrappers live beside the cache (reused, never in the repository's tree) or in a temp folder
-    folder = cache.folder()
-    persistent = folder is not None
-    scratch = folder / "kustomize" if folder is not None else Path(tempfile.mkdtemp(prefix="homelab-kustomize-"))
-    wdir = scratch / "w"
-    if persistent and wdir.is_dir() and sum(1 for _ in os.scandir(wdir)) > 4 * len(requests) + 200:
-        shutil.rmtree(wdir, ignore_errors=True)  # stale wrappers of long-gone trees
+    scratch, persistent = _scratch(cache, len(requests))
+
+    def done(build: _Todo, docs: list[BuiltDoc] | None, error: str | None) -> None:
+        i, key, files = build
+        inputs = _relative(files, root)
+        if error is None:
+            cache.put("build", key, docs)
+            results[i] = BuildResult(docs=docs or [], inputs=inputs)
+            if on_built is not None:
+                on_built(i, docs or [])
+        else:
+            results[i] = BuildResult(error=error, inputs=inputs)
+
     try:
-        stamp_of: dict[int, str] = {}
-        for i, key, _ in todo:  # unique even when two Kustomizations build the same thing
-            stamp, n = key[:16], 0
-            while stamp in stamp_of.values():
-                n += 1
-                stamp = f"{key[:16]}-{n}"
-            stamp_of[i] = stamp
+        stamp_of = _stamps(todo)
         for i, _, _ in todo:
-            _write_wrapper(wdir / stamp_of[i], stamp_of[i], requests[i])
+            _write_wrapper(scratch / "w" / stamp_of[i], stamp_of[i], requests[i])
         # kustomize's cost grows with the size of one build, and each run costs ~70 ms to start:
         # batches of a few dozen paths, `jobs` of them at a time
         size = max(1, min(batch_size, -(-len(todo) // jobs)))
         groups = [todo[j:j + size] for j in range(0, len(todo), size)]
-
-        def run_group(gi: int, group: list[tuple[int, str, list[str]]]) -> tuple[list, tools.Result, Path]:
-            bdir = scratch / "b" / f"{os.getpid()}-{gi}"
-            bdir.mkdir(parents=True, exist_ok=True)
-            (bdir / "kustomization.yaml").write_text(json.dumps({
-                "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-                "resources": [f"../../w/{stamp_of[i]}" for i, _, _ in group], "buildMetadata": ["originAnnotations"],
-            }), encoding="utf-8")
-            return group, _run_batch(kubectl, bdir), bdir
-
-        def done(i: int, key: str, files: list[str], docs: list[BuiltDoc] | None, error: str | None) -> None:
-            inputs = tuple(os.path.relpath(f, root) for f in files)
-            if error is None:
-                cache.put("build", key, docs)
-                results[i] = BuildResult(docs=docs or [], inputs=inputs)
-                if on_built is not None:
-                    on_built(i, docs or [])
-            else:
-                results[i] = BuildResult(error=error, inputs=inputs)
-
-        # A failing batch is split in halves until the failing members stand alone: an error is
-        # pinned on its Kustomization in O(failures × log(batch)) runs, not one run per member.
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            running = {pool.submit(run_group, gi, g) for gi, g in enumerate(groups)}
-            count = len(groups)
-            while running:
-                finished, running = wait(running, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    group, res, bdir = fut.result()
-                    if res.ok:
-                        per = _parse_batch(res.stdout, bdir, root)
-                        for i, key, files in group:
-                            done(i, key, files, per.get(stamp_of[i], []), None)
-                    elif len(group) == 1:
-                        i, key, files = group[0]
-                        done(i, key, files, None, _clean_error(res.stderr, scratch, root))
-                    else:
-                        half = len(group) // 2
-                        for part in (group[:half], group[half:]):
-                            running.add(pool.submit(run_group, count, part))
-                            count += 1
+        _run_groups(groups, stamp_of, scratch, root, jobs=jobs, kubectl=kubectl, done=done)
     finally:
-        if persistent:
-            shutil.rmtree(scratch / "b", ignore_errors=True)
-        else:
-            shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(scratch / "b" if persistent else scratch, ignore_errors=True)
     return [r if r is not None else BuildResult(error="not built") for r in results]

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from homelab import yamlio
-from homelab.gitops.build import BuildRequest, BuildResult, build_many, strip_build_annotations
+from homelab.gitops.build import BuildRequest, BuildResult, BuiltDoc, build_many, strip_build_annotations
 from homelab.gitops.cache import Cache, digest
 from homelab.gitops.model import FLUX_KS, FluxKustomization, FluxTree, K8sObject, Ref, ref_list
 from homelab.gitops.substitute import DISABLE_KEY, VAR_NAME, references, substitute
@@ -184,7 +184,95 @@ def _adopt_bootstrap(boot: FluxKustomization, res: BuildResult, cache: Cache, tr
     return boot
 
 
-def load_tree(root: Path, cfg: Any = None, *, cluster_path: str | None = None, cache: Cache | None = None,  # noqa: C901
+def _bootstrap(tree: FluxTree, cfg: Any) -> FluxKustomization:
+    """The bootstrap Kustomization `flux-system/flux-system` as homelab.yaml describes it (path,
+    interval), until the copy kept in Git, if any, is adopted."""
+    return FluxKustomization(name="flux-system", namespace="flux-system", path=tree.cluster_path,
+                             source=BOOTSTRAP_SOURCE, interval=getattr(getattr(cfg, "flux", None), "interval", None),
+                             prune=True)
+
+
+def _buildable(level: list[FluxKustomization], root: Path) -> list[FluxKustomization]:
+    """The Kustomizations of a level that are built here; the others are told why not (`skipped`, or a
+    `build_error` for a path that leaves the repository)."""
+    out = []
+    for ks in level:
+        if ks.source != BOOTSTRAP_SOURCE and not (ks.source.kind == "GitRepository"
+                                                  and ks.source.key == BOOTSTRAP_SOURCE.key):
+            ks.skipped = f"source {ks.source} is not this repository; not built offline"
+        elif ks.suspend:
+            ks.skipped = "suspended"
+        elif not (root / ks.path).resolve().is_relative_to(root):
+            ks.build_error = f"path '{ks.path}' leaves the repository"  # never build outside it
+        else:
+            out.append(ks)
+    return out
+
+
+def _build_level(level: list[FluxKustomization], root: Path, cache: Cache, jobs: int | None,
+                 kubectl: str) -> list[BuildResult]:
+    """One batch of concurrent kustomize runs for a level's Kustomizations (results in their order)."""
+
+    def prepare(i: int, docs: list[BuiltDoc]) -> None:
+        """Parse (and substitute) a batch's objects while kustomize builds the next batches."""
+        ks = level[i]
+        subst = ks.post_build and bool(ks.variables)
+        vkey = digest(*(f"{k}={v}" for k, v in sorted(ks.variables.items()))) if subst else ""
+        for d in docs:
+            if subst and "$" in d.text and not _DISABLED.search(d.text):
+                _substituted(d.text, ks.variables, vkey, cache)
+            else:
+                _parsed(d.text, cache)
+
+    return build_many([_request(ks, root) for ks in level], root, cache=cache, jobs=jobs, kubectl=kubectl,
+                      on_built=prepare)
+
+
+def _record_build(ks: FluxKustomization, res: BuildResult, tree: FluxTree, files: _Files,
+                  configmaps: dict[tuple[str, str], K8sObject]) -> None:
+    """Note a build's outcome on its Kustomization and the tree, index the files it read, and keep the
+    ConfigMaps it makes (the first of each namespace/name wins)."""
+    ks.built = res.error is None
+    ks.build_error = res.error
+    ks.input_problems = list(res.problems)
+    tree.builds += 0 if res.cached or res.error else 1
+    tree.cached += 1 if res.cached else 0
+    for rel in res.inputs:
+        files.get(rel)
+    for d in res.docs:
+        if d.kind == "ConfigMap":
+            body = _parsed(d.text, files.cache)
+            if isinstance(body, dict) and body.get("apiVersion") == "v1":
+                meta = body.get("metadata") or {}
+                configmaps.setdefault((str(meta.get("namespace") or ks.target_namespace or ""), str(meta.get("name"))),
+                                      K8sObject(body=body, file=d.origin, line=1, doc=0, kustomization=ks.key))
+
+
+def _follow(ks: FluxKustomization, res: BuildResult, tree: FluxTree, files: _Files,
+            configmaps: dict[tuple[str, str], K8sObject], *, bootstrap: bool) -> list[FluxKustomization]:
+    """Materialise a built Kustomization's objects (substituted with the variables known now) and
+    register the Flux Kustomizations among them; returns the new ones, for the next level. A key
+    already declared is recorded as a duplicate, except the adopted bootstrap Kustomization's own
+    declaration."""
+    ks.variables = _variables(ks, configmaps) if ks.post_build else {}
+    ks.objects = _materialise(ks, res, files, tree.root)
+    tree.objects.extend(ks.objects)
+    children: list[FluxKustomization] = []
+    for obj in ks.objects:
+        if not obj.is_a(*FLUX_KS):
+            continue
+        child = _ks_from_object(obj, ks.key)
+        if bootstrap and child.key == ks.key and ks.declared_by is not None:
+            ks.declared_by = obj  # the substituted declaration, for file:line
+        elif child.key in tree.kustomizations:
+            tree.duplicate_kustomizations.append((obj, ks))
+        else:
+            tree.kustomizations[child.key] = child
+            children.append(child)
+    return children
+
+
+def load_tree(root: Path, cfg: Any = None, *, cluster_path: str | None = None, cache: Cache | None = None,
               jobs: int | None = None, kubectl: str = "kubectl") -> FluxTree:
     """Read the Flux tree under `root` the way the controllers would on an empty cluster.
 
@@ -205,79 +293,25 @@ def load_tree(root: Path, cfg: Any = None, *, cluster_path: str | None = None, c
     cache = cache or Cache(None)
     tree = FluxTree(root=root, cluster_path=_norm(cluster_path))
     files = _Files(root, cache, tree.files)
-    boot = FluxKustomization(name="flux-system", namespace="flux-system", path=tree.cluster_path,
-                             source=BOOTSTRAP_SOURCE, interval=getattr(getattr(cfg, "flux", None), "interval", None),
-                             prune=True)
+    boot = _bootstrap(tree, cfg)
     tree.kustomizations[boot.key] = boot
     configmaps: dict[tuple[str, str], K8sObject] = {}
-    duplicates: list[tuple[K8sObject, FluxKustomization]] = []
     level = [boot]
     while level:
-        buildable = []
-        for ks in level:
-            if ks.source != BOOTSTRAP_SOURCE and not (ks.source.kind == "GitRepository"
-                                                      and ks.source.key == BOOTSTRAP_SOURCE.key):
-                ks.skipped = f"source {ks.source} is not this repository; not built offline"
-            elif ks.suspend:
-                ks.skipped = "suspended"
-            elif not (root / ks.path).resolve().is_relative_to(root):
-                ks.build_error = f"path '{ks.path}' leaves the repository"  # never build outside it
-            else:
-                buildable.append(ks)
+        buildable = _buildable(level, root)
         for ks in buildable:
             ks.variables = _variables(ks, configmaps) if ks.post_build else {}
-
-        def prepare(i: int, docs: list, buildable=buildable) -> None:
-            """Parse (and substitute) a batch's objects while kustomize builds the next batches."""
-            ks = buildable[i]
-            subst = ks.post_build and bool(ks.variables)
-            vkey = digest(*(f"{k}={v}" for k, v in sorted(ks.variables.items()))) if subst else ""
-            for d in docs:
-                if subst and "$" in d.text and not _DISABLED.search(d.text):
-                    _substituted(d.text, ks.variables, vkey, cache)
-                else:
-                    _parsed(d.text, cache)
-
-        results = build_many([_request(ks, root) for ks in buildable], root, cache=cache, jobs=jobs, kubectl=kubectl,
-                             on_built=prepare)
+        results = _build_level(buildable, root, cache, jobs, kubectl)
+        # every build of the level is recorded before any is materialised, so a Kustomization can
+        # substitute from a ConfigMap of its own level
         for ks, res in zip(buildable, results, strict=False):
-            ks.built = res.error is None
-            ks.build_error = res.error
-            ks.input_problems = list(res.problems)
-            tree.builds += 0 if res.cached or res.error else 1
-            tree.cached += 1 if res.cached else 0
-            for rel in res.inputs:
-                files.get(rel)
-            # ConfigMaps first, so a Kustomization can substitute from a ConfigMap of its own level
-            for d in res.docs:
-                if d.kind == "ConfigMap":
-                    body = _parsed(d.text, cache)
-                    if isinstance(body, dict) and body.get("apiVersion") == "v1":
-                        meta = body.get("metadata") or {}
-                        configmaps.setdefault((str(meta.get("namespace") or ks.target_namespace or ""),
-                                               str(meta.get("name"))),
-                                              K8sObject(body=body, file=d.origin, line=1, doc=0, kustomization=ks.key))
+            _record_build(ks, res, tree, files, configmaps)
         if level == [boot] and buildable:
             boot = _adopt_bootstrap(boot, results[0], cache, tree)
             buildable = [boot]
-        nxt: list[FluxKustomization] = []
+        level = []
         for ks, res in zip(buildable, results, strict=False):
-            ks.variables = _variables(ks, configmaps) if ks.post_build else {}
-            ks.objects = _materialise(ks, res, files, root)
-            tree.objects.extend(ks.objects)
-            for obj in ks.objects:
-                if not obj.is_a(*FLUX_KS):
-                    continue
-                child = _ks_from_object(obj, ks.key)
-                if child.key == boot.key and ks is boot and boot.declared_by is not None:
-                    boot.declared_by = obj  # the substituted declaration, for file:line
-                elif child.key in tree.kustomizations:
-                    duplicates.append((obj, ks))
-                else:
-                    tree.kustomizations[child.key] = child
-                    nxt.append(child)
-        level = nxt
-    tree.duplicate_kustomizations = duplicates
+            level += _follow(ks, res, tree, files, configmaps, bootstrap=ks is boot)
     return tree
 
 
