@@ -44,6 +44,11 @@ def exposure_var(name: str) -> str:
     return f"EXPOSURE_{_var(name)}"
 
 
+def exposure_chain(name: str) -> str:
+    """The chain Middleware a service's route names (namespace traefik): its exposure profile, by substitution."""
+    return f"exposure-${{{exposure_var(name)}}}"
+
+
 def target_var(name: str) -> str:
     return f"DNS_TARGET_{_var(name)}"
 

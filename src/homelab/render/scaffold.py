@@ -16,7 +16,7 @@ from pathlib import Path
 from homelab.config.model import MIDDLEWARE_NAMESPACE, HomelabConfig
 from homelab.errors import HomelabError
 from homelab.paths import FluxPaths
-from homelab.render.flux import SYNC_SOURCE, exposure_var, host_var, target_var
+from homelab.render.flux import SYNC_SOURCE, exposure_chain, exposure_var, host_var, target_var
 
 FLUX = "https://raw.githubusercontent.com/fluxcd-community/flux2-schemas/main"
 CRD = "https://raw.githubusercontent.com/datreeio/CRDs-catalog/main"
@@ -134,7 +134,7 @@ spec:
     - kind: Rule
       match: Host(`${{{host}}}`)
       middlewares:
-        - name: exposure-${{{exposure}}}
+        - name: {exposure_chain(name)}
           namespace: {MIDDLEWARE_NAMESPACE}
       services:
         - name: {name}

@@ -24,7 +24,7 @@ from homelab.config.model import MIDDLEWARE_NAMESPACE
 from homelab.findings import Finding
 from homelab.gitops import K8sObject
 from homelab.gitops.model import Route
-from homelab.render.flux import exposure_var
+from homelab.render.flux import exposure_chain
 
 ALLOWLIST = (MIDDLEWARE_NAMESPACE, ALLOWLIST_NAME)
 FORWARD_AUTH = (MIDDLEWARE_NAMESPACE, FORWARD_AUTH_NAME)
@@ -35,7 +35,7 @@ def _follow(service: str | None, otherwise: str) -> str:
     follows homelab.yaml), or, for a host that is no service, add the middleware itself."""
     if service is None:
         return otherwise
-    return (f"make its middlewares [{{name: exposure-${{{exposure_var(service)}}}, namespace: traefik}}] so it follows "
+    return (f"make its middlewares [{{name: {exposure_chain(service)}, namespace: {MIDDLEWARE_NAMESPACE}}}] so it follows "
             "homelab.yaml")
 
 

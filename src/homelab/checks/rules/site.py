@@ -16,7 +16,7 @@ from homelab.config.placeholders import placeholders
 from homelab.config.types import AddressRange
 from homelab.findings import Finding, Severity
 from homelab.gitops import K8sObject
-from homelab.render.flux import exposure_var, target_var, undeclared_service
+from homelab.render.flux import exposure_chain, target_var, undeclared_service
 
 
 @rule("site/glue-stale", "the glue files generated from homelab.yaml are current", needs_tree=False)
@@ -85,7 +85,7 @@ def exposure_drift(ctx: CheckContext):
             line = ctx.config_line("services", name, "exposure")
             follow = (f"{ctx.config_file}:{line} gives services.{name} exposure {svc.exposure.value}"
                       + (", sso: false" if svc.profile == "lan-nosso" else "")
-                      + f"; make the route carry only {{name: exposure-${{{exposure_var(name)}}}, namespace: "
+                      + f"; make the route carry only {{name: {exposure_chain(name)}, namespace: "
                       f"{MIDDLEWARE_NAMESPACE}}} so it follows homelab.yaml (and run `homelab render`), or change "
                       "the exposure there")
             # Too little protection is exposure/lan-allowlist's and exposure/sso's finding; too much
