@@ -24,9 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from homelab import tools
+from homelab import tools, yamlio
 from homelab.errors import HomelabError
 from homelab.gitops.model import FluxTree, K8sObject
 
@@ -196,8 +194,7 @@ def _by_release(charts: Charts | None) -> dict[str, tuple[Release, dict[Ident, K
 
 
 def _yaml(body: dict[str, Any]) -> list[str]:
-    dumped: str = yaml.safe_dump(body, sort_keys=True, default_flow_style=False, width=120)
-    return dumped.splitlines(keepends=True)
+    return yamlio.canonical(body).splitlines(keepends=True)
 
 
 def _chart_note(old: FluxTree, new: FluxTree, before: K8sObject, after: K8sObject) -> tuple[str, ...]:

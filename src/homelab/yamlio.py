@@ -6,7 +6,8 @@
 - **homelab.yaml** (`load_located`): values come from ruamel.yaml, which follows YAML 1.2 (so
   `no`, `on` and `0755` stay what a person wrote rather than YAML 1.1's booleans and octals) and
   rejects duplicate keys; lines come from the same libyaml node walk the tree uses.
-Writers dump YAML with ruamel.yaml (`dump`), which keeps the layout the glue files have.
+Writers dump YAML with ruamel.yaml (`dump`), which keeps the layout the glue files have;
+`canonical` is PyYAML's fast sorted dump, for comparing and fingerprinting data (diffs, build keys).
 
 Every reader is bounded (`homelab.inputs`): an oversized file, YAML nested too deep or an alias
 bomb is one problem with its line, never expanded.
@@ -182,6 +183,9 @@ def declared_objects(folder: Path) -> Iterator[tuple[Path, DocInfo]]:
                 yield path, doc
 
 
+ParseError = yaml.YAMLError  # what `load` and `load_all` raise for text that is not YAML
+
+
 def load(text: str) -> Any:
     """Plain Python data of a single-document stream (libyaml-backed safe loader); None for a
     stream over the limits; raises yaml.YAMLError."""
@@ -315,3 +319,10 @@ def dump(data: Any, *, indent_lists: bool = False) -> str:
     buf = io.StringIO()
     out.dump(data, buf)
     return buf.getvalue()
+
+
+def canonical(data: Any) -> str:
+    """Block-style YAML with sorted keys (PyYAML's safe dumper, in C where available): the same data
+    always gives the same text. For comparing and fingerprinting, not for files a person edits."""
+    dumped: str = yaml.safe_dump(data, sort_keys=True, default_flow_style=False, width=120)
+    return dumped

@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from homelab import tools, yamlio
 from homelab.gitops.cache import Cache, digest
 from homelab.inputs import Overrun, size_overrun, yaml_overrun
@@ -154,7 +152,7 @@ def _refs_of(kf: Path, cache: Cache | None) -> list[_KeyedRef]:
     if hit is None:
         try:
             hit = _kustomization_refs(yamlio.load(raw.decode("utf-8")))
-        except (UnicodeDecodeError, yaml.YAMLError):
+        except (UnicodeDecodeError, yamlio.ParseError):
             hit = []  # kustomize reports the error itself
         if cache is not None:
             cache.put("krefs", key, hit)
@@ -348,9 +346,9 @@ def _write_wrapper(wdir: Path, stamp: str, req: BuildRequest) -> None:
     if req.target_namespace:
         doc["namespace"] = req.target_namespace
     if req.patches:
-        doc["patches"] = [yaml.safe_load(p) for p in req.patches]
+        doc["patches"] = [yamlio.load(p) for p in req.patches]
     if req.images:
-        doc["images"] = [yaml.safe_load(i) for i in req.images]
+        doc["images"] = [yamlio.load(i) for i in req.images]
     doc["transformers"] = [json.dumps({
         "apiVersion": "builtin", "kind": "AnnotationsTransformer", "metadata": {"name": "homelab-build-index"},
         "annotations": {STAMP: stamp}, "fieldSpecs": [{"path": "metadata/annotations", "create": True}],

@@ -7,8 +7,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from homelab import yamlio
 from homelab.gitops.build import BuildRequest, BuildResult, BuiltDoc, build_many, strip_build_annotations
 from homelab.gitops.cache import Cache, digest
@@ -46,10 +44,9 @@ def _ks_from_object(obj: K8sObject, parent: str | None) -> FluxKustomization:
 
 def _request(ks: FluxKustomization, root: Path) -> BuildRequest:
     spec = ks.declared_by.spec if ks.declared_by else {}
-    dump = lambda x: yaml.safe_dump(x, sort_keys=True)  # noqa: E731
     return BuildRequest(key=ks.key, path=root / ks.path, target_namespace=ks.target_namespace,
-                        patches=tuple(dump(p) for p in spec.get("patches") or [] if isinstance(p, dict)),
-                        images=tuple(dump(i) for i in spec.get("images") or [] if isinstance(i, dict)))
+                        patches=tuple(yamlio.canonical(p) for p in spec.get("patches") or [] if isinstance(p, dict)),
+                        images=tuple(yamlio.canonical(i) for i in spec.get("images") or [] if isinstance(i, dict)))
 
 
 class _Files:
@@ -98,7 +95,7 @@ def _parsed(text: str, cache: Cache) -> Any:
     if hit is None:
         try:
             hit = strip_build_annotations(yamlio.load(text)) or {}
-        except yaml.YAMLError:
+        except yamlio.ParseError:
             hit = {}
         cache.put("parse", key, hit)
     return hit
@@ -115,7 +112,7 @@ def _substituted(text: str, variables: dict[str, str], vars_key: str,
         broken = None
         try:
             body = strip_build_annotations(yamlio.load(out))
-        except yaml.YAMLError as exc:
+        except yamlio.ParseError as exc:
             # the controller fails the whole Kustomization here; the unsubstituted object is kept
             # so the other rules still see it, and the failure is reported
             body = None
