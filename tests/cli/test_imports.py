@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from conftest import ROOT
@@ -121,3 +124,22 @@ def test_no_two_packages_depend_on_each_other():
 
 def test_the_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == [["a", "b", "c"]]
+
+
+# (not `requests`: detect-secrets, which the secret scan runs, imports it itself)
+CLIENT_LIBRARIES = ("httpx", "dns", "kubernetes", "proxmoxer")
+
+
+def test_check_and_list_rules_load_no_client_library():
+    """`homelab check` runs in pre-commit hooks: knowing every rule id (status's included) must not
+    import the HTTP, DNS, Kubernetes and Proxmox clients that only `status` and `up` use."""
+    probe = ("import atexit, sys\n"
+             f"atexit.register(lambda: print(sorted(m for m in {CLIENT_LIBRARIES!r} if m in sys.modules)))\n"
+             "sys.argv = ['homelab', *sys.argv[1:]]\n"
+             "from homelab.cli import main\n"
+             "main()\n")
+    for args in (["check", "--list-rules"], ["check", "--ignore", "site/placeholder"]):
+        res = subprocess.run([sys.executable, "-c", probe, *args], cwd=ROOT, capture_output=True, text=True,
+                             env={**os.environ, "PYTHONPATH": str(SRC)}, timeout=300, check=False)
+        assert res.returncode in (0, 1), res.stderr
+        assert res.stdout.splitlines()[-1] == "[]", (args, res.stdout[-300:])

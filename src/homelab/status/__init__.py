@@ -12,14 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from homelab.config import HomelabConfig
 from homelab.status import kube as k
-from homelab.status import network, proxmox
+from homelab.status import proxmox
 from homelab.status.model import Check, Report
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["Check", "Report", "Sources", "collect", "recorded_sources"]
 
@@ -57,6 +58,9 @@ def _guarded(section: str, fn: Callable[[], list[Check]], mask: Callable[[str], 
 
 
 def collect(cfg: HomelabConfig, src: Sources, expiry_days: int = k.EXPIRY_WARNING_DAYS) -> Report:
+    # imported here: httpx and dnspython are heavy, and `homelab check` imports this package for its rule ids
+    from homelab.status import network
+
     report = Report()
     report.checks += _guarded("proxmox", lambda: proxmox.collect(cfg, src.proxmox()), src.mask)
 
