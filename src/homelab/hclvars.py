@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,12 +164,12 @@ def _values(kind: str, path: Path, rel: str, findings: list[Finding]) -> tuple[d
             findings.append(finding("hcl/parse-error", f"not JSON: {exc.msg}", rel, exc.lineno,
                                     "run `homelab render` instead of editing it"))
             return None
-        lines: dict[str, int | None] = {k: json_line(text, k) for k in data}
+        lines: Mapping[str, int | None] = {k: json_line(text, k) for k in data}
     else:
         parsed = _parse_hcl(path, rel, findings)
         if parsed is None:
             return None
-        data, text, lines = parsed.data, parsed.text, dict(parsed.lines)
+        data, text, lines = parsed.data, parsed.text, parsed.lines
     return data, {k: lines.get(k) for k in data if k not in _NOT_VALUES}, text
 
 

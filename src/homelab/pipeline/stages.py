@@ -56,7 +56,7 @@ class Stage:
     name: ClassVar[str]
     summary: ClassVar[str]
     tools: ClassVar[tuple[str, ...]] = ()    # the programs it runs (preflight asks for them)
-    dir: ClassVar[str | None] = None          # the folder it runs its tool in; its files are the inputs
+    dir: ClassVar[str | None] = None          # the folder it runs its tool in (its files: the default inputs)
 
     def __init_subclass__(cls, *, name: str, summary: str, tools: tuple[str, ...] = (), dir: str | None = None,
                           **kw: Any) -> None:
